@@ -1,0 +1,60 @@
+//! The command line (clap).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// portalgate: a policy-enforcing reverse proxy for partner portals.
+#[derive(Debug, Parser)]
+#[command(name = "portalgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter, e.g. `info` or `portalgate=debug` (default: $PORTALGATE_LOG, else `info`).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy with a configuration file until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+    /// Validate a configuration file; print every error with file, line,
+    /// column and key; exit 64 if any is found.
+    Check(CheckArgs),
+    /// Run a sample partner-portal backend and the proxy in front of it.
+    Demo(DemoArgs),
+}
+
+/// `portalgate serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML).
+    #[arg(long, short, value_name = "PATH")]
+    pub config: PathBuf,
+}
+
+/// `portalgate check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file (TOML).
+    #[arg(long, short, value_name = "PATH")]
+    pub config: PathBuf,
+}
+
+/// `portalgate demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address the proxy listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address the sample backend listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9080")]
+    pub backend_listen: SocketAddr,
+    /// Address of the admin listener (health and readiness).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
+    pub admin_listen: SocketAddr,
+}

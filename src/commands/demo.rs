@@ -1,0 +1,76 @@
+//! `portalgate demo`: the sample backend and the proxy in one process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::cli::DemoArgs;
+use crate::config;
+use crate::demo::{self, GERMANY_TENANT, GLOBAL_TENANT};
+use crate::server::{signal, Server};
+
+use super::Exit;
+
+/// The shipped demo configuration, embedded so `demo` runs from anywhere.
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+
+pub async fn run(args: DemoArgs) -> Exit {
+    let mut config = match config::parse(DEMO_CONFIG, "config/demo.toml", Path::new("config")) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::Usage;
+        }
+    };
+    let backend = match tokio::net::TcpListener::bind(args.backend_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "portalgate: cannot listen on {} for the demo backend: {e}",
+                args.backend_listen
+            );
+            return Exit::Runtime;
+        }
+    };
+    let backend_addr = backend.local_addr().unwrap_or(args.backend_listen);
+    let backend_task = tokio::spawn(demo::serve(backend));
+    if let Some(l) = config.listeners.first_mut() {
+        l.address = args.listen;
+    }
+    match backend_addr.to_string().parse() {
+        Ok(a) => config.upstream.authority = a,
+        Err(e) => {
+            eprintln!("portalgate: {e}");
+            return Exit::Runtime;
+        }
+    }
+    config.admin = Some(args.admin_listen);
+    let server = match Server::bind(&config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("portalgate: {e}");
+            return Exit::Runtime;
+        }
+    };
+    let proxy = server.local_addrs().first().copied().unwrap_or(args.listen);
+    let admin = server.admin_addr().unwrap_or(args.admin_listen);
+    println!("{}", banner(proxy, backend_addr, admin));
+    server.run(signal::terminate()).await;
+    backend_task.abort();
+    Exit::Ok
+}
+
+fn banner(proxy: SocketAddr, backend: SocketAddr, admin: SocketAddr) -> String {
+    let p = format!("http://{proxy}");
+    format!(
+        "portalgate demo\n\
+         \n  proxy    {p}\n  backend  http://{backend}  (sample Partner Center API and web UI)\n  admin    http://{admin}\n\
+         \n  Germany tenant: {GERMANY_TENANT}\n  global tenant:  {GLOBAL_TENANT}\n\
+         \nTry:\n\
+         \n  curl -s {p}/v1/customers/{GLOBAL_TENANT}/users -H 'Accept: application/json'\
+         \n  curl -s -X POST {p}/v1/customers/{GERMANY_TENANT}/users -H 'Content-Type: application/json' -H 'MS-CorrelationId: 5f0d1c7e-demo' -d '{{\"userPrincipalName\":\"new.user@contoso.example\"}}'\
+         \n  curl -s -X PATCH {p}/v1/customers/{GERMANY_TENANT}/users/7f4b1c2e-0000-4000-8000-000000000001 -H 'Content-Type: application/json' -d '{{\"passwordProfile\":{{\"forceChangePassword\":true}}}}'\
+         \n  curl -si {p}/dashboard/account/usermanagement -H 'Accept: text/html'\
+         \n  curl -s http://{admin}/readyz\
+         \n\nStop with Ctrl-C."
+    )
+}

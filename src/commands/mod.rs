@@ -1,0 +1,65 @@
+//! The commands behind the CLI, and the exit codes.
+//!
+//! Exit codes: 0 success, 64 bad configuration or usage (as linkerd2-proxy
+//! and sysexits' `EX_USAGE`), 1 a runtime failure (e.g. a port in use).
+
+mod check;
+mod demo;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok,
+    /// Runtime failure.
+    Runtime,
+    /// Bad configuration or usage.
+    Usage,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(match e {
+            Exit::Ok => 0,
+            Exit::Runtime => 1,
+            Exit::Usage => 64,
+        })
+    }
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> Exit {
+    crate::telemetry::init(cli.log_level.as_deref());
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Serve(args) => with_runtime(|| serve::run(args)),
+        Command::Demo(args) => with_runtime(|| demo::run(args)),
+    }
+}
+
+fn with_runtime<F: std::future::Future<Output = Exit>>(f: impl FnOnce() -> F) -> Exit {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f()),
+        Err(e) => {
+            eprintln!("portalgate: cannot start the runtime: {e}");
+            Exit::Runtime
+        }
+    }
+}
+
+/// Prints configuration errors, one per line, and a count.
+fn report(errors: &crate::config::LoadError) {
+    eprintln!("{errors}");
+    if let crate::config::LoadError::Invalid(list) = errors {
+        let n = list.0.len();
+        eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
+    }
+}

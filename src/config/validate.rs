@@ -1,0 +1,404 @@
+//! Validation of [`RawConfig`] into [`Config`], collecting every error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::locate::{KeyPath, Locator};
+use super::raw::*;
+use super::{resolve, tls, Config, Forwarding, Limits, Listener, ServerSettings, Upstream};
+
+/// Where errors are collected while validating.
+pub struct Ctx<'a> {
+    file: String,
+    locator: &'a Locator<'a>,
+    base: PathBuf,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(file: &str, locator: &'a Locator<'a>, base: PathBuf) -> Self {
+        Ctx {
+            file: file.to_string(),
+            locator,
+            base,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records an error at `path`.
+    pub fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
+        let (line, column) = self.locator.position(path);
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            line,
+            column,
+            key: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// The config if no error was recorded.
+    pub fn finish(mut self, config: Option<Config>) -> Result<Config, ConfigErrors> {
+        match config {
+            Some(c) if self.errors.is_empty() => Ok(c),
+            _ => {
+                self.errors.sort_by_key(|e| (e.line, e.column));
+                Err(ConfigErrors(self.errors))
+            }
+        }
+    }
+
+    fn duration(&mut self, path: KeyPath, raw: &Option<String>, default: Duration) -> Duration {
+        let Some(s) = raw else { return default };
+        match humantime::parse_duration(s) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                self.error(&path, "must be greater than zero");
+                default
+            }
+            Err(e) => {
+                self.error(
+                    &path,
+                    format!("invalid duration {s:?} ({e}); write e.g. \"250ms\", \"5s\", \"2m\""),
+                );
+                default
+            }
+        }
+    }
+
+    fn positive(&mut self, path: KeyPath, raw: Option<i64>, default: usize, max: usize) -> usize {
+        match raw {
+            None => default,
+            Some(n) if n >= 1 && (n as u64) <= max as u64 => n as usize,
+            Some(n) => {
+                self.error(&path, format!("must be between 1 and {max}, got {n}"));
+                default
+            }
+        }
+    }
+
+    fn address(&mut self, path: KeyPath, raw: &str) -> Option<SocketAddr> {
+        match SocketAddr::from_str(raw) {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(
+                    &path,
+                    format!("invalid socket address {raw:?}; write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8443\""),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Validates everything; `None` when any part failed.
+pub fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
+    let root = KeyPath::default();
+    let server = server(&raw.server, &root.key("server"), ctx);
+    let listeners = listeners(&raw.listeners, server.http2, &root, ctx);
+    let upstream = match &raw.upstream {
+        Some(u) => upstream(u, &root.key("upstream"), ctx),
+        None => {
+            ctx.error(
+                &root.key("upstream"),
+                "missing: an [upstream] table with `url` is required",
+            );
+            None
+        }
+    };
+    let limits = limits(&raw.limits, &root.key("limits"), ctx);
+    let forwarding = forwarding(&raw.forwarding, &root.key("forwarding"), ctx);
+    let admin = match raw.admin.address.as_deref() {
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9901))),
+        Some("off") => None,
+        Some(a) => ctx.address(root.key("admin").key("address"), a),
+    };
+    Some(Config {
+        listeners: listeners?,
+        upstream: upstream?,
+        limits,
+        forwarding,
+        admin,
+        server,
+    })
+}
+
+fn server(raw: &RawServer, path: &KeyPath, ctx: &mut Ctx<'_>) -> ServerSettings {
+    ServerSettings {
+        drain_timeout: ctx.duration(
+            path.key("drain_timeout"),
+            &raw.drain_timeout,
+            Duration::from_secs(30),
+        ),
+        header_read_timeout: ctx.duration(
+            path.key("header_read_timeout"),
+            &raw.header_read_timeout,
+            Duration::from_secs(30),
+        ),
+        tls_handshake_timeout: ctx.duration(
+            path.key("tls_handshake_timeout"),
+            &raw.tls_handshake_timeout,
+            Duration::from_secs(10),
+        ),
+        http2: raw.http2.unwrap_or(true),
+    }
+}
+
+fn listeners(
+    raw: &[RawListener],
+    http2: bool,
+    root: &KeyPath,
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<Listener>> {
+    let path = root.key("listeners");
+    if raw.is_empty() {
+        ctx.error(
+            &path,
+            "missing: at least one [[listeners]] with an `address` is required",
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, l) in raw.iter().enumerate() {
+        let lp = path.index(i);
+        let address = match &l.address {
+            Some(a) => ctx.address(lp.key("address"), a),
+            None => {
+                ctx.error(
+                    &lp.key("address"),
+                    "missing: every listener needs an address",
+                );
+                None
+            }
+        };
+        if let Some(a) = address {
+            if out
+                .iter()
+                .any(|o: &Listener| o.address == a && a.port() != 0)
+            {
+                ctx.error(
+                    &lp.key("address"),
+                    format!("{a} is used by an earlier listener"),
+                );
+            }
+        }
+        let tls = match &l.tls {
+            Some(t) => listener_tls(t, http2, &lp.key("tls"), ctx).map(Some),
+            None => Some(None),
+        };
+        match (address, tls) {
+            (Some(address), Some(tls)) => out.push(Listener { address, tls }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn listener_tls(
+    raw: &RawListenerTls,
+    http2: bool,
+    path: &KeyPath,
+    ctx: &mut Ctx<'_>,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let cp = path.key("certificates");
+    if raw.certificates.is_empty() {
+        ctx.error(
+            &cp,
+            "missing: TLS needs at least one [[listeners.tls.certificates]] with `cert` and `key`",
+        );
+        return None;
+    }
+    let mut loaded = Vec::new();
+    for (i, c) in raw.certificates.iter().enumerate() {
+        let p = cp.index(i);
+        let (Some(cert), Some(key)) = (&c.cert, &c.key) else {
+            ctx.error(&p, "both `cert` and `key` are required");
+            continue;
+        };
+        match tls::certified_key(&resolve(&ctx.base, cert), &resolve(&ctx.base, key)) {
+            Ok(ck) => loaded.push((c.server_names.clone(), ck)),
+            Err(e) => {
+                let which = if e.contains("private key") || e.contains(key.as_str()) {
+                    "key"
+                } else {
+                    "cert"
+                };
+                ctx.error(&p.key(which), e);
+            }
+        }
+    }
+    if loaded.len() != raw.certificates.len() {
+        return None;
+    }
+    let resolver = match tls::SniResolver::new(loaded) {
+        Ok(r) => r,
+        Err((i, e)) => {
+            ctx.error(&cp.index(i).key("server_names"), e);
+            return None;
+        }
+    };
+    match tls::server_config(resolver, http2) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            ctx.error(path, e);
+            None
+        }
+    }
+}
+
+fn upstream(raw: &RawUpstream, path: &KeyPath, ctx: &mut Ctx<'_>) -> Option<Upstream> {
+    let connect_timeout = ctx.duration(
+        path.key("connect_timeout"),
+        &raw.connect_timeout,
+        Duration::from_secs(5),
+    );
+    let response_header_timeout = ctx.duration(
+        path.key("response_header_timeout"),
+        &raw.response_header_timeout,
+        Duration::from_secs(60),
+    );
+    let idle_timeout = ctx.duration(
+        path.key("idle_timeout"),
+        &raw.idle_timeout,
+        Duration::from_secs(90),
+    );
+    let pool_max_idle = ctx.positive(path.key("pool_max_idle"), raw.pool_max_idle, 256, 65_536);
+    let up = path.key("url");
+    let Some(url) = &raw.url else {
+        ctx.error(
+            &up,
+            "missing: the backend's URL, e.g. \"http://127.0.0.1:9080\"",
+        );
+        return None;
+    };
+    let uri = match http::Uri::from_str(url) {
+        Ok(u) => u,
+        Err(e) => {
+            ctx.error(&up, format!("invalid URL {url:?}: {e}"));
+            return None;
+        }
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+        ctx.error(
+            &up,
+            format!("{url:?} needs a scheme and a host, e.g. \"http://backend:8080\""),
+        );
+        return None;
+    };
+    let https = match scheme.as_str() {
+        "http" => false,
+        "https" => true,
+        other => {
+            ctx.error(
+                &up,
+                format!("scheme {other:?} is not supported; use http or https"),
+            );
+            return None;
+        }
+    };
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        ctx.error(
+            &up,
+            "must not have a path or query: requests keep their own path",
+        );
+        return None;
+    }
+    if authority.as_str().contains('@') {
+        ctx.error(&up, "must not carry user information");
+        return None;
+    }
+    if !https {
+        for (key, set) in [
+            ("ca_file", raw.ca_file.is_some()),
+            ("sni", raw.sni.is_some()),
+        ] {
+            if set {
+                ctx.error(&path.key(key), "only applies to an https upstream");
+            }
+        }
+    }
+    let ca = raw.ca_file.as_deref().map(|p| resolve(&ctx.base, p));
+    let tls = match tls::client_config(ca.as_deref(), https) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            ctx.error(&path.key("ca_file"), e);
+            return None;
+        }
+    };
+    if let Some(sni) = &raw.sni {
+        if rustls::pki_types::ServerName::try_from(sni.as_str()).is_err() {
+            ctx.error(
+                &path.key("sni"),
+                format!("{sni:?} is not a valid DNS name or IP address"),
+            );
+        }
+    }
+    Some(Upstream {
+        scheme,
+        authority,
+        connect_timeout,
+        response_header_timeout,
+        idle_timeout,
+        pool_max_idle,
+        preserve_host: raw.preserve_host.unwrap_or(true),
+        tls,
+        sni: raw.sni.clone(),
+    })
+}
+
+fn limits(raw: &RawLimits, path: &KeyPath, ctx: &mut Ctx<'_>) -> Limits {
+    let d = Limits::default();
+    let max_request_body_bytes = match raw.max_request_body_bytes {
+        None => None,
+        Some(n) if n >= 0 => Some(n as u64),
+        Some(n) => {
+            ctx.error(
+                &path.key("max_request_body_bytes"),
+                format!("must not be negative, got {n}"),
+            );
+            None
+        }
+    };
+    Limits {
+        max_header_bytes: ctx.positive(
+            path.key("max_header_bytes"),
+            raw.max_header_bytes,
+            d.max_header_bytes,
+            1 << 20,
+        ),
+        max_uri_bytes: ctx.positive(
+            path.key("max_uri_bytes"),
+            raw.max_uri_bytes,
+            d.max_uri_bytes,
+            65_000,
+        ),
+        max_headers: ctx.positive(
+            path.key("max_headers"),
+            raw.max_headers,
+            d.max_headers,
+            1_000,
+        ),
+        max_request_body_bytes,
+    }
+}
+
+fn forwarding(raw: &RawForwarding, path: &KeyPath, ctx: &mut Ctx<'_>) -> Forwarding {
+    let mut trusted_proxies = Vec::new();
+    for (i, s) in raw.trusted_proxies.iter().enumerate() {
+        let parsed = ipnet::IpNet::from_str(s)
+            .or_else(|_| std::net::IpAddr::from_str(s).map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => trusted_proxies.push(net.trunc()),
+            Err(_) => ctx.error(
+                &path.key("trusted_proxies").index(i),
+                format!("invalid CIDR {s:?}; write e.g. \"10.0.0.0/8\" or \"192.0.2.7\""),
+            ),
+        }
+    }
+    Forwarding { trusted_proxies }
+}

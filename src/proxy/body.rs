@@ -1,0 +1,135 @@
+//! Body types: what is sent to the client and what is sent upstream.
+//!
+//! Both stream frame by frame; nothing is buffered whole.
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+pin_project_lite::pin_project! {
+    /// A response body: the upstream's stream or a local, complete body.
+    #[project = ProxyBodyProj]
+    #[allow(missing_docs)] // pin-project-lite takes no docs on variant fields
+    pub enum ProxyBody {
+        /// Streamed from the upstream.
+        Upstream {
+            #[pin] body: Incoming,
+        },
+        /// Produced by the proxy.
+        Local {
+            #[pin] body: Full<Bytes>,
+        },
+    }
+}
+
+impl ProxyBody {
+    /// A complete local body.
+    pub fn local(bytes: impl Into<Bytes>) -> Self {
+        ProxyBody::Local {
+            body: Full::new(bytes.into()),
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.project() {
+            ProxyBodyProj::Upstream { body } => body.poll_frame(cx),
+            ProxyBodyProj::Local { body } => match ready!(body.poll_frame(cx)) {
+                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
+                Some(Err(never)) => match never {},
+                None => Poll::Ready(None),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ProxyBody::Upstream { body } => body.is_end_stream(),
+            ProxyBody::Local { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ProxyBody::Upstream { body } => body.size_hint(),
+            ProxyBody::Local { body } => body.size_hint(),
+        }
+    }
+}
+
+/// Why the request body stopped while being forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardBodyError {
+    /// More bytes arrived than `limits.max_request_body_bytes` allows.
+    #[error("request body exceeds {0} bytes")]
+    TooLarge(u64),
+    /// Reading from the client failed.
+    #[error("reading the request body failed: {0}")]
+    Client(#[source] hyper::Error),
+}
+
+pin_project_lite::pin_project! {
+    /// The client's request body on its way upstream, counted against the
+    /// configured limit when one is set.
+    pub struct ForwardBody {
+        #[pin]
+        inner: Incoming,
+        limit: Option<u64>,
+        seen: u64,
+    }
+}
+
+impl ForwardBody {
+    /// Wraps `inner`, failing once more than `limit` bytes have passed.
+    pub fn new(inner: Incoming, limit: Option<u64>) -> Self {
+        ForwardBody {
+            inner,
+            limit,
+            seen: 0,
+        }
+    }
+}
+
+impl Body for ForwardBody {
+    type Data = Bytes;
+    type Error = ForwardBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ForwardBodyError>>> {
+        let this = self.project();
+        match ready!(this.inner.poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let (Some(limit), Some(data)) = (*this.limit, frame.data_ref()) {
+                    *this.seen += data.len() as u64;
+                    if *this.seen > limit {
+                        return Poll::Ready(Some(Err(ForwardBodyError::TooLarge(limit))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => Poll::Ready(Some(Err(ForwardBodyError::Client(e)))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

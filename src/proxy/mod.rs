@@ -1,0 +1,191 @@
+//! The request handler.
+//!
+//! [`Proxy::handle`] is the outer handler: it always produces a response
+//! (forwarded or local) and logs failures once. [`Proxy::forward`] is the
+//! inner handler, written with `?`: intake checks, header rewriting, the
+//! upstream exchange and protocol upgrades. Every failure is a
+//! [`ProxyError`], whose status comes from the single table in [`error`].
+
+pub mod body;
+pub mod error;
+mod intake;
+pub mod local;
+pub mod negotiate;
+pub mod request_id;
+mod tunnel;
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+
+use crate::config::{Config, Forwarding, Limits, Upstream};
+use crate::upstream::headers::{append_via, apply_forwarding, strip_hop_by_hop, Hop};
+use crate::upstream::{build_client, classify, UpstreamClient};
+pub use body::{ForwardBody, ProxyBody};
+pub use error::ProxyError;
+
+/// `X-Request-Id`
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the server knows about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// Everything a request needs, built once per configuration.
+#[derive(Debug)]
+pub struct Proxy {
+    client: UpstreamClient,
+    upstream: Upstream,
+    limits: Limits,
+    forwarding: Forwarding,
+    ids: request_id::RequestIds,
+}
+
+impl Proxy {
+    /// Builds the handler and its upstream client from a validated config.
+    pub fn new(config: &Config) -> Self {
+        Proxy {
+            client: build_client(&config.upstream),
+            upstream: config.upstream.clone(),
+            limits: config.limits,
+            forwarding: config.forwarding.clone(),
+            ids: request_id::RequestIds::default(),
+        }
+    }
+
+    /// The outer handler: always a response, never an error.
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        let rid = self.ids.for_request(req.headers().get(&X_REQUEST_ID));
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let method = req.method().clone();
+        match self.forward(req, conn, &rid).await {
+            Ok(resp) => resp,
+            Err(err) => {
+                let status = err.status().as_u16();
+                let request_id = rid.to_str().unwrap_or("");
+                if err.is_upstream() {
+                    tracing::warn!(request_id, %method, status, code = err.code(), "{err}");
+                } else {
+                    tracing::debug!(request_id, %method, status, code = err.code(), "{err}");
+                }
+                local::error_response(&err, accept.as_deref(), &rid)
+            }
+        }
+    }
+
+    /// The inner handler.
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        conn: ConnInfo,
+        rid: &HeaderValue,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let checked = intake::check(&req, &self.limits)?;
+        let client_upgrade = checked.upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+        let version = parts.version;
+
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        uri.scheme = Some(self.upstream.scheme.clone());
+        uri.authority = Some(self.upstream.authority.clone());
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        parts.uri =
+            Uri::from_parts(uri).map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+        parts.version = Version::HTTP_11;
+
+        let headers = &mut parts.headers;
+        let upgrade_protocol = checked
+            .upgrade
+            .then(|| headers.get(header::UPGRADE).cloned())
+            .flatten();
+        strip_hop_by_hop(headers);
+        // The 100-continue exchange happens between the client and this
+        // proxy: the client's body is read only when the upstream wants it.
+        headers.remove(header::EXPECT);
+        headers.remove(header::HOST);
+        if let Some(p) = upgrade_protocol {
+            headers.insert(header::UPGRADE, p);
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        let host = if self.upstream.preserve_host {
+            checked.host.clone()
+        } else {
+            None
+        };
+        let upstream_host = match host {
+            Some(h) => h,
+            None => HeaderValue::from_str(self.upstream.authority.as_str())
+                .map_err(|_| ProxyError::BadRequest("invalid authority"))?,
+        };
+        headers.insert(header::HOST, upstream_host);
+        let hop = Hop {
+            peer: conn.peer.ip(),
+            trusted: self.forwarding.is_trusted(conn.peer.ip()),
+            proto: if conn.tls { "https" } else { "http" },
+            host: checked.host.as_ref().and_then(|h| h.to_str().ok()),
+        };
+        apply_forwarding(headers, &hop);
+        append_via(headers, version);
+        headers.insert(X_REQUEST_ID.clone(), rid.clone());
+
+        let up_req = Request::from_parts(
+            parts,
+            ForwardBody::new(body, self.limits.max_request_body_bytes),
+        );
+        let timeout = self.upstream.response_header_timeout;
+        let mut resp = match tokio::time::timeout(timeout, self.client.request(up_req)).await {
+            Err(_) => return Err(ProxyError::UpstreamTimeout),
+            Ok(Err(e)) => return Err(client_error(&e)),
+            Ok(Ok(r)) => r,
+        };
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                return Err(ProxyError::Upstream(
+                    crate::upstream::UpstreamFailure::Protocol,
+                ));
+            };
+            tunnel::spawn(client_upgrade, hyper::upgrade::on(&mut resp));
+            let (mut rparts, body) = resp.into_parts();
+            append_via(&mut rparts.headers, Version::HTTP_11);
+            rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
+            return Ok(Response::from_parts(rparts, ProxyBody::Upstream { body }));
+        }
+
+        let (mut rparts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut rparts.headers);
+        append_via(&mut rparts.headers, Version::HTTP_11);
+        rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
+        Ok(Response::from_parts(rparts, ProxyBody::Upstream { body }))
+    }
+}
+
+/// Maps a client error to the proxy error it stands for; a failure of the
+/// request body is the client's fault, not the upstream's.
+fn client_error(e: &hyper_util::client::legacy::Error) -> ProxyError {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<body::ForwardBodyError>() {
+            return match b {
+                body::ForwardBodyError::TooLarge(n) => ProxyError::BodyTooLarge(*n),
+                body::ForwardBodyError::Client(_) => ProxyError::ClientBody,
+            };
+        }
+        source = s.source();
+    }
+    ProxyError::Upstream(classify(e))
+}

@@ -1,0 +1,70 @@
+//! Request ids: keep a well-formed incoming `X-Request-Id`, else make one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::HeaderValue;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// Generates ids unique across processes: a random per-process prefix and a
+/// counter, 32 hex digits.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: u64,
+    counter: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let mut seed = [0u8; 16];
+        // The system RNG only fails when the OS has no entropy source at all;
+        // the ids are for correlation, not secrecy, so the clock will do then.
+        if SystemRandom::new().fill(&mut seed).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            seed = nanos.to_le_bytes();
+        }
+        let (a, b) = seed.split_at(8);
+        RequestIds {
+            prefix: u64::from_le_bytes(a.try_into().unwrap_or_default()),
+            counter: AtomicU64::new(u64::from_le_bytes(b.try_into().unwrap_or_default())),
+        }
+    }
+}
+
+impl RequestIds {
+    /// The id for a request: `incoming` when it is well-formed, else a new one.
+    pub fn for_request(&self, incoming: Option<&HeaderValue>) -> HeaderValue {
+        if let Some(v) = incoming.filter(|v| is_valid(v.as_bytes())) {
+            return v.clone();
+        }
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:016x}{:016x}", self.prefix, n);
+        HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+}
+
+/// 1 to 128 characters from a conservative set, so ids are safe in logs.
+pub fn is_valid(v: &[u8]) -> bool {
+    (1..=128).contains(&v.len())
+        && v.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_valid_and_replaces_invalid() {
+        let ids = RequestIds::default();
+        let keep = HeaderValue::from_static("abc-123");
+        assert_eq!(ids.for_request(Some(&keep)), keep);
+        let bad = HeaderValue::from_static("has space");
+        let made = ids.for_request(Some(&bad));
+        assert_eq!(made.len(), 32);
+        assert_ne!(ids.for_request(None), ids.for_request(None));
+        assert!(!is_valid(&[b'a'; 129]));
+    }
+}

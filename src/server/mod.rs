@@ -1,0 +1,146 @@
+//! Listeners, TLS termination, graceful drain and the admin listener.
+//!
+//! [`Server::bind`] binds every socket first, so a bad address fails before
+//! anything is served and tests can read the ports the kernel chose.
+//! [`Server::run`] serves until its `shutdown` future resolves, then drains:
+//! stop accepting (listeners are closed, so new connections are refused),
+//! ask every connection to finish (HTTP/1.1 closes after the response in
+//! flight, HTTP/2 sends GOAWAY), wait up to `server.drain_timeout`, and close
+//! what is left.
+
+mod admin;
+mod conn;
+pub mod signal;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ServerSettings};
+use crate::proxy::Proxy;
+
+/// Why serving could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet serving, proxy.
+pub struct Server {
+    listeners: Vec<conn::Bound>,
+    admin: Option<TcpListener>,
+    proxy: Arc<Proxy>,
+    settings: ServerSettings,
+    builder: Arc<conn::HttpBuilder>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+impl Server {
+    /// Binds every listener of `config` (and its admin listener).
+    pub async fn bind(config: &Config) -> Result<Server, ServeError> {
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            listeners.push(conn::Bound {
+                listener: bind(l.address).await?,
+                tls: l.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            });
+        }
+        let admin = match config.admin {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Server {
+            listeners,
+            admin,
+            proxy: Arc::new(Proxy::new(config)),
+            settings: config.server,
+            builder: Arc::new(conn::http_builder(&config.server, &config.limits)),
+        })
+    }
+
+    /// The bound addresses of the client listeners, in config order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|b| b.listener.local_addr().ok())
+            .collect()
+    }
+
+    /// The bound address of the admin listener.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (force_tx, force_rx) = watch::channel(false);
+        let graceful = Arc::new(GracefulShutdown::new());
+        let ready = Arc::new(AtomicBool::new(true));
+        let mut accepting = JoinSet::new();
+        for bound in self.listeners {
+            if let Ok(addr) = bound.listener.local_addr() {
+                tracing::info!(%addr, tls = bound.tls.is_some(), "listening");
+            }
+            accepting.spawn(conn::accept_loop(
+                bound,
+                conn::Shared {
+                    builder: self.builder.clone(),
+                    proxy: self.proxy.clone(),
+                    settings: self.settings,
+                    force: force_rx.clone(),
+                },
+                graceful.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        let admin = self.admin.map(|l| {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!(%addr, "admin listening");
+            }
+            tokio::spawn(admin::serve(l, ready.clone(), force_rx.clone()))
+        });
+
+        shutdown.await;
+        ready.store(false, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        while accepting.join_next().await.is_some() {}
+        tracing::info!(connections = graceful.count(), "listeners closed; draining");
+        // The accept loops held the only other references.
+        let drain = async {
+            if let Ok(g) = Arc::try_unwrap(graceful) {
+                g.shutdown().await;
+            }
+        };
+        match tokio::time::timeout(self.settings.drain_timeout, drain).await {
+            Ok(()) => tracing::info!("drained"),
+            Err(_) => tracing::warn!(
+                timeout = ?self.settings.drain_timeout,
+                "drain timeout reached; closing the remaining connections"
+            ),
+        }
+        let _ = force_tx.send(true);
+        if let Some(a) = admin {
+            a.abort();
+        }
+    }
+}

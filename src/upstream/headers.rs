@@ -1,0 +1,173 @@
+//! Hop-by-hop removal and the forwarding headers (`X-Forwarded-*`,
+//! RFC 7239 `Forwarded`, `Via`).
+//!
+//! A peer's forwarding headers are appended to only when the peer is a
+//! trusted proxy; otherwise they are replaced, so a client cannot forge its
+//! address or scheme towards the backend.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// `X-Forwarded-For`
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `Forwarded` (RFC 7239)
+pub static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// Removes hop-by-hop headers, including every header named in `Connection`.
+/// Returns whether `Connection` listed the `upgrade` token.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
+    let mut upgrade = false;
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(s) = value.to_str() else { continue };
+        for token in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if token.eq_ignore_ascii_case("upgrade") {
+                upgrade = true;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
+    }
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    upgrade
+}
+
+/// What the proxy knows about the hop it received a request on.
+#[derive(Debug, Clone, Copy)]
+pub struct Hop<'a> {
+    /// The TCP peer.
+    pub peer: IpAddr,
+    /// Whether the peer is a trusted proxy.
+    pub trusted: bool,
+    /// `http` or `https`, as the client reached the proxy.
+    pub proto: &'static str,
+    /// The host the client asked for, if any.
+    pub host: Option<&'a str>,
+}
+
+/// Sets `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
+pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
+    let peer = strip_mapped(hop.peer);
+    let xff = match hop
+        .trusted
+        .then(|| joined(headers, &X_FORWARDED_FOR))
+        .flatten()
+    {
+        Some(prev) => format!("{prev}, {peer}"),
+        None => peer.to_string(),
+    };
+    set(headers, &X_FORWARDED_FOR, &xff);
+    if !(hop.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(
+            X_FORWARDED_PROTO.clone(),
+            HeaderValue::from_static(hop.proto),
+        );
+    }
+    if !(hop.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
+        match hop.host {
+            Some(h) => set(headers, &X_FORWARDED_HOST, h),
+            None => {
+                headers.remove(&X_FORWARDED_HOST);
+            }
+        }
+    }
+    let mut element = String::with_capacity(64);
+    match peer {
+        IpAddr::V4(v4) => {
+            let _ = write!(element, "for={v4}");
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(element, "for=\"[{v6}]\"");
+        }
+    }
+    if let Some(h) = hop.host {
+        if h.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            let _ = write!(element, ";host=\"{h}\"");
+        }
+    }
+    let _ = write!(element, ";proto={}", hop.proto);
+    let forwarded = match hop.trusted.then(|| joined(headers, &FORWARDED)).flatten() {
+        Some(prev) => format!("{prev}, {element}"),
+        None => element,
+    };
+    set(headers, &FORWARDED, &forwarded);
+}
+
+/// Appends this proxy to `Via` (RFC 9110 §7.6.3).
+pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
+    let ours = match version {
+        http::Version::HTTP_10 => "1.0 portalgate",
+        http::Version::HTTP_2 => "2 portalgate",
+        _ => "1.1 portalgate",
+    };
+    match joined(headers, &header::VIA) {
+        Some(prev) => set(headers, &header::VIA, &format!("{prev}, {ours}")),
+        None => {
+            headers.insert(header::VIA, HeaderValue::from_static(ours));
+        }
+    }
+}
+
+fn strip_mapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// All values of `name` joined by ", ", if there is any readable value.
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out = String::new();
+    for v in headers.get_all(name) {
+        let Ok(s) = v.to_str() else { continue };
+        let s = s.trim();
+        if s.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(s);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
+    match HeaderValue::from_str(value) {
+        Ok(v) => {
+            headers.insert(name.clone(), v);
+        }
+        Err(_) => {
+            headers.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+use super::*;
+
+fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+fn hop(trusted: bool) -> Hop<'static> {
+    Hop {
+        peer: "192.0.2.9".parse().unwrap(),
+        trusted,
+        proto: "https",
+        host: Some("portal.example:8443"),
+    }
+}
+
+#[test]
+fn strips_standard_and_connection_named_headers() {
+    let mut h = map(&[
+        ("connection", "keep-alive, X-Secret, Upgrade"),
+        ("x-secret", "1"),
+        ("keep-alive", "timeout=5"),
+        ("te", "trailers"),
+        ("transfer-encoding", "chunked"),
+        ("proxy-authorization", "Basic abc"),
+        ("upgrade", "websocket"),
+        ("accept", "*/*"),
+    ]);
+    assert!(strip_hop_by_hop(&mut h));
+    let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["accept"]);
+}
+
+#[test]
+fn untrusted_peer_headers_are_replaced() {
+    let mut h = map(&[
+        ("x-forwarded-for", "1.2.3.4"),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-host", "evil"),
+        ("forwarded", "for=1.2.3.4"),
+    ]);
+    apply_forwarding(&mut h, &hop(false));
+    assert_eq!(h["x-forwarded-for"], "192.0.2.9");
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(h["x-forwarded-host"], "portal.example:8443");
+    assert_eq!(
+        h["forwarded"],
+        "for=192.0.2.9;host=\"portal.example:8443\";proto=https"
+    );
+}
+
+#[test]
+fn trusted_peer_headers_are_appended() {
+    let mut h = map(&[
+        ("x-forwarded-for", "1.2.3.4"),
+        ("x-forwarded-for", "5.6.7.8"),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-host", "front.example"),
+        ("forwarded", "for=1.2.3.4"),
+    ]);
+    apply_forwarding(&mut h, &hop(true));
+    assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 192.0.2.9");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], "front.example");
+    assert_eq!(
+        h["forwarded"],
+        "for=1.2.3.4, for=192.0.2.9;host=\"portal.example:8443\";proto=https"
+    );
+}
+
+#[test]
+fn ipv6_peers_are_quoted_and_mapped_v4_unwrapped() {
+    let mut h = HeaderMap::new();
+    let mut hop6 = hop(false);
+    hop6.peer = "2001:db8::1".parse().unwrap();
+    hop6.host = None;
+    apply_forwarding(&mut h, &hop6);
+    assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\";proto=https");
+    assert!(!h.contains_key("x-forwarded-host"));
+
+    let mut h = HeaderMap::new();
+    let mut mapped = hop(false);
+    mapped.peer = "::ffff:192.0.2.1".parse().unwrap();
+    apply_forwarding(&mut h, &mapped);
+    assert_eq!(h["x-forwarded-for"], "192.0.2.1");
+}
+
+#[test]
+fn via_is_appended() {
+    let mut h = map(&[("via", "1.1 edge")]);
+    append_via(&mut h, http::Version::HTTP_2);
+    assert_eq!(h["via"], "1.1 edge, 2 portalgate");
+    let mut h = HeaderMap::new();
+    append_via(&mut h, http::Version::HTTP_11);
+    assert_eq!(h["via"], "1.1 portalgate");
+}
