@@ -1,0 +1,95 @@
+//! Upstream failures tell the truth: 502 for a dead upstream, 504 for a slow
+//! one, each with a body in the format the client asked for.
+
+use http::Request;
+use http_body_util::Full;
+
+use crate::support::client::send;
+use crate::support::*;
+
+/// An address with nothing listening: bind port 0, note it, close it.
+async fn dead_address() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn dead_upstream_is_502_with_json_body() {
+    let proxy = ProxyBuilder::new(&dead_address().await).start().await;
+    let reply = send(
+        Request::get(proxy.url("/v1/customers"))
+            .header("accept", "application/json")
+            .header("x-request-id", "req-502")
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["status"], 502);
+    assert_eq!(v["code"], "upstream_connect");
+    assert_eq!(v["request_id"], "req-502");
+    assert_eq!(v["title"], "Bad Gateway");
+    assert_eq!(reply.header("x-request-id"), "req-502");
+}
+
+#[tokio::test]
+async fn dead_upstream_is_502_with_html_for_browsers() {
+    let proxy = ProxyBuilder::new(&dead_address().await).start().await;
+    let reply = send(
+        Request::get(proxy.url("/"))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 502);
+    assert!(reply.header("content-type").starts_with("text/html"));
+    let page = reply.text();
+    assert!(page.contains("<h1>502 Bad Gateway</h1>"), "{page}");
+    assert!(page.contains(reply.header("x-request-id")));
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504_with_a_body() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .upstream("response_header_timeout = \"200ms\"")
+        .start()
+        .await;
+    let reply = send(
+        Request::get(proxy.url("/slow?ms=3000"))
+            .header("accept", "text/plain")
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 504);
+    assert!(reply.header("content-type").starts_with("text/plain"));
+    assert!(
+        reply.text().starts_with("504 Gateway Timeout\n"),
+        "{}",
+        reply.text()
+    );
+    assert!(reply.text().contains("response header timeout"));
+}
+
+#[tokio::test]
+async fn upstream_closing_without_answer_is_502() {
+    // A "backend" that accepts and closes at once.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    let proxy = ProxyBuilder::new(&format!("http://{addr}")).start().await;
+    let reply = crate::support::client::get(&proxy.url("/x")).await;
+    assert_eq!(reply.status, 502);
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["code"], "upstream_protocol");
+}

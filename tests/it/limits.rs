@@ -1,0 +1,235 @@
+//! Limits and malformed requests: 400/405/413/414/431 with bodies, and
+//! ambiguous framing that must never reach the backend.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+
+use crate::support::client::{raw, send, status_of};
+use crate::support::*;
+
+async fn limited() -> (Backend, proxy::RunningProxy) {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .section(
+            "[limits]\nmax_uri_bytes = 200\nmax_header_bytes = 2048\nmax_headers = 20\nmax_request_body_bytes = 1024",
+        )
+        .start()
+        .await;
+    (backend, proxy)
+}
+
+/// Asserts a raw reply has `status`, a body, and a request id.
+fn assert_local(reply: &str, status: u16) {
+    assert_eq!(status_of(reply), status, "{reply}");
+    let lower = reply.to_ascii_lowercase();
+    assert!(lower.contains("x-request-id: "), "{reply}");
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or("");
+    assert!(!body.is_empty(), "empty body: {reply}");
+}
+
+#[tokio::test]
+async fn uri_too_long_is_414() {
+    let (backend, proxy) = limited().await;
+    let path = format!("/{}", "a".repeat(300));
+    let reply = raw(
+        proxy.addr,
+        format!("GET {path} HTTP/1.1\r\nHost: p\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_local(&reply, 414);
+    assert!(reply.contains("\"code\":\"uri_too_long\""), "{reply}");
+    assert!(backend.seen().is_empty());
+}
+
+#[tokio::test]
+async fn too_many_or_too_large_headers_is_431() {
+    let (backend, proxy) = limited().await;
+    let many: String = (0..30).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let reply = raw(
+        proxy.addr,
+        format!("GET / HTTP/1.1\r\nHost: p\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+    assert_local(&reply, 431);
+    let big = format!("X-Big: {}\r\n", "b".repeat(3000));
+    let reply = raw(
+        proxy.addr,
+        format!("GET / HTTP/1.1\r\nHost: p\r\n{big}\r\n").as_bytes(),
+    )
+    .await;
+    assert_local(&reply, 431);
+    assert!(backend.seen().is_empty());
+}
+
+#[tokio::test]
+async fn body_too_large_is_413_by_length_and_by_stream() {
+    let (backend, proxy) = limited().await;
+    let reply = raw(
+        proxy.addr,
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: 5000\r\n\r\n",
+    )
+    .await;
+    assert_local(&reply, 413);
+
+    // Chunked: the limit is found while streaming.
+    let chunk = format!("800\r\n{}\r\n", "c".repeat(0x800));
+    let reply = raw(
+        proxy.addr,
+        format!("POST /upload HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}0\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_local(&reply, 413);
+    assert!(backend.seen().is_empty());
+
+    // At the limit it passes.
+    let reply = send(
+        Request::post(proxy.url("/echo"))
+            .body(Full::new(Bytes::from(vec![b'x'; 1024])))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn ambiguous_framing_never_reaches_the_backend() {
+    let (backend, proxy) = limited().await;
+    let cases: &[&[u8]] = &[
+        // duplicate Content-Length with different values
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
+        // Transfer-Encoding other than a final chunked
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        // invalid Content-Length
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: -1\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: 1_0\r\n\r\n",
+    ];
+    for case in cases {
+        let reply = raw(proxy.addr, case).await;
+        assert_eq!(
+            status_of(&reply),
+            400,
+            "{}\n->\n{reply}",
+            String::from_utf8_lossy(case)
+        );
+    }
+    assert!(backend.seen().is_empty(), "{:?}", backend.seen());
+}
+
+/// Reads until the proxy closes the connection (bounded).
+async fn raw_until_close(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the proxy kept a connection open after ambiguous framing")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Both Content-Length and Transfer-Encoding: hyper's parser drops the
+/// Content-Length, decodes the chunked body and closes the connection after
+/// the response. The backend gets one framing (its own, set by the proxy),
+/// and bytes after the chunked body never become a second request.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_normalised() {
+    let (backend, proxy) = limited().await;
+    let smuggled = "GET /smuggled HTTP/1.1\r\nHost: p\r\n\r\n";
+    for request in [
+        // CL.TE: a front end trusting Content-Length would see the smuggled request as body
+        format!("POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}", 5 + smuggled.len()),
+        // TE.CL: a back end trusting Content-Length would read the rest as a new request
+        format!("POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n2\r\nAB\r\n0\r\n\r\n{smuggled}"),
+    ] {
+        let out = raw_until_close(proxy.addr, request.as_bytes()).await;
+        assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+    }
+    let seen = backend.seen();
+    assert!(
+        seen.iter().all(|s| s.uri == "/echo"),
+        "smuggled request reached the backend: {seen:?}"
+    );
+    for s in &seen {
+        let cl = s.headers.get_all("content-length").iter().count();
+        let te = s.headers.get_all("transfer-encoding").iter().count();
+        assert!(
+            cl + te <= 1,
+            "ambiguous framing reached the backend: {:?}",
+            s.headers
+        );
+    }
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].body, "");
+    assert_eq!(seen[1].body, "AB");
+}
+
+/// Two equal Content-Length fields collapse to one in hyper's parser.
+#[tokio::test]
+async fn duplicate_equal_content_length_reaches_backend_once() {
+    let (backend, proxy) = limited().await;
+    let reply = raw(
+        proxy.addr,
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!(status_of(&reply), 200, "{reply}");
+    let seen = backend.only();
+    assert_eq!(seen.headers.get_all("content-length").iter().count(), 1);
+    assert_eq!(seen.body, "abc");
+}
+
+#[tokio::test]
+async fn host_problems_are_400_with_a_body() {
+    let (backend, proxy) = limited().await;
+    for case in [
+        "GET /echo HTTP/1.1\r\n\r\n",
+        "GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET http://other.example/echo HTTP/1.1\r\nHost: portal.example\r\n\r\n",
+        "GET /echo HTTP/1.1\r\nHost: user@portal\r\n\r\n",
+    ] {
+        let reply = raw(proxy.addr, case.as_bytes()).await;
+        assert_local(&reply, 400);
+    }
+    let reply = raw(
+        proxy.addr,
+        b"CONNECT portal:443 HTTP/1.1\r\nHost: portal:443\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&reply), 405, "{reply}");
+    assert!(backend.seen().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_request_line_is_400_and_not_forwarded() {
+    let (backend, proxy) = limited().await;
+    for case in [
+        "GET /a b HTTP/1.1\r\nHost: p\r\n\r\n",
+        "GET / HTTP/9.9\r\nHost: p\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: p\r\nBad Header: x\r\n\r\n",
+    ] {
+        let reply = raw(proxy.addr, case.as_bytes()).await;
+        // hyper's parser answers these itself, before the handler runs.
+        assert_eq!(status_of(&reply), 400, "{case:?} -> {reply}");
+    }
+    assert!(backend.seen().is_empty());
+}
+
+#[tokio::test]
+async fn absolute_form_with_matching_host_is_forwarded_in_origin_form() {
+    let (backend, proxy) = limited().await;
+    let reply = raw(
+        proxy.addr,
+        b"GET http://portal.example/echo?q=1 HTTP/1.1\r\nHost: portal.example\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&reply), 200, "{reply}");
+    let seen = backend.only();
+    assert_eq!(seen.uri, "/echo?q=1");
+    assert_eq!(seen.headers["host"], "portal.example");
+}

@@ -1,0 +1,12 @@
+//! The integration test binary: real servers on 127.0.0.1 port 0, real TLS
+//! with certificates generated here, and the real binary for CLI tests.
+
+mod support;
+
+mod cli;
+mod errors;
+mod forward;
+mod limits;
+mod streaming;
+mod tls;
+mod upgrade;

@@ -1,0 +1,10 @@
+//! Builders for real servers and clients used by the integration tests.
+#![allow(dead_code)]
+
+pub mod backend;
+pub mod certs;
+pub mod client;
+pub mod proxy;
+
+pub use backend::Backend;
+pub use proxy::ProxyBuilder;
