@@ -97,7 +97,9 @@ impl<'a> Locator<'a> {
     pub fn path_at(&self, offset: usize) -> KeyPath {
         let mut path = KeyPath::default();
         if let Some(doc) = &self.doc {
-            walk_at(doc.get_ref(), offset, &mut path);
+            if !walk_at(doc.get_ref(), offset, &mut path) {
+                path.0.clear();
+            }
         }
         path
     }
@@ -139,29 +141,35 @@ impl<'a> Locator<'a> {
     }
 }
 
-fn walk_at(table: &DeTable<'_>, offset: usize, path: &mut KeyPath) {
+/// Depth-first search for the innermost entry containing `offset`. A
+/// `[table]`'s own span covers only its header, so every subtree is searched.
+fn walk_at(table: &DeTable<'_>, offset: usize, path: &mut KeyPath) -> bool {
     for (key, value) in table.iter() {
-        let span = value.span();
-        if span.contains(&offset) || key.span().contains(&offset) {
-            path.0.push(Seg::Key(key.get_ref().to_string()));
-            walk_value(value.get_ref(), offset, path);
-            return;
+        path.0.push(Seg::Key(key.get_ref().to_string()));
+        if walk_value(value.get_ref(), offset, path)
+            || value.span().contains(&offset)
+            || key.span().contains(&offset)
+        {
+            return true;
         }
+        path.0.pop();
     }
+    false
 }
 
-fn walk_value(value: &DeValue<'_>, offset: usize, path: &mut KeyPath) {
+fn walk_value(value: &DeValue<'_>, offset: usize, path: &mut KeyPath) -> bool {
     match value {
         DeValue::Table(t) => walk_at(t, offset, path),
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                if item.span().contains(&offset) {
-                    path.0.push(Seg::Index(i));
-                    walk_value(item.get_ref(), offset, path);
-                    return;
+                path.0.push(Seg::Index(i));
+                if walk_value(item.get_ref(), offset, path) || item.span().contains(&offset) {
+                    return true;
                 }
+                path.0.pop();
             }
+            false
         }
-        _ => {}
+        _ => false,
     }
 }

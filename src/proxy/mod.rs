@@ -14,7 +14,6 @@ pub mod negotiate;
 pub mod request_id;
 mod tunnel;
 
-use std::error::Error as StdError;
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderName, HeaderValue};
@@ -177,15 +176,13 @@ impl Proxy {
 /// Maps a client error to the proxy error it stands for; a failure of the
 /// request body is the client's fault, not the upstream's.
 fn client_error(e: &hyper_util::client::legacy::Error) -> ProxyError {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
-    while let Some(s) = source {
+    for s in crate::upstream::client::chain(e) {
         if let Some(b) = s.downcast_ref::<body::ForwardBodyError>() {
             return match b {
                 body::ForwardBodyError::TooLarge(n) => ProxyError::BodyTooLarge(*n),
                 body::ForwardBodyError::Client(_) => ProxyError::ClientBody,
             };
         }
-        source = s.source();
     }
     ProxyError::Upstream(classify(e))
 }

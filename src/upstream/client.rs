@@ -56,24 +56,16 @@ pub enum UpstreamFailure {
 
 /// Classifies a client error by walking its source chain.
 pub fn classify(err: &hyper_util::client::legacy::Error) -> UpstreamFailure {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     let mut saw_tls = false;
-    while let Some(e) = source {
+    for e in chain(err) {
         if e.downcast_ref::<rustls::Error>().is_some() {
             saw_tls = true;
         }
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::TimedOut {
-                return UpstreamFailure::ConnectTimeout;
-            }
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                saw_tls = true;
-            }
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+        {
+            return UpstreamFailure::ConnectTimeout;
         }
-        source = e.source();
     }
     if saw_tls {
         UpstreamFailure::Tls
@@ -82,4 +74,18 @@ pub fn classify(err: &hyper_util::client::legacy::Error) -> UpstreamFailure {
     } else {
         UpstreamFailure::Protocol
     }
+}
+
+/// Every error in the chain of `err`, itself first. `io::Error::source`
+/// skips the error it wraps, so for those the wrapped error is the next link.
+pub fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |e: &&'a (dyn StdError + 'static)| {
+        let e: &'a (dyn StdError + 'static) = *e;
+        match e.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
+    })
 }

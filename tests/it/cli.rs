@@ -1,1 +1,212 @@
+//! The binary: `check` diagnostics and exit codes, usage errors, and
+//! graceful shutdown of `serve` on SIGTERM.
+
+use crate::support::certs::Ca;
+use crate::support::child::{config_for, run, Served};
+use crate::support::client::get;
 use crate::support::*;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn check_reports_every_error_with_file_line_column_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.toml",
+        r#"[[listeners]]
+address = "127.0.0.1:80800"
+
+[upstream]
+url = "ftp://backend"
+connect_timeout = "5 parsecs"
+colour = "blue"
+
+[limits]
+max_headers = 0
+
+[forwarding]
+trusted_proxies = ["10.0.0.0/8", "not-a-cidr"]
+"#,
+    );
+    let (code, stdout, stderr) = run(&["check", "--config", &path]);
+    assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
+    for expected in [
+        format!("{path}:2:1: listeners[0].address: invalid socket address \"127.0.0.1:80800\""),
+        format!("{path}:5:1: upstream.url: scheme \"ftp\" is not supported"),
+        format!("{path}:6:1: upstream.connect_timeout: invalid duration \"5 parsecs\""),
+        format!("{path}:7:1: upstream.colour: unknown key"),
+        format!("{path}:10:1: limits.max_headers: must be between 1 and 1000, got 0"),
+        format!("{path}:13:34: forwarding.trusted_proxies[1]: invalid CIDR \"not-a-cidr\""),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("6 errors found"), "{stderr}");
+}
+
+#[test]
+fn check_locates_syntax_and_type_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "syntax.toml",
+        "[upstream]\nurl = \"http://a\"\n[limits\n",
+    );
+    let (code, _, stderr) = run(&["check", "--config", &path]);
+    assert_eq!(code, 64);
+    assert!(stderr.contains(&format!("{path}:3:")), "{stderr}");
+
+    let path = write(
+        dir.path(),
+        "type.toml",
+        "[[listeners]]\naddress = \"127.0.0.1:1\"\n[upstream]\nurl = \"http://a\"\n[limits]\nmax_uri_bytes = \"big\"\n",
+    );
+    let (code, _, stderr) = run(&["check", "--config", &path]);
+    assert_eq!(code, 64);
+    assert!(
+        stderr.contains(&format!("{path}:6:17: limits.max_uri_bytes: invalid type")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_reports_tls_file_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("ca");
+    let a = ca.leaf(&["a.test"]);
+    let b = ca.leaf(&["b.test"]);
+    write(dir.path(), "a.pem", &a.cert_pem);
+    write(dir.path(), "b.key", &b.key_pem);
+    let path = write(
+        dir.path(),
+        "tls.toml",
+        r#"[[listeners]]
+address = "127.0.0.1:0"
+[[listeners.tls.certificates]]
+cert = "a.pem"
+key = "b.key"
+[[listeners.tls.certificates]]
+cert = "missing.pem"
+key = "missing.key"
+
+[upstream]
+url = "http://127.0.0.1:1"
+"#,
+    );
+    let (code, _, stderr) = run(&["check", "--config", &path]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("listeners[0].tls.certificates[0].key: private key")
+            && stderr.contains("does not match certificate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("listeners[0].tls.certificates[1].cert: cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_accepts_a_good_config_and_summarises_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "good.toml",
+        &config_for("http://127.0.0.1:9", ""),
+    );
+    let (code, stdout, stderr) = run(&["check", "--config", &path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(": OK"), "{stdout}");
+    assert!(stdout.contains("upstream  http://127.0.0.1:9"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_exits_0() {
+    let (code, _, stderr) = run(&["serve"]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("--config"), "{stderr}");
+    let (code, _, _) = run(&["frobnicate"]);
+    assert_eq!(code, 64);
+    for sub in ["serve", "check", "demo"] {
+        let (code, stdout, _) = run(&[sub, "--help"]);
+        assert_eq!(code, 0);
+        assert!(stdout.contains("Usage: portalgate"), "{stdout}");
+    }
+}
+
+#[test]
+fn serve_with_bad_config_exits_64_and_busy_port_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.toml", "[upstream]\n");
+    let (code, _, stderr) = run(&["serve", "--config", &bad]);
+    assert_eq!(code, 64, "{stderr}");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let text = config_for("http://127.0.0.1:9", "")
+        .replace("127.0.0.1:0", &busy.local_addr().unwrap().to_string());
+    let path = write(dir.path(), "busy.toml", &text);
+    let (code, _, stderr) = run(&["serve", "--config", &path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_then_exits_0() {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(
+        &config_for(&backend.url(), "[server]\ndrain_timeout = \"20s\""),
+        dir.path(),
+    );
+    let addr = served.addr;
+    let in_flight = tokio::spawn(async move { get(&format!("http://{addr}/slow?ms=1500")).await });
+    backend.wait_arrivals(1).await;
+
+    served.signal("-TERM");
+    tokio::task::spawn_blocking({
+        let line = served.wait_log("listeners closed");
+        move || line
+    })
+    .await
+    .unwrap();
+    // After the listener closed, new connections are refused.
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted while draining"
+    );
+
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "slow done");
+    let status = tokio::task::spawn_blocking(move || served.wait_exit())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_idle_keep_alive_connections_exits_0() {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(&config_for(&backend.url(), ""), dir.path());
+    // A pooled client leaves its keep-alive connection open and idle.
+    let client = crate::support::client::http1();
+    let resp = client
+        .get(format!("http://{}/echo", served.addr).parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    served.signal("-TERM");
+    let status = tokio::task::spawn_blocking(move || served.wait_exit())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

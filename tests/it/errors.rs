@@ -93,3 +93,31 @@ async fn upstream_closing_without_answer_is_502() {
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(v["code"], "upstream_protocol");
 }
+
+#[tokio::test]
+async fn connect_timeout_is_504() {
+    // A listener that never accepts, with its accept queue filled: the
+    // kernel drops further SYNs, so connecting to it times out.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Ok(Ok(c)) =
+            tokio::time::timeout(std::time::Duration::from_millis(300), s.connect(addr)).await
+        {
+            fillers.push(c);
+        }
+    }
+    let proxy = ProxyBuilder::new(&format!("http://{addr}"))
+        .upstream("connect_timeout = \"300ms\"")
+        .start()
+        .await;
+    let reply = crate::support::client::get(&proxy.url("/x")).await;
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["code"], "upstream_connect_timeout");
+    drop(listener);
+}

@@ -38,6 +38,7 @@ pub struct Seen {
 pub struct Backend {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    arrived: tokio::sync::watch::Receiver<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -65,6 +66,8 @@ impl Backend {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let rec = seen.clone();
+        let (arrive_tx, arrived) = tokio::sync::watch::channel(0usize);
+        let arrive_tx = Arc::new(arrive_tx);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
@@ -72,9 +75,11 @@ impl Backend {
                 };
                 let rec = rec.clone();
                 let tls = tls.clone();
+                let arrive_tx = arrive_tx.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let rec = rec.clone();
+                        arrive_tx.send_modify(|n| *n += 1);
                         async move { Ok::<_, std::convert::Infallible>(route(req, rec).await) }
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
@@ -95,11 +100,25 @@ impl Backend {
                 });
             }
         });
-        Backend { addr, seen, task }
+        Backend {
+            addr,
+            seen,
+            arrived,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Waits until `n` requests (any route) have arrived, bounded to 10 s.
+    pub async fn wait_arrivals(&self, n: usize) {
+        let mut rx = self.arrived.clone();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|c| *c >= n))
+            .await
+            .expect("requests did not reach the backend within 10 s")
+            .unwrap();
     }
 
     /// Requests that reached the echo route so far.
@@ -205,8 +224,8 @@ async fn route(mut req: Request<Incoming>, rec: Arc<Mutex<Vec<Seen>>>) -> Respon
 }
 
 /// A body of `remaining` bytes of `x`, in 64 KiB frames.
-struct Repeat {
-    remaining: u64,
+pub struct Repeat {
+    pub remaining: u64,
 }
 
 static CHUNK: [u8; 65536] = [b'x'; 65536];
@@ -214,6 +233,10 @@ static CHUNK: [u8; 65536] = [b'x'; 65536];
 impl Body for Repeat {
     type Data = Bytes;
     type Error = hyper::Error;
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod certs;
+pub mod child;
 pub mod client;
 pub mod proxy;
 
