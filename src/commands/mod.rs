@@ -43,10 +43,13 @@ pub fn run(cli: Cli) -> Exit {
 }
 
 fn with_runtime<F: std::future::Future<Output = Exit>>(f: impl FnOnce() -> F) -> Exit {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    match builder.enable_all().build() {
         Ok(rt) => rt.block_on(f()),
         Err(e) => {
             eprintln!("portalgate: cannot start the runtime: {e}");

@@ -137,12 +137,12 @@ pub fn client_config(
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    // ALPN is set by the connector (hyper-rustls) from the enabled versions.
-    Ok(
+    let mut cfg =
         rustls::ClientConfig::builder_with_provider(Arc::new(provider::default_provider()))
             .with_protocol_versions(VERSIONS)
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+            .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
 }

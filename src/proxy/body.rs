@@ -10,14 +10,18 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use crate::upstream::Lease;
+
 pin_project_lite::pin_project! {
     /// A response body: the upstream's stream or a local, complete body.
     #[project = ProxyBodyProj]
     #[allow(missing_docs)] // pin-project-lite takes no docs on variant fields
     pub enum ProxyBody {
-        /// Streamed from the upstream.
+        /// Streamed from the upstream; the lease returns the connection to
+        /// the pool once the body has been read to the end.
         Upstream {
             #[pin] body: Incoming,
+            lease: Option<Lease>,
         },
         /// Produced by the proxy.
         Local {
@@ -27,6 +31,19 @@ pin_project_lite::pin_project! {
 }
 
 impl ProxyBody {
+    /// A body streamed from the upstream. An empty body releases the
+    /// connection at once: hyper never polls a body that is already at its end.
+    pub fn upstream(body: Incoming, lease: Option<Lease>) -> Self {
+        let lease = match lease {
+            Some(l) if body.is_end_stream() => {
+                l.release();
+                None
+            }
+            other => other,
+        };
+        ProxyBody::Upstream { body, lease }
+    }
+
     /// A complete local body.
     pub fn local(bytes: impl Into<Bytes>) -> Self {
         ProxyBody::Local {
@@ -44,7 +61,21 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.project() {
-            ProxyBodyProj::Upstream { body } => body.poll_frame(cx),
+            ProxyBodyProj::Upstream { mut body, lease } => {
+                let frame = ready!(body.as_mut().poll_frame(cx));
+                match &frame {
+                    Some(Ok(_)) if !body.is_end_stream() => {}
+                    // Finished: the connection can carry the next request.
+                    None | Some(Ok(_)) => {
+                        if let Some(l) = lease.take() {
+                            l.release();
+                        }
+                    }
+                    // Broken: drop the lease, and with it the connection.
+                    Some(Err(_)) => drop(lease.take()),
+                }
+                Poll::Ready(frame)
+            }
             ProxyBodyProj::Local { body } => match ready!(body.poll_frame(cx)) {
                 Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
                 Some(Err(never)) => match never {},
@@ -55,14 +86,14 @@ impl Body for ProxyBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ProxyBody::Upstream { body } => body.is_end_stream(),
+            ProxyBody::Upstream { body, .. } => body.is_end_stream(),
             ProxyBody::Local { body } => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ProxyBody::Upstream { body } => body.size_hint(),
+            ProxyBody::Upstream { body, .. } => body.size_hint(),
             ProxyBody::Local { body } => body.size_hint(),
         }
     }

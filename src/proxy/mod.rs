@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 
 use crate::config::{Config, Forwarding, Limits, Upstream};
 use crate::upstream::headers::{append_via, apply_forwarding, strip_hop_by_hop, Hop};
-use crate::upstream::{build_client, classify, UpstreamClient};
+use crate::upstream::{UpstreamError, UpstreamFailure, UpstreamPool};
 pub use body::{ForwardBody, ProxyBody};
 pub use error::ProxyError;
 
@@ -41,7 +41,7 @@ pub struct ConnInfo {
 /// Everything a request needs, built once per configuration.
 #[derive(Debug)]
 pub struct Proxy {
-    client: UpstreamClient,
+    pool: UpstreamPool,
     upstream: Upstream,
     limits: Limits,
     forwarding: Forwarding,
@@ -52,7 +52,7 @@ impl Proxy {
     /// Builds the handler and its upstream client from a validated config.
     pub fn new(config: &Config) -> Self {
         Proxy {
-            client: build_client(&config.upstream),
+            pool: UpstreamPool::new(&config.upstream),
             upstream: config.upstream.clone(),
             limits: config.limits,
             forwarding: config.forwarding.clone(),
@@ -63,11 +63,7 @@ impl Proxy {
     /// The outer handler: always a response, never an error.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let rid = self.ids.for_request(req.headers().get(&X_REQUEST_ID));
-        let accept = req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let accept = req.headers().get(header::ACCEPT).cloned();
         let method = req.method().clone();
         match self.forward(req, conn, &rid).await {
             Ok(resp) => resp,
@@ -79,7 +75,8 @@ impl Proxy {
                 } else {
                     tracing::debug!(request_id, %method, status, code = err.code(), "{err}");
                 }
-                local::error_response(&err, accept.as_deref(), &rid)
+                let accept = accept.as_ref().and_then(|v| v.to_str().ok());
+                local::error_response(&err, accept, &rid)
             }
         }
     }
@@ -96,14 +93,13 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let version = parts.version;
 
-        let mut uri = std::mem::take(&mut parts.uri).into_parts();
-        uri.scheme = Some(self.upstream.scheme.clone());
-        uri.authority = Some(self.upstream.authority.clone());
-        if uri.path_and_query.is_none() {
-            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-        }
-        parts.uri =
-            Uri::from_parts(uri).map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+        // Origin-form towards the upstream: the connection already names it.
+        let target = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        parts.uri = Uri::from(target);
         parts.version = Version::HTTP_11;
 
         let headers = &mut parts.headers;
@@ -146,9 +142,9 @@ impl Proxy {
             ForwardBody::new(body, self.limits.max_request_body_bytes),
         );
         let timeout = self.upstream.response_header_timeout;
-        let mut resp = match tokio::time::timeout(timeout, self.client.request(up_req)).await {
+        let (mut resp, lease) = match tokio::time::timeout(timeout, self.pool.send(up_req)).await {
             Err(_) => return Err(ProxyError::UpstreamTimeout),
-            Ok(Err(e)) => return Err(client_error(&e)),
+            Ok(Err(e)) => return Err(upstream_error(&e)),
             Ok(Ok(r)) => r,
         };
 
@@ -162,27 +158,38 @@ impl Proxy {
             let (mut rparts, body) = resp.into_parts();
             append_via(&mut rparts.headers, Version::HTTP_11);
             rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
-            return Ok(Response::from_parts(rparts, ProxyBody::Upstream { body }));
+            return Ok(Response::from_parts(
+                rparts,
+                ProxyBody::upstream(body, None),
+            ));
         }
 
         let (mut rparts, body) = resp.into_parts();
         strip_hop_by_hop(&mut rparts.headers);
         append_via(&mut rparts.headers, Version::HTTP_11);
         rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
-        Ok(Response::from_parts(rparts, ProxyBody::Upstream { body }))
+        Ok(Response::from_parts(
+            rparts,
+            ProxyBody::upstream(body, Some(lease)),
+        ))
     }
 }
 
-/// Maps a client error to the proxy error it stands for; a failure of the
-/// request body is the client's fault, not the upstream's.
-fn client_error(e: &hyper_util::client::legacy::Error) -> ProxyError {
-    for s in crate::upstream::client::chain(e) {
-        if let Some(b) = s.downcast_ref::<body::ForwardBodyError>() {
-            return match b {
-                body::ForwardBodyError::TooLarge(n) => ProxyError::BodyTooLarge(*n),
-                body::ForwardBodyError::Client(_) => ProxyError::ClientBody,
-            };
+/// Maps an upstream error to the proxy error it stands for; a failure of
+/// the request body is the client's fault, not the upstream's.
+fn upstream_error(e: &UpstreamError) -> ProxyError {
+    match e {
+        UpstreamError::Connect(failure, _) => ProxyError::Upstream(*failure),
+        UpstreamError::Exchange(err) => {
+            for s in crate::upstream::pool::chain(err) {
+                if let Some(b) = s.downcast_ref::<body::ForwardBodyError>() {
+                    return match b {
+                        body::ForwardBodyError::TooLarge(n) => ProxyError::BodyTooLarge(*n),
+                        body::ForwardBodyError::Client(_) => ProxyError::ClientBody,
+                    };
+                }
+            }
+            ProxyError::Upstream(UpstreamFailure::Protocol)
         }
     }
-    ProxyError::Upstream(classify(e))
 }

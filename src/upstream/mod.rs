@@ -1,10 +1,10 @@
-//! The road to the backend: the pooled client and the header rewriting.
+//! The road to the backend: the connection pool and the header rewriting.
 //!
 //! [`headers`] is pure (a `HeaderMap` in, a `HeaderMap` out) and unit-tested;
-//! [`client`] builds the hyper-util pooled client with the configured
-//! timeouts and TLS, and classifies its errors.
+//! [`pool`] keeps keep-alive connections to the upstream (TCP or TLS with
+//! hostname verification) and reports failures as [`UpstreamFailure`].
 
-pub mod client;
 pub mod headers;
+pub mod pool;
 
-pub use client::{build_client, classify, UpstreamClient, UpstreamFailure};
+pub use pool::{Lease, UpstreamError, UpstreamFailure, UpstreamPool};

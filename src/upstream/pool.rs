@@ -1,0 +1,292 @@
+//! The upstream connection pool.
+//!
+//! A small pool over hyper's `client::conn::http1`, built for the proxy's one
+//! upstream: connections are created only when no idle one is ready, each
+//! connection's task is spawned once, and a connection returns to the pool
+//! when the response body that used it has been read to the end ([`Lease`]).
+//! An unfinished body drops its lease, and hyper closes that connection, so
+//! a half-read response can never be mistaken for the next one.
+//!
+//! A request is retried on a fresh connection only when hyper hands it back
+//! unsent (the pooled connection had closed), so nothing is sent twice.
+//! Idle connections are reused newest first and expire after `idle_timeout`.
+
+use std::error::Error as StdError;
+use std::io;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use crate::config::Upstream;
+use crate::proxy::body::ForwardBody;
+
+/// Why a forwarded request failed on the upstream side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// The connection was refused or the host unreachable.
+    Connect,
+    /// The TCP connect and TLS handshake did not finish within `connect_timeout`.
+    ConnectTimeout,
+    /// The TLS handshake with the upstream failed (certificate, name, protocol).
+    Tls,
+    /// The upstream closed or broke the connection, or sent an invalid response.
+    Protocol,
+}
+
+/// A failed exchange with the upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made.
+    #[error("connecting to the upstream failed: {0:?}")]
+    Connect(UpstreamFailure, #[source] Option<io::Error>),
+    /// The request or response failed on an established connection.
+    #[error("the upstream exchange failed")]
+    Exchange(#[source] hyper::Error),
+}
+
+/// The pool for one upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    idle: Mutex<Vec<Idle>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    connect_timeout: Duration,
+    host: String,
+    port: u16,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamPool")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: SendRequest<ForwardBody>,
+    since: Instant,
+}
+
+/// A connection in use; [`Lease::release`] returns it to the pool.
+#[derive(Debug)]
+pub struct Lease {
+    sender: SendRequest<ForwardBody>,
+    pool: Arc<Inner>,
+}
+
+impl Lease {
+    /// Returns the connection to the pool (it is dropped if the pool is
+    /// full or the connection is closing).
+    pub fn release(self) {
+        self.pool.put(self.sender);
+    }
+}
+
+impl UpstreamPool {
+    /// A pool for `up`. Inside a tokio runtime it also starts a reaper task
+    /// that closes idle connections past `idle_timeout`; the task ends with
+    /// the pool.
+    pub fn new(up: &Upstream) -> Self {
+        let host = up
+            .authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let default_port = if up.scheme == http::uri::Scheme::HTTPS {
+            443
+        } else {
+            80
+        };
+        let tls = (up.scheme == http::uri::Scheme::HTTPS).then(|| {
+            let name = up.sni.as_deref().unwrap_or(host).to_string();
+            // Validation checked the name; an unspecified address would fail
+            // verification, so a bad name can only fail closed.
+            let name = ServerName::try_from(name).unwrap_or(ServerName::IpAddress(
+                std::net::Ipv4Addr::UNSPECIFIED.into(),
+            ));
+            (tokio_rustls::TlsConnector::from(up.tls.clone()), name)
+        });
+        let inner = Arc::new(Inner {
+            idle: Mutex::new(Vec::with_capacity(up.pool_max_idle.min(1024))),
+            max_idle: up.pool_max_idle,
+            idle_timeout: up.idle_timeout,
+            connect_timeout: up.connect_timeout,
+            host: host.to_string(),
+            port: up.authority.port_u16().unwrap_or(default_port),
+            tls,
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(reap(Arc::downgrade(&inner)));
+        }
+        UpstreamPool { inner }
+    }
+
+    /// Sends `req` on a pooled or new connection; returns the response head
+    /// and the lease of the connection carrying its body.
+    pub async fn send(
+        &self,
+        mut req: Request<ForwardBody>,
+    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
+        loop {
+            let (mut sender, fresh) = match self.inner.checkout().await {
+                Some(s) => (s, false),
+                None => (self.inner.connect().await?, true),
+            };
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let lease = Lease {
+                        sender,
+                        pool: self.inner.clone(),
+                    };
+                    return Ok((resp, lease));
+                }
+                Err(mut e) => match e.take_message() {
+                    // A pooled connection closed before taking the request:
+                    // nothing was sent, so trying again is safe.
+                    Some(unsent) if !fresh => req = unsent,
+                    _ => return Err(UpstreamError::Exchange(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// Idle connections currently pooled.
+    pub fn idle_count(&self) -> usize {
+        self.inner.idle.lock().map_or(0, |g| g.len())
+    }
+}
+
+impl Inner {
+    async fn checkout(&self) -> Option<SendRequest<ForwardBody>> {
+        loop {
+            let idle = self.idle.lock().ok()?.pop()?;
+            if idle.since.elapsed() > self.idle_timeout {
+                continue;
+            }
+            let mut sender = idle.sender;
+            if sender.is_ready() {
+                return Some(sender);
+            }
+            if sender.is_closed() {
+                continue;
+            }
+            // The previous response was read to the end; the connection's
+            // task is finishing it and will be ready, or closed, at once.
+            if sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+
+    fn put(&self, sender: SendRequest<ForwardBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle {
+                idle.push(Idle {
+                    sender,
+                    since: Instant::now(),
+                });
+            }
+        }
+    }
+
+    fn purge(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let timeout = self.idle_timeout;
+            idle.retain(|i| !i.sender.is_closed() && i.since.elapsed() <= timeout);
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<ForwardBody>, UpstreamError> {
+        match tokio::time::timeout(self.connect_timeout, self.connect_inner()).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Connect(
+                UpstreamFailure::ConnectTimeout,
+                None,
+            )),
+        }
+    }
+
+    async fn connect_inner(&self) -> Result<SendRequest<ForwardBody>, UpstreamError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| UpstreamError::Connect(UpstreamFailure::Connect, Some(e)))?;
+        let _ = tcp.set_nodelay(true);
+        let builder = http1::Builder::new();
+        match &self.tls {
+            None => {
+                let (sender, conn) = builder
+                    .handshake(TokioIo::new(tcp))
+                    .await
+                    .map_err(UpstreamError::Exchange)?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.with_upgrades().await {
+                        tracing::debug!(error = %e, "upstream connection ended with an error");
+                    }
+                });
+                Ok(sender)
+            }
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| UpstreamError::Connect(UpstreamFailure::Tls, Some(e)))?;
+                let (sender, conn) = builder
+                    .handshake(TokioIo::new(tls))
+                    .await
+                    .map_err(UpstreamError::Exchange)?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.with_upgrades().await {
+                        tracing::debug!(error = %e, "upstream connection ended with an error");
+                    }
+                });
+                Ok(sender)
+            }
+        }
+    }
+}
+
+async fn reap(pool: Weak<Inner>) {
+    let period = match pool.upgrade() {
+        Some(p) => (p.idle_timeout / 2).max(Duration::from_secs(1)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        match pool.upgrade() {
+            Some(p) => p.purge(),
+            None => return,
+        }
+    }
+}
+
+/// Every error in the chain of `err`, itself first. `io::Error::source`
+/// skips the error it wraps, so for those the wrapped error is the next link.
+pub fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |e: &&'a (dyn StdError + 'static)| {
+        let e: &'a (dyn StdError + 'static) = *e;
+        match e.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
+    })
+}
