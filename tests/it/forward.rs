@@ -255,3 +255,45 @@ async fn http2_prior_knowledge_on_cleartext() {
     assert_eq!(seen.headers["host"], proxy.addr.to_string().as_str());
     assert_eq!(seen.headers["via"], "2 portalgate");
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).start().await;
+    for i in 0..20 {
+        let reply = client::get(&proxy.url(&format!("/echo/{i}"))).await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(backend.seen().len(), 20);
+    assert_eq!(
+        backend.connections(),
+        1,
+        "sequential requests should share one pooled connection"
+    );
+}
+
+#[tokio::test]
+async fn a_half_read_response_never_returns_its_connection_to_the_pool() {
+    use http_body_util::BodyExt;
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).start().await;
+    // Read one frame of a large download, then drop the response.
+    let resp = client::http1()
+        .get(proxy.url("/download?bytes=10000000").parse().unwrap())
+        .await
+        .unwrap();
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.data_ref().is_some_and(|d| !d.is_empty()));
+    drop(body);
+    // The next request gets its own clean answer, on a new connection.
+    let reply = send(
+        Request::post(proxy.url("/echo"))
+            .body(Full::new(Bytes::from_static(b"after")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "after");
+    assert_eq!(backend.connections(), 2);
+}

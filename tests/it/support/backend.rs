@@ -39,6 +39,7 @@ pub struct Backend {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     arrived: tokio::sync::watch::Receiver<usize>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -68,11 +69,14 @@ impl Backend {
         let rec = seen.clone();
         let (arrive_tx, arrived) = tokio::sync::watch::channel(0usize);
         let arrive_tx = Arc::new(arrive_tx);
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let conns = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                conns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let rec = rec.clone();
                 let tls = tls.clone();
                 let arrive_tx = arrive_tx.clone();
@@ -104,6 +108,7 @@ impl Backend {
             addr,
             seen,
             arrived,
+            connections,
             task,
         }
     }
@@ -119,6 +124,11 @@ impl Backend {
             .await
             .expect("requests did not reach the backend within 10 s")
             .unwrap();
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Requests that reached the echo route so far.
