@@ -65,7 +65,9 @@ impl Proxy {
         let rid = self.ids.for_request(req.headers().get(&X_REQUEST_ID));
         let accept = req.headers().get(header::ACCEPT).cloned();
         let method = req.method().clone();
-        match self.forward(req, conn, &rid).await {
+        // Boxed once: the inner future is a few KiB, and hyper moves the
+        // service future into place; one allocation is cheaper than the copies.
+        match Box::pin(self.forward(req, conn, &rid)).await {
             Ok(resp) => resp,
             Err(err) => {
                 let status = err.status().as_u16();
@@ -108,10 +110,6 @@ impl Proxy {
             .then(|| headers.get(header::UPGRADE).cloned())
             .flatten();
         strip_hop_by_hop(headers);
-        // The 100-continue exchange happens between the client and this
-        // proxy: the client's body is read only when the upstream wants it.
-        headers.remove(header::EXPECT);
-        headers.remove(header::HOST);
         if let Some(p) = upgrade_protocol {
             headers.insert(header::UPGRADE, p);
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

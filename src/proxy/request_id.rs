@@ -39,10 +39,18 @@ impl RequestIds {
             return v.clone();
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{:016x}{:016x}", self.prefix, n);
-        HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+        let mut id = Vec::with_capacity(32);
+        for word in [self.prefix, n] {
+            for shift in (0..16).rev() {
+                id.push(HEX[((word >> (shift * 4)) & 0xf) as usize]);
+            }
+        }
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(id))
+            .unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// 1 to 128 characters from a conservative set, so ids are safe in logs.
 pub fn is_valid(v: &[u8]) -> bool {

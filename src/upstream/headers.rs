@@ -5,21 +5,23 @@
 //! trusted proxy; otherwise they are replaced, so a client cannot forge its
 //! address or scheme towards the backend.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that belong to one connection and are never forwarded
+/// (RFC 9110 §7.6.1), plus `Expect`: the proxy answers `100-continue` to its
+/// own client and reads the body only when the upstream takes it.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::EXPECT,
 ];
 
 /// `X-Forwarded-For`
@@ -34,6 +36,11 @@ pub static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 /// Removes hop-by-hop headers, including every header named in `Connection`.
 /// Returns whether `Connection` listed the `upgrade` token.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
+    // One pass over the names first: most messages carry none of these, and
+    // removing an absent header still costs a hash lookup per name.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return false;
+    }
     let mut upgrade = false;
     let mut named: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(header::CONNECTION) {
@@ -50,7 +57,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     upgrade
@@ -72,15 +79,20 @@ pub struct Hop<'a> {
 /// Sets `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
 pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
     let peer = strip_mapped(hop.peer);
+    let peer_text = peer.to_string();
     let xff = match hop
         .trusted
         .then(|| joined(headers, &X_FORWARDED_FOR))
         .flatten()
     {
-        Some(prev) => format!("{prev}, {peer}"),
-        None => peer.to_string(),
+        Some(mut prev) => {
+            prev.push_str(", ");
+            prev.push_str(&peer_text);
+            prev
+        }
+        None => peer_text.clone(),
     };
-    set(headers, &X_FORWARDED_FOR, &xff);
+    set(headers, &X_FORWARDED_FOR, xff);
     if !(hop.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
         headers.insert(
             X_FORWARDED_PROTO.clone(),
@@ -89,34 +101,46 @@ pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
     }
     if !(hop.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
         match hop.host {
-            Some(h) => set(headers, &X_FORWARDED_HOST, h),
+            Some(h) => set(headers, &X_FORWARDED_HOST, h.to_string()),
             None => {
                 headers.remove(&X_FORWARDED_HOST);
             }
         }
     }
+    // RFC 7239: IPv6 nodes are bracketed and quoted; a host with a port is
+    // not a token, so it is always quoted.
     let mut element = String::with_capacity(64);
     match peer {
-        IpAddr::V4(v4) => {
-            let _ = write!(element, "for={v4}");
+        IpAddr::V4(_) => {
+            element.push_str("for=");
+            element.push_str(&peer_text);
         }
-        IpAddr::V6(v6) => {
-            let _ = write!(element, "for=\"[{v6}]\"");
+        IpAddr::V6(_) => {
+            element.push_str("for=\"[");
+            element.push_str(&peer_text);
+            element.push_str("]\"");
         }
     }
     if let Some(h) = hop.host {
         if h.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
         {
-            let _ = write!(element, ";host=\"{h}\"");
+            element.push_str(";host=\"");
+            element.push_str(h);
+            element.push('"');
         }
     }
-    let _ = write!(element, ";proto={}", hop.proto);
+    element.push_str(";proto=");
+    element.push_str(hop.proto);
     let forwarded = match hop.trusted.then(|| joined(headers, &FORWARDED)).flatten() {
-        Some(prev) => format!("{prev}, {element}"),
+        Some(mut prev) => {
+            prev.push_str(", ");
+            prev.push_str(&element);
+            prev
+        }
         None => element,
     };
-    set(headers, &FORWARDED, &forwarded);
+    set(headers, &FORWARDED, forwarded);
 }
 
 /// Appends this proxy to `Via` (RFC 9110 §7.6.3).
@@ -127,7 +151,11 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
         _ => "1.1 portalgate",
     };
     match joined(headers, &header::VIA) {
-        Some(prev) => set(headers, &header::VIA, &format!("{prev}, {ours}")),
+        Some(mut prev) => {
+            prev.push_str(", ");
+            prev.push_str(ours);
+            set(headers, &header::VIA, prev);
+        }
         None => {
             headers.insert(header::VIA, HeaderValue::from_static(ours));
         }
@@ -158,8 +186,9 @@ fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
-    match HeaderValue::from_str(value) {
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: String) {
+    // Takes the String's buffer without copying; still validated.
+    match HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         Ok(v) => {
             headers.insert(name.clone(), v);
         }

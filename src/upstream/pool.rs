@@ -145,7 +145,10 @@ impl UpstreamPool {
         loop {
             let (mut sender, fresh) = match self.inner.checkout().await {
                 Some(s) => (s, false),
-                None => (self.inner.connect().await?, true),
+                // Boxed: the connect path (TCP, TLS, handshake) is the cold
+                // path, and inline it would make every request's future
+                // several KiB larger and costlier to move.
+                None => (Box::pin(self.inner.connect()).await?, true),
             };
             match sender.try_send_request(req).await {
                 Ok(resp) => {
