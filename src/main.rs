@@ -3,11 +3,6 @@
 
 use std::process::ExitCode;
 
-/// mimalloc: measured faster than glibc malloc on the proxy's many small,
-/// short-lived allocations (see benches/load).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 use portalgate::cli::Cli;
 use portalgate::commands::{self, Exit};

@@ -1,7 +1,7 @@
 //! The request handler.
 //!
 //! [`Proxy::handle`] is the outer handler: it always produces a response
-//! (forwarded or local) and logs failures once. [`Proxy::forward`] is the
+//! (forwarded or local) and logs failures once. `Proxy::forward` is the
 //! inner handler, written with `?`: intake checks, header rewriting, the
 //! upstream exchange and protocol upgrades. Every failure is a
 //! [`ProxyError`], whose status comes from the single table in [`error`].
