@@ -232,38 +232,35 @@ impl Inner {
             .await
             .map_err(|e| UpstreamError::Connect(UpstreamFailure::Connect, Some(e)))?;
         let _ = tcp.set_nodelay(true);
-        let builder = http1::Builder::new();
         match &self.tls {
-            None => {
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(tcp))
-                    .await
-                    .map_err(UpstreamError::Exchange)?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.with_upgrades().await {
-                        tracing::debug!(error = %e, "upstream connection ended with an error");
-                    }
-                });
-                Ok(sender)
-            }
+            None => handshake(tcp).await,
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| UpstreamError::Connect(UpstreamFailure::Tls, Some(e)))?;
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(tls))
-                    .await
-                    .map_err(UpstreamError::Exchange)?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.with_upgrades().await {
-                        tracing::debug!(error = %e, "upstream connection ended with an error");
-                    }
-                });
-                Ok(sender)
+                handshake(tls).await
             }
         }
     }
+}
+
+/// HTTP/1.1 handshake on an established stream; the connection's task is
+/// spawned here, once per connection.
+async fn handshake<S>(io: S) -> Result<SendRequest<ForwardBody>, UpstreamError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(UpstreamError::Exchange)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
 }
 
 async fn reap(pool: Weak<Inner>) {

@@ -19,7 +19,7 @@ fn check_reports_every_error_with_file_line_column_and_key() {
         dir.path(),
         "bad.toml",
         r#"[[listeners]]
-address = "127.0.0.1:80800"
+address = "[::1]:80800"
 
 [upstream]
 url = "ftp://backend"
@@ -36,7 +36,7 @@ trusted_proxies = ["10.0.0.0/8", "not-a-cidr"]
     let (code, stdout, stderr) = run(&["check", "--config", &path]);
     assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
     for expected in [
-        format!("{path}:2:1: listeners[0].address: invalid socket address \"127.0.0.1:80800\""),
+        format!("{path}:2:1: listeners[0].address: invalid socket address \"[::1]:80800\""),
         format!("{path}:5:1: upstream.url: scheme \"ftp\" is not supported"),
         format!("{path}:6:1: upstream.connect_timeout: invalid duration \"5 parsecs\""),
         format!("{path}:7:1: upstream.colour: unknown key"),

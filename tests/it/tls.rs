@@ -11,8 +11,9 @@ use crate::support::certs::Ca;
 use crate::support::client::{h2_request, tls_connect};
 use crate::support::*;
 
-#[tokio::test]
-async fn http2_over_tls_with_alpn() {
+/// A TLS-terminating proxy for `portal.test` (its certificate signed by the
+/// returned CA) in front of a cleartext backend.
+async fn tls_proxy() -> (Ca, Backend, proxy::RunningProxy) {
     let ca = Ca::new("test CA");
     let leaf = ca.leaf(&["portal.test"]);
     let backend = Backend::start().await;
@@ -20,6 +21,12 @@ async fn http2_over_tls_with_alpn() {
         .tls_cert(&leaf.cert_pem, &leaf.key_pem, &[])
         .start()
         .await;
+    (ca, backend, proxy)
+}
+
+#[tokio::test]
+async fn http2_over_tls_with_alpn() {
+    let (ca, backend, proxy) = tls_proxy().await;
     let (tls, alpn) = tls_connect(
         proxy.addr,
         ca.client_config(&[b"h2", b"http/1.1"]),
@@ -44,13 +51,7 @@ async fn http2_over_tls_with_alpn() {
 
 #[tokio::test]
 async fn http1_over_tls_when_client_offers_only_http1() {
-    let ca = Ca::new("test CA");
-    let leaf = ca.leaf(&["portal.test"]);
-    let backend = Backend::start().await;
-    let proxy = ProxyBuilder::new(&backend.url())
-        .tls_cert(&leaf.cert_pem, &leaf.key_pem, &[])
-        .start()
-        .await;
+    let (ca, backend, proxy) = tls_proxy().await;
     let (tls, alpn) =
         tls_connect(proxy.addr, ca.client_config(&[b"http/1.1"]), "portal.test").await;
     assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
@@ -102,13 +103,7 @@ async fn certificate_is_chosen_by_sni() {
 
 #[tokio::test]
 async fn tls_1_1_and_below_are_refused_and_1_2_works() {
-    let ca = Ca::new("test CA");
-    let leaf = ca.leaf(&["portal.test"]);
-    let backend = Backend::start().await;
-    let proxy = ProxyBuilder::new(&backend.url())
-        .tls_cert(&leaf.cert_pem, &leaf.key_pem, &[])
-        .start()
-        .await;
+    let (ca, _backend, proxy) = tls_proxy().await;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der()).unwrap();
     let tls12 = rustls::ClientConfig::builder_with_provider(Arc::new(
