@@ -10,6 +10,7 @@
 //! ```
 //!
 //! Module map:
+//! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`config`]: raw TOML structures validated into typed [`config::Config`],
 //!   every error located by file, line, column and key path.
 //! - [`proxy`]: the request handler (outer: always a response; inner: `?`),
@@ -20,11 +21,12 @@
 //! - [`demo`]: the sample partner-portal backend used by `portalgate demo` and tests.
 //! - [`cli`] and [`commands`]: the command line.
 //!
-//! Imports point one way: `config` and `telemetry` import nothing of the rest;
+//! Imports point one way: `canonical`, `config` and `telemetry` import nothing of the rest;
 //! `upstream` and `proxy` use `config`; `server` uses `proxy`; commands use everything.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod canonical;
 pub mod cli;
 pub mod commands;
 pub mod config;

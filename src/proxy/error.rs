@@ -14,6 +14,9 @@ pub enum ProxyError {
     /// The request is malformed or ambiguous; the text says how.
     #[error("malformed request: {0}")]
     BadRequest(&'static str),
+    /// The path has no unambiguous canonical form.
+    #[error("the request path is ambiguous: {0}")]
+    AmbiguousPath(#[from] crate::canonical::PathRejection),
     /// The method cannot be proxied (CONNECT).
     #[error("method {0} is not supported by this proxy")]
     MethodNotAllowed(&'static str),
@@ -52,7 +55,9 @@ impl ProxyError {
     /// The status code sent for this error: the single mapping table.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadRequest(_) | ProxyError::ClientBody => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::AmbiguousPath(_) | ProxyError::ClientBody => {
+                StatusCode::BAD_REQUEST
+            }
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ProxyError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -68,6 +73,7 @@ impl ProxyError {
     pub fn code(&self) -> &'static str {
         match self {
             ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::AmbiguousPath(_) => "ambiguous_path",
             ProxyError::MethodNotAllowed(_) => "method_not_allowed",
             ProxyError::UriTooLong(_) => "uri_too_long",
             ProxyError::HeadersTooLarge(_) => "headers_too_large",
@@ -95,6 +101,11 @@ mod tests {
     fn status_table_is_pinned() {
         let table: &[(ProxyError, u16, &str)] = &[
             (ProxyError::BadRequest("x"), 400, "bad_request"),
+            (
+                ProxyError::AmbiguousPath(crate::canonical::PathRejection::Semicolon),
+                400,
+                "ambiguous_path",
+            ),
             (ProxyError::ClientBody, 400, "client_body"),
             (
                 ProxyError::MethodNotAllowed("CONNECT"),

@@ -16,6 +16,9 @@ use crate::config::Limits;
 /// What intake learned about a request that passed.
 #[derive(Debug)]
 pub struct Checked {
+    /// The request target to forward: the canonical path and the query,
+    /// or `None` when the original target is canonical already.
+    pub target: Option<http::uri::PathAndQuery>,
     /// The host the client asked for (`:authority` / absolute-form / `Host`).
     pub host: Option<HeaderValue>,
     /// Whether this is an HTTP/1.1 protocol upgrade request (WebSocket).
@@ -45,6 +48,7 @@ pub fn check<B>(req: &Request<B>, limits: &Limits) -> Result<Checked, ProxyError
         return Err(ProxyError::HeadersTooLarge("header fields too large"));
     }
     framing(headers, limits)?;
+    let target = canonical_target(uri)?;
     let host = host(req)?;
     let upgrade = req.version() == Version::HTTP_11
         && headers.contains_key(header::UPGRADE)
@@ -54,7 +58,28 @@ pub fn check<B>(req: &Request<B>, limits: &Limits) -> Result<Checked, ProxyError
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    Ok(Checked { host, upgrade })
+    Ok(Checked {
+        target,
+        host,
+        upgrade,
+    })
+}
+
+/// The path is canonicalised here, once: the same form is judged and
+/// forwarded. The query is kept as the client sent it.
+fn canonical_target(uri: &http::Uri) -> Result<Option<http::uri::PathAndQuery>, ProxyError> {
+    let path = crate::canonical::canonical_path(uri.path())?;
+    if path.is_unchanged() {
+        return Ok(None);
+    }
+    let mut text = path.as_str().to_owned();
+    if let Some(q) = uri.query() {
+        text.push('?');
+        text.push_str(q);
+    }
+    http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(text))
+        .map(Some)
+        .map_err(|_| ProxyError::BadRequest("invalid request target"))
 }
 
 fn framing(headers: &HeaderMap, limits: &Limits) -> Result<(), ProxyError> {

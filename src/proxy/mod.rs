@@ -95,12 +95,16 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let version = parts.version;
 
-        // Origin-form towards the upstream: the connection already names it.
-        let target = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        // Origin-form towards the upstream (the connection already names
+        // it), with the canonical path intake judged.
+        let target = match checked.target {
+            Some(canonical) => canonical,
+            None => parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        };
         parts.uri = Uri::from(target);
         parts.version = Version::HTTP_11;
 

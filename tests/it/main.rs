@@ -3,6 +3,7 @@
 
 mod support;
 
+mod canonical;
 mod cli;
 mod errors;
 mod forward;

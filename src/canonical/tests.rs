@@ -1,0 +1,228 @@
+use super::*;
+
+fn ok(raw: &str) -> String {
+    canonical_path(raw)
+        .unwrap_or_else(|e| panic!("{raw:?} rejected: {e}"))
+        .as_str()
+        .to_string()
+}
+
+fn rejected(raw: &str) -> PathRejection {
+    canonical_path(raw).expect_err(raw)
+}
+
+#[test]
+fn dot_segments_are_resolved_including_encoded_ones() {
+    assert_eq!(
+        ok("/v1/customers/../customers/x/users"),
+        "/v1/customers/x/users"
+    );
+    assert_eq!(ok("/v1/./customers/x"), "/v1/customers/x");
+    assert_eq!(ok("/v1/customers/%2e%2e/customers/x"), "/v1/customers/x");
+    assert_eq!(ok("/v1/customers/%2E./x"), "/v1/x");
+    assert_eq!(ok("/v1/customers/.%2E/x"), "/v1/x");
+    assert_eq!(ok("/v1/%2e/x"), "/v1/x");
+    assert_eq!(ok("/../../etc"), "/etc");
+    assert_eq!(ok("/a/b/.."), "/a/");
+    assert_eq!(ok("/a/b/."), "/a/b/");
+    assert_eq!(ok("/.."), "/");
+}
+
+#[test]
+fn slashes_are_merged_and_trailing_slash_kept() {
+    assert_eq!(ok("//v1///customers//x/"), "/v1/customers/x/");
+    assert_eq!(ok("/"), "/");
+    assert_eq!(ok("//"), "/");
+    assert_eq!(ok("/v1/users/"), "/v1/users/");
+}
+
+#[test]
+fn unreserved_escapes_are_decoded_and_others_uppercased() {
+    assert_eq!(ok("/v1/%75%73%65%72%73"), "/v1/users");
+    assert_eq!(ok("/v1/%7e%2D%5f"), "/v1/~-_");
+    assert_eq!(ok("/v1/a%3ab"), "/v1/a%3Ab");
+    assert_eq!(ok("/v1/caf%c3%a9"), "/v1/caf%C3%A9");
+    assert_eq!(ok("/v1/a:b@c!$&'()*+,="), "/v1/a:b@c!$&'()*+,=");
+}
+
+#[test]
+fn raw_characters_outside_pchar_are_encoded() {
+    assert_eq!(ok("/v1/a b"), "/v1/a%20b");
+    assert_eq!(ok("/v1/{x}|^`\"<>"), "/v1/%7Bx%7D%7C%5E%60%22%3C%3E");
+    assert_eq!(ok("/v1/café"), "/v1/caf%C3%A9");
+}
+
+#[test]
+fn ambiguous_encodings_are_rejected() {
+    assert_eq!(
+        rejected("/v1/customers%2Fx"),
+        PathRejection::EncodedSeparator("%2F")
+    );
+    assert_eq!(
+        rejected("/v1/customers%2fx"),
+        PathRejection::EncodedSeparator("%2F")
+    );
+    assert_eq!(
+        rejected("/v1/a%5Cb"),
+        PathRejection::EncodedSeparator("%5C")
+    );
+    assert_eq!(
+        rejected("/v1/a%3Fb"),
+        PathRejection::EncodedSeparator("%3F")
+    );
+    assert_eq!(
+        rejected("/v1/a%23b"),
+        PathRejection::EncodedSeparator("%23")
+    );
+    assert_eq!(
+        rejected("/v1/a%3bb"),
+        PathRejection::EncodedSeparator("%3B")
+    );
+    assert_eq!(rejected("/v1/%252e%252e/x"), PathRejection::DoubleEncoding);
+    assert_eq!(rejected("/v1/a%00b"), PathRejection::ControlCharacter);
+    assert_eq!(rejected("/v1/a%0ab"), PathRejection::ControlCharacter);
+    assert_eq!(rejected("/v1/a%7Fb"), PathRejection::ControlCharacter);
+    assert_eq!(rejected("/v1/a\u{1}b"), PathRejection::ControlCharacter);
+    assert_eq!(rejected("/v1\\users"), PathRejection::Backslash);
+    assert_eq!(rejected("/v1/users;x=1"), PathRejection::Semicolon);
+    assert_eq!(rejected("/v1/a?b"), PathRejection::Delimiter);
+    assert_eq!(rejected("/v1/a#b"), PathRejection::Delimiter);
+    assert_eq!(rejected("/v1/%zz"), PathRejection::MalformedEscape);
+    assert_eq!(rejected("/v1/%4"), PathRejection::MalformedEscape);
+    assert_eq!(rejected("/v1/%"), PathRejection::MalformedEscape);
+    assert_eq!(rejected("v1/users"), PathRejection::NotAbsolute);
+    assert_eq!(rejected(""), PathRejection::NotAbsolute);
+}
+
+#[test]
+fn invalid_and_overlong_utf8_is_rejected() {
+    assert_eq!(
+        rejected("/v1/%C0%AF"),
+        PathRejection::InvalidUtf8,
+        "overlong '/'"
+    );
+    assert_eq!(
+        rejected("/v1/%C0%AE%C0%AE/x"),
+        PathRejection::InvalidUtf8,
+        "overlong '..'"
+    );
+    assert_eq!(rejected("/v1/%E0%80%AF"), PathRejection::InvalidUtf8);
+    assert_eq!(rejected("/v1/%FF"), PathRejection::InvalidUtf8);
+    assert_eq!(
+        rejected("/v1/%C3"),
+        PathRejection::InvalidUtf8,
+        "truncated sequence"
+    );
+    assert_eq!(
+        rejected("/v1/%ED%A0%80"),
+        PathRejection::InvalidUtf8,
+        "surrogate"
+    );
+}
+
+#[test]
+fn canonical_input_is_borrowed_and_others_are_not() {
+    assert!(canonical_path("/v1/customers/x/users")
+        .unwrap()
+        .is_unchanged());
+    assert!(canonical_path("/v1/users/").unwrap().is_unchanged());
+    assert!(canonical_path("/").unwrap().is_unchanged());
+    for changed in [
+        "//v1",
+        "/v1/./x",
+        "/v1/%41",
+        "/v1/a%3ab",
+        "/v1/a b",
+        "/v1/..",
+    ] {
+        assert!(
+            !canonical_path(changed).unwrap().is_unchanged(),
+            "{changed}"
+        );
+    }
+}
+
+#[test]
+fn segments_skip_the_trailing_slash() {
+    let p = canonical_path("/v1/customers/x/").unwrap();
+    assert_eq!(p.segments().collect::<Vec<_>>(), ["v1", "customers", "x"]);
+}
+
+#[test]
+fn hosts() {
+    assert_eq!(canonical_host("Portal.Example.DE."), "portal.example.de");
+    assert_eq!(
+        canonical_host("portal.example.de:8443"),
+        "portal.example.de"
+    );
+    assert_eq!(canonical_host("[2001:DB8::1]:443"), "[2001:db8::1]");
+    assert_eq!(canonical_host("[::1]"), "[::1]");
+    assert_eq!(canonical_host("127.0.0.1:80"), "127.0.0.1");
+}
+
+mod properties {
+    use super::super::*;
+    use proptest::prelude::*;
+
+    /// Paths built from the pieces that make canonicalisation hard.
+    fn tricky_path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/".to_string()),
+            Just("//".to_string()),
+            Just(".".to_string()),
+            Just("..".to_string()),
+            Just("%2e".to_string()),
+            Just("%2E".to_string()),
+            Just("%2f".to_string()),
+            Just("%25".to_string()),
+            Just("%41".to_string()),
+            Just("%c3%a9".to_string()),
+            Just("%C0%AE".to_string()),
+            Just(";".to_string()),
+            Just("\\".to_string()),
+            Just("%".to_string()),
+            Just("é".to_string()),
+            Just(" ".to_string()),
+            "[a-zA-Z0-9:@!$&'()*+,=~_-]{1,6}",
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|v| format!("/{}", v.concat()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn idempotent(raw in tricky_path()) {
+            if let Ok(once) = canonical_path(&raw) {
+                let twice = canonical_path(once.as_str()).expect("a canonical path is accepted");
+                prop_assert!(twice.is_unchanged(), "canonical output was changed again");
+                prop_assert_eq!(once.as_str(), twice.as_str());
+            }
+        }
+
+        #[test]
+        fn no_dot_segment_or_encoded_separator_survives(raw in tricky_path()) {
+            if let Ok(p) = canonical_path(&raw) {
+                let s = p.as_str();
+                prop_assert!(s.starts_with('/'));
+                prop_assert!(!s.contains("//"));
+                for seg in s.split('/') {
+                    prop_assert!(seg != "." && seg != "..", "dot segment in {}", s);
+                }
+                let upper = s.to_ascii_uppercase();
+                for bad in ["%2F", "%5C", "%3F", "%23", "%3B", "%25", "%2E", "\\", ";"] {
+                    prop_assert!(!upper.contains(bad), "{} in {}", bad, s);
+                }
+            }
+        }
+
+        #[test]
+        fn any_string_never_panics_and_output_is_ascii(raw in "\\PC{0,40}") {
+            if let Ok(p) = canonical_path(&raw) {
+                prop_assert!(p.as_str().is_ascii());
+                let again = canonical_path(p.as_str()).unwrap();
+                prop_assert_eq!(again.as_str(), p.as_str());
+            }
+        }
+    }
+}
