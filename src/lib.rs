@@ -18,6 +18,7 @@
 //! - [`upstream`]: the pooled client and the header rewriting towards the backend.
 //! - [`server`]: listeners, TLS termination, graceful drain, the admin listener.
 //! - [`telemetry`]: tracing initialisation.
+//! - [`tenant`]: tenant ids as values (every GUID spelling the backend accepts).
 //! - [`demo`]: the sample partner-portal backend used by `portalgate demo` and tests.
 //! - [`cli`] and [`commands`]: the command line.
 //!
@@ -34,4 +35,5 @@ pub mod demo;
 pub mod proxy;
 pub mod server;
 pub mod telemetry;
+pub mod tenant;
 pub mod upstream;

@@ -1,0 +1,8 @@
+//! Tenants: the id parsed as a value, and the directory that maps ids and
+//! hosts to regions.
+//!
+//! Pure: no I/O. Loading directory files happens in `config`.
+
+pub mod id;
+
+pub use id::{TenantId, TenantIdError};
