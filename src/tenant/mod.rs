@@ -3,6 +3,8 @@
 //!
 //! Pure: no I/O. Loading directory files happens in `config`.
 
+pub mod directory;
 pub mod id;
 
+pub use directory::{Directory, Entry, Region, RegionSource};
 pub use id::{TenantId, TenantIdError};
