@@ -32,6 +32,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod telemetry;

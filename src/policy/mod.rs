@@ -1,0 +1,17 @@
+//! The policy core: rules, path patterns and evaluation. Pure: no I/O, no
+//! serde, no server. It uses the `tenant` and `canonical` leaf modules and
+//! `http` types, and nothing else of the crate.
+//!
+//! A request, already canonical, is evaluated against the rules in file
+//! order; the first enforcing match decides ([`engine`]).
+
+pub mod engine;
+pub mod pattern;
+pub mod rule;
+
+pub use engine::{
+    BodyView, BuildError, Decision, Evaluation, JsonFields, Matched, PolicyError, RequestView,
+    Resolved, RuleSet,
+};
+pub use pattern::{PathPattern, PatternError};
+pub use rule::{BodyCond, HeaderCond, HeaderTest, Matcher, Mode, Rule, TenantSource};

@@ -1,0 +1,231 @@
+//! Path patterns: templates such as `/v1/customers/{tenant}/users/{user}`
+//! and whole-path regexes, compiled to anchored regexes.
+//!
+//! Template syntax: literal segments, `{name}` for exactly one segment
+//! (captured under `name`), and `**` for any number of segments (zero or
+//! more). A trailing `/` on the request is accepted whether or not the
+//! template has one. Literals can be compared ASCII-case-insensitively (the
+//! Partner Center backend routes that way); captured values keep their case.
+//!
+//! Every compiled pattern is anchored (`^…$`): a pattern that matched a
+//! substring would let `/x/v1/customers/…` or `/v1/customers/…/users/extra`
+//! match where the operator did not mean it (Sozu anchors host patterns for
+//! the same reason).
+
+/// A path pattern as written in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPattern {
+    /// A template (see the module docs).
+    Template {
+        /// The template text.
+        template: String,
+        /// Compare literal segments ASCII-case-insensitively.
+        case_insensitive: bool,
+    },
+    /// A regex that must match the whole canonical path.
+    Regex(String),
+}
+
+/// Why a pattern cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// The template does not start with `/`.
+    #[error("a path template must start with '/'")]
+    NotAbsolute,
+    /// A `{` without its `}` or a name that is not `[A-Za-z_][A-Za-z0-9_]*`.
+    #[error("invalid placeholder {0:?}: write {{name}} with letters, digits and '_'")]
+    BadPlaceholder(String),
+    /// The same placeholder twice.
+    #[error("placeholder {{{0}}} appears twice")]
+    DuplicatePlaceholder(String),
+    /// A placeholder or `**` mixed with text inside one segment.
+    #[error("segment {0:?} mixes a placeholder or '**' with text; use a whole segment")]
+    MixedSegment(String),
+    /// The regex does not compile.
+    #[error("invalid regex: {0}")]
+    Regex(String),
+}
+
+impl PathPattern {
+    /// The anchored regex source for this pattern, and its capture names.
+    pub fn to_regex(&self) -> Result<(String, Vec<String>), PatternError> {
+        match self {
+            PathPattern::Regex(r) => {
+                let anchored = format!("^(?:{r})$");
+                let compiled =
+                    regex::Regex::new(&anchored).map_err(|e| PatternError::Regex(e.to_string()))?;
+                let names = compiled
+                    .capture_names()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect();
+                Ok((anchored, names))
+            }
+            PathPattern::Template {
+                template,
+                case_insensitive,
+            } => template_regex(template, *case_insensitive),
+        }
+    }
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+fn template_regex(t: &str, ci: bool) -> Result<(String, Vec<String>), PatternError> {
+    let Some(body) = t.strip_prefix('/') else {
+        return Err(PatternError::NotAbsolute);
+    };
+    let body = body.strip_suffix('/').unwrap_or(body);
+    let mut re = String::from("^");
+    let mut names: Vec<String> = Vec::new();
+    if body.is_empty() {
+        re.push_str("/?$");
+        return Ok((re, names));
+    }
+    for seg in body.split('/') {
+        if seg == "**" {
+            // Zero or more whole segments.
+            re.push_str("(?:/[^/]+)*");
+        } else if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            if !valid_name(name) {
+                return Err(PatternError::BadPlaceholder(seg.to_owned()));
+            }
+            if names.iter().any(|n| n == name) {
+                return Err(PatternError::DuplicatePlaceholder(name.to_owned()));
+            }
+            re.push_str(&format!("/(?P<{name}>[^/]+)"));
+            names.push(name.to_owned());
+        } else if seg.contains('{') || seg.contains('}') {
+            // "{x" is a broken placeholder; "a{x}" is text around one.
+            return Err(if seg.starts_with('{') {
+                PatternError::BadPlaceholder(seg.to_owned())
+            } else {
+                PatternError::MixedSegment(seg.to_owned())
+            });
+        } else if seg.contains("**") {
+            return Err(PatternError::MixedSegment(seg.to_owned()));
+        } else {
+            re.push('/');
+            let lit = regex::escape(seg);
+            if ci {
+                re.push_str(&format!("(?i:{lit})"));
+            } else {
+                re.push_str(&lit);
+            }
+        }
+    }
+    re.push_str("/?$");
+    Ok((re, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(p: &PathPattern, path: &str) -> Option<Vec<(String, String)>> {
+        let (src, names) = p.to_regex().unwrap();
+        let re = regex::Regex::new(&src).unwrap();
+        re.captures(path).map(|c| {
+            names
+                .iter()
+                .map(|n| (n.clone(), c.name(n).map_or("", |m| m.as_str()).to_owned()))
+                .collect()
+        })
+    }
+
+    fn t(s: &str, ci: bool) -> PathPattern {
+        PathPattern::Template {
+            template: s.into(),
+            case_insensitive: ci,
+        }
+    }
+
+    #[test]
+    fn templates_capture_whole_segments_and_are_anchored() {
+        let p = t("/v1/customers/{tenant}/users/{user}", true);
+        let caps = matches(&p, "/v1/Customers/AbC/USERS/u1").unwrap();
+        assert_eq!(
+            caps,
+            [
+                ("tenant".into(), "AbC".into()),
+                ("user".into(), "u1".into())
+            ]
+        );
+        assert!(matches(&p, "/v1/customers/abc/users/u1/").is_some());
+        assert!(matches(&p, "/v1/customers/abc/users/u1/licenses").is_none());
+        assert!(matches(&p, "/x/v1/customers/abc/users/u1").is_none());
+        assert!(matches(&p, "/v1/customers/abc/users").is_none());
+        assert!(matches(
+            &t("/v1/customers/{tenant}/users", false),
+            "/v1/Customers/a/users"
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn double_star_matches_any_number_of_segments() {
+        let p = t("/dashboard/**", true);
+        for ok in [
+            "/dashboard",
+            "/dashboard/",
+            "/dashboard/account/usermanagement",
+        ] {
+            assert!(matches(&p, ok).is_some(), "{ok}");
+        }
+        assert!(matches(&p, "/dashboards").is_none());
+        let mid = t("/v1/**/users", false);
+        assert!(matches(&mid, "/v1/users").is_some());
+        assert!(matches(&mid, "/v1/customers/x/users").is_some());
+    }
+
+    #[test]
+    fn literals_are_escaped() {
+        let p = t("/v1/a.b", false);
+        assert!(matches(&p, "/v1/a.b").is_some());
+        assert!(matches(&p, "/v1/aXb").is_none());
+    }
+
+    #[test]
+    fn regexes_must_match_the_whole_path() {
+        let p = PathPattern::Regex("/v1/customers/(?P<tenant>[^/]+)/users".into());
+        assert!(matches(&p, "/v1/customers/x/users").is_some());
+        assert!(matches(&p, "/v1/customers/x/users/y").is_none());
+        assert!(matches(&p, "/a/v1/customers/x/users").is_none());
+        assert!(matches!(
+            PathPattern::Regex("(".into()).to_regex(),
+            Err(PatternError::Regex(_))
+        ));
+    }
+
+    #[test]
+    fn bad_templates_are_errors() {
+        assert_eq!(
+            t("v1", false).to_regex().unwrap_err(),
+            PatternError::NotAbsolute
+        );
+        assert!(matches!(
+            t("/v1/{1x}", false).to_regex(),
+            Err(PatternError::BadPlaceholder(_))
+        ));
+        assert!(matches!(
+            t("/v1/{x", false).to_regex(),
+            Err(PatternError::BadPlaceholder(_))
+        ));
+        assert!(matches!(
+            t("/v1/a{x}", false).to_regex(),
+            Err(PatternError::MixedSegment(_))
+        ));
+        assert!(matches!(
+            t("/v1/a**", false).to_regex(),
+            Err(PatternError::MixedSegment(_))
+        ));
+        assert_eq!(
+            t("/v1/{x}/{x}", false).to_regex().unwrap_err(),
+            PatternError::DuplicatePlaceholder("x".into())
+        );
+    }
+}
