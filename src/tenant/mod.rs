@@ -5,6 +5,8 @@
 
 pub mod directory;
 pub mod id;
+pub mod jwt;
 
 pub use directory::{Directory, Entry, Region, RegionSource};
 pub use id::{TenantId, TenantIdError};
+pub use jwt::{bearer_tid, TidError};
