@@ -1,7 +1,6 @@
 //! `portalgate demo`: the sample backend and the proxy in one process.
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use crate::cli::DemoArgs;
 use crate::config;
@@ -12,9 +11,31 @@ use super::Exit;
 
 /// The shipped demo configuration, embedded so `demo` runs from anywhere.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+/// The Germany policy pack the demo configuration includes.
+pub const GERMANY_PACK: &str = include_str!("../../config/policies/germany.toml");
+
+/// Writes the embedded files into a private directory and loads them from
+/// there, so includes resolve as they do for a deployed configuration.
+fn load_demo_config() -> Result<config::Config, String> {
+    let dir = std::env::temp_dir().join(format!("portalgate-demo-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir.join("policies"))?;
+        std::fs::write(dir.join("demo.toml"), DEMO_CONFIG)?;
+        std::fs::write(dir.join("policies").join("germany.toml"), GERMANY_PACK)
+    };
+    write().map_err(|e| {
+        format!(
+            "cannot write the demo configuration to {}: {e}",
+            dir.display()
+        )
+    })?;
+    let loaded = config::parse(DEMO_CONFIG, "config/demo.toml", &dir).map_err(|e| e.to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded
+}
 
 pub async fn run(args: DemoArgs) -> Exit {
-    let mut config = match config::parse(DEMO_CONFIG, "config/demo.toml", Path::new("config")) {
+    let mut config = match load_demo_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -8,7 +8,9 @@
 
 mod error;
 mod locate;
+mod policy;
 pub mod raw;
+mod tenants;
 mod tls;
 mod validate;
 
@@ -16,6 +18,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::policy::{Action, RuleSet};
+use crate::tenant::Directory;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use locate::{KeyPath, Seg};
@@ -36,6 +41,14 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// Connection handling and drain.
     pub server: ServerSettings,
+    /// The rules, compiled, in order (included files first).
+    pub rules: Arc<RuleSet<Action>>,
+    /// Where each rule is defined, as `file: key`, for tools.
+    pub rule_origins: Vec<String>,
+    /// Tenant ids and hosts → regions.
+    pub directory: Arc<Directory>,
+    /// Most bytes of a JSON body read for body-aware rules.
+    pub max_inspect_body_bytes: usize,
 }
 
 /// One client-facing listener.
@@ -137,21 +150,132 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
 }
 
 /// Validates configuration `text`; `file` names it in errors and `base` is
-/// the directory relative paths are resolved against.
+/// the directory relative paths (certificates, included policy files,
+/// tenant files) are resolved against.
 pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors> {
     let locator = locate::Locator::new(text);
     let mut ctx = validate::Ctx::new(file, &locator, base.to_path_buf());
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| syntax(file, &locator, &e))?;
+    let raw: raw::RawConfig = deserialize(text, file, &locator, &mut ctx)?;
+
+    // Included policy files: each with its own locator, so errors name it.
+    let mut included: Vec<(String, String)> = Vec::new();
+    for (i, inc) in raw.include.iter().enumerate() {
+        let path = resolve(base, inc);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => included.push((path.display().to_string(), t)),
+            Err(e) => ctx.error(
+                &KeyPath::default().key("include").index(i),
+                format!("cannot read {}: {e}", path.display()),
+            ),
+        }
+    }
+    let locators: Vec<locate::Locator<'_>> = included
+        .iter()
+        .map(|(_, t)| locate::Locator::new(t))
+        .collect();
+    let mut ctxs: Vec<validate::Ctx<'_>> = included
+        .iter()
+        .zip(&locators)
+        .map(|((name, _), loc)| validate::Ctx::new(name, loc, base.to_path_buf()))
+        .collect();
+    let mut policies: Vec<Option<raw::RawPolicy>> = Vec::new();
+    for ((name, text), (loc, c)) in included.iter().zip(locators.iter().zip(ctxs.iter_mut())) {
+        policies.push(deserialize(text, name, loc, c).ok());
+    }
+
+    let mut parts = policy::Parts::default();
+    for (p, c) in policies.iter().zip(ctxs.iter_mut()) {
+        if let Some(p) = p {
+            policy::definitions(&p.portals, &p.docs, c, &mut parts);
+        }
+    }
+    policy::definitions(&raw.portals, &raw.docs, &mut ctx, &mut parts);
+    for (i, (p, c)) in policies.iter().zip(ctxs.iter_mut()).enumerate() {
+        if let Some(p) = p {
+            policy::rules(&p.rules, i, c, &mut parts);
+        }
+    }
+    let main_index = included.len();
+    policy::rules(&raw.rules, main_index, &mut ctx, &mut parts);
+
+    let directory = tenants::directory(&raw.tenants, &mut ctx);
+    let max_inspect_body_bytes = match raw.inspection.max_body_bytes {
+        None => 16 * 1024,
+        Some(n) if (1..=1 << 20).contains(&n) => n as usize,
+        Some(n) => {
+            ctx.error(
+                &KeyPath::default().key("inspection").key("max_body_bytes"),
+                format!("must be between 1 and 1048576, got {n}"),
+            );
+            16 * 1024
+        }
+    };
+    let rule_origins: Vec<String> = parts
+        .origins
+        .iter()
+        .map(|(f, k)| {
+            format!(
+                "{}: {k}",
+                included.get(*f).map_or(file, |(n, _)| n.as_str())
+            )
+        })
+        .collect();
+    let rules = match crate::policy::RuleSet::new(std::mem::take(&mut parts.rules)) {
+        Ok(set) => Some(set),
+        Err(e) => {
+            let (key, message) = match &e {
+                crate::policy::BuildError::Pattern { index, source } => (
+                    parts.origins.get(*index).map(|o| o.1.key("match")),
+                    source.to_string(),
+                ),
+                crate::policy::BuildError::Set(m) => (None, m.clone()),
+            };
+            ctx.error(&key.unwrap_or_default(), message);
+            None
+        }
+    };
+
+    let config = validate::validate(&raw, &mut ctx);
+    let mut errors: Vec<ConfigError> = Vec::new();
+    for c in ctxs {
+        errors.extend(c.into_errors());
+    }
+    let main = ctx.finish(config.zip(rules).zip(directory).map(
+        |((mut config, rules), directory)| {
+            config.rules = Arc::new(rules);
+            config.rule_origins = rule_origins;
+            config.directory = Arc::new(directory);
+            config.max_inspect_body_bytes = max_inspect_body_bytes;
+            config
+        },
+    ));
+    match main {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(ConfigErrors(mut rest)) => {
+            errors.append(&mut rest);
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// Deserializes one file, collecting unknown keys as errors in `ctx`.
+fn deserialize<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+    locator: &locate::Locator<'_>,
+    ctx: &mut validate::Ctx<'_>,
+) -> Result<T, ConfigErrors> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| syntax(file, locator, &e))?;
     let mut unknown = Vec::new();
-    let raw: raw::RawConfig = serde_ignored::deserialize(deserializer, |p| {
+    let value: T = serde_ignored::deserialize(deserializer, |p| {
         unknown.push(ignored_path(&p));
     })
-    .map_err(|e| syntax(file, &locator, &e))?;
+    .map_err(|e| syntax(file, locator, &e))?;
     for path in unknown {
         ctx.error(&path, "unknown key");
     }
-    let config = validate::validate(&raw, &mut ctx);
-    ctx.finish(config)
+    Ok(value)
 }
 
 fn syntax(file: &str, locator: &locate::Locator<'_>, e: &toml::de::Error) -> ConfigErrors {

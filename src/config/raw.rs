@@ -6,6 +6,8 @@
 //! Unknown keys are collected by `serde_ignored` in [`super::load`] and
 //! reported as errors, which is `deny_unknown_fields` that reports all of them.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// The whole file.
@@ -28,6 +30,181 @@ pub struct RawConfig {
     /// `[server]`
     #[serde(default)]
     pub server: RawServer,
+    /// Policy files whose `[portals]`, `[docs]` and `[[rules]]` come first,
+    /// in order, before this file's own.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// `[tenants]`
+    #[serde(default)]
+    pub tenants: RawTenants,
+    /// `[inspection]`
+    #[serde(default)]
+    pub inspection: RawInspection,
+    /// `[portals.KEY]`
+    #[serde(default)]
+    pub portals: BTreeMap<String, RawPortal>,
+    /// `[docs.KEY]`
+    #[serde(default)]
+    pub docs: BTreeMap<String, RawDoc>,
+    /// `[[rules]]`
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+/// What an included policy file may hold.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPolicy {
+    /// `[portals.KEY]`
+    #[serde(default)]
+    pub portals: BTreeMap<String, RawPortal>,
+    /// `[docs.KEY]`
+    #[serde(default)]
+    pub docs: BTreeMap<String, RawDoc>,
+    /// `[[rules]]`
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+/// `[tenants]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTenants {
+    /// Region of tenants found nowhere else.
+    pub default_region: Option<String>,
+    /// Directory files (`.csv`, `.jsonl`).
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// `[[tenants.entries]]`
+    #[serde(default)]
+    pub entries: Vec<RawTenantEntry>,
+    /// `[tenants.hosts]`: host → region for region-only front ends.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, String>,
+}
+
+/// `[[tenants.entries]]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTenantEntry {
+    /// The tenant id (a GUID).
+    pub id: Option<String>,
+    /// Its region.
+    pub region: Option<String>,
+    /// A display name.
+    pub name: Option<String>,
+}
+
+/// `[inspection]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawInspection {
+    /// Most bytes of a JSON body read for body-aware rules.
+    pub max_body_bytes: Option<i64>,
+}
+
+/// `[portals.KEY]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPortal {
+    /// Display name.
+    pub name: Option<String>,
+    /// Address.
+    pub url: Option<String>,
+}
+
+/// `[docs.KEY]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDoc {
+    /// Link text.
+    pub title: Option<String>,
+    /// Address.
+    pub url: Option<String>,
+}
+
+/// `[[rules]]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRule {
+    /// Unique id.
+    pub id: Option<String>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// `enforce` (default), `report-only` or `off`.
+    pub mode: Option<String>,
+    /// `[rules.match]`
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    /// `[rules.action]`
+    pub action: Option<RawAction>,
+}
+
+/// `[rules.match]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMatch {
+    /// Methods; empty matches any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Hosts (`*.example.de` for subdomains); empty matches any.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// A path template.
+    pub path: Option<String>,
+    /// A regex that must match the whole canonical path.
+    pub path_regex: Option<String>,
+    /// Compare template literals ASCII-case-insensitively (default true).
+    pub case_insensitive: Option<bool>,
+    /// `[[rules.match.headers]]`
+    #[serde(default)]
+    pub headers: Vec<RawHeaderCond>,
+    /// Regions; empty matches any.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Tenant sources: `path:NAME`, `header:NAME`, `host`, `jwt:tid`.
+    pub tenant_from: Option<Vec<String>>,
+    /// `[rules.match.body]`
+    pub body: Option<RawBodyCond>,
+}
+
+/// `[[rules.match.headers]]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawHeaderCond {
+    /// Header name.
+    pub name: Option<String>,
+    /// `true`: present; `false`: absent.
+    pub present: Option<bool>,
+    /// A value equal to this (ASCII case-insensitively).
+    pub equals: Option<String>,
+    /// A value matching this regex (whole value).
+    pub matches: Option<String>,
+}
+
+/// `[rules.match.body]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawBodyCond {
+    /// Dotted path of a JSON field that must be present.
+    pub json_field_present: Option<String>,
+}
+
+/// `[rules.action]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAction {
+    /// `allow`, `deny`, `redirect` or `explain`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Status for deny, redirect or explain.
+    pub status: Option<i64>,
+    /// Redirect target, with `{capture}` placeholders.
+    pub location: Option<String>,
+    /// One portal key.
+    pub portal: Option<String>,
+    /// Several portal keys.
+    #[serde(default)]
+    pub portals: Vec<String>,
+    /// Doc keys.
+    #[serde(default)]
+    pub docs: Vec<String>,
+    /// Explanation message key.
+    pub feature: Option<String>,
+    /// `problem` (default) or `partner-center`.
+    pub json: Option<String>,
+    /// Message overrides by language.
+    #[serde(default)]
+    pub messages: BTreeMap<String, String>,
 }
 
 /// `[[listeners]]`

@@ -41,6 +41,22 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// Records an error located elsewhere (another file).
+    pub fn push(&mut self, e: ConfigError) {
+        self.errors.push(e);
+    }
+
+    /// The directory relative paths are resolved against.
+    pub fn base(&self) -> &std::path::Path {
+        &self.base
+    }
+
+    /// The errors recorded so far, sorted by position.
+    pub fn into_errors(mut self) -> Vec<ConfigError> {
+        self.errors.sort_by_key(|e| (e.line, e.column));
+        self.errors
+    }
+
     /// The config if no error was recorded.
     pub fn finish(mut self, config: Option<Config>) -> Result<Config, ConfigErrors> {
         match config {
@@ -124,6 +140,15 @@ pub fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         forwarding,
         admin,
         server,
+        // Filled in by `parse` once the policy is validated.
+        rules: Arc::new(crate::policy::RuleSet::new(Vec::new()).ok()?),
+        rule_origins: Vec::new(),
+        directory: Arc::new(crate::tenant::Directory::new(
+            Default::default(),
+            Default::default(),
+            crate::tenant::Region::new("global"),
+        )),
+        max_inspect_body_bytes: 16 * 1024,
     })
 }
 

@@ -5,10 +5,12 @@
 //! A request, already canonical, is evaluated against the rules in file
 //! order; the first enforcing match decides ([`engine`]).
 
+pub mod action;
 pub mod engine;
 pub mod pattern;
 pub mod rule;
 
+pub use action::{Action, DocLink, JsonFormat, Portal};
 pub use engine::{
     BodyView, BuildError, Decision, Evaluation, JsonFields, Matched, PolicyError, RequestView,
     Resolved, RuleSet,

@@ -210,3 +210,87 @@ async fn sigterm_with_idle_keep_alive_connections_exits_0() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn check_locates_policy_errors_in_included_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    let pack = write(
+        dir.path(),
+        "policies/pack.toml",
+        r#"[portals.azure]
+name = "Azure"
+url = "https://portal.example"
+
+[[rules]]
+id = "r1"
+[rules.match]
+methods = ["POST"]
+path = "/v1/customers/{tenant}/users/{tenant}"
+[rules.action]
+type = "explain"
+feature = "x"
+portals = ["azure"]
+
+[[rules]]
+id = "r2"
+mode = "sometimes"
+[rules.match]
+path = "/v1/x"
+tenant_from = ["path:nope"]
+[rules.action]
+type = "redirect"
+location = "https://portal.example/{user}"
+"#,
+    );
+    let main = write(
+        dir.path(),
+        "main.toml",
+        r#"include = ["policies/pack.toml"]
+[[listeners]]
+address = "127.0.0.1:0"
+[upstream]
+url = "http://127.0.0.1:9"
+
+[[rules]]
+id = "r1"
+[rules.match]
+path = "/v1/y"
+[rules.action]
+type = "explain"
+feature = "y"
+portals = ["missing-portal"]
+
+[[tenants.entries]]
+id = "0a1b2c3d-0000-4000-8000-00000000de0g"
+region = "germany"
+"#,
+    );
+    let (code, _, stderr) = run(&["check", "--config", &main]);
+    assert_eq!(code, 64, "{stderr}");
+    for expected in [
+        format!("{pack}:9:1: rules[0].match.path: placeholder {{tenant}} appears twice"),
+        format!("{pack}:17:1: rules[1].mode: \"sometimes\": use enforce, report-only or off"),
+        format!("{pack}:20:16: rules[1].match.tenant_from[0]: the path has no capture {{nope}}"),
+        format!("{main}:8:1: rules[0].id: rule id \"r1\" is used by an earlier rule"),
+        format!("{main}:14:12: rules[0].action.portals[0]: no [portals.missing-portal] is defined"),
+        format!("{main}:17:1: tenants.entries[0].id: \"0a1b2c3d-0000-4000-8000-00000000de0g\": a malformed GUID"),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_prints_the_rule_table_of_the_shipped_demo_config() {
+    let (code, stdout, stderr) = run(&["check", "--config", "config/demo.toml"]);
+    assert_eq!(code, 0, "{stderr}");
+    for id in [
+        "germany-password-reset",
+        "germany-customer-user-create",
+        "germany-license-read",
+        "germany-ui-partner-users",
+    ] {
+        assert!(stdout.contains(id), "{id} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("report-only"), "{stdout}");
+}
