@@ -111,22 +111,35 @@ pub enum ForwardBodyError {
 }
 
 pin_project_lite::pin_project! {
-    /// The client's request body on its way upstream, counted against the
-    /// configured limit when one is set.
+    /// The client's request body on its way upstream: streamed and counted
+    /// against the configured limit, or already read whole (bounded) because
+    /// a body-aware rule had to inspect it.
     pub struct ForwardBody {
         #[pin]
-        inner: Incoming,
+        inner: Option<Incoming>,
+        buffered: Option<Bytes>,
         limit: Option<u64>,
         seen: u64,
     }
 }
 
 impl ForwardBody {
-    /// Wraps `inner`, failing once more than `limit` bytes have passed.
+    /// Streams `inner`, failing once more than `limit` bytes have passed.
     pub fn new(inner: Incoming, limit: Option<u64>) -> Self {
         ForwardBody {
-            inner,
+            inner: Some(inner),
+            buffered: None,
             limit,
+            seen: 0,
+        }
+    }
+
+    /// A body that was read whole for inspection.
+    pub fn buffered(bytes: Bytes) -> Self {
+        ForwardBody {
+            inner: None,
+            buffered: (!bytes.is_empty()).then_some(bytes),
+            limit: None,
             seen: 0,
         }
     }
@@ -141,7 +154,10 @@ impl Body for ForwardBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ForwardBodyError>>> {
         let this = self.project();
-        match ready!(this.inner.poll_frame(cx)) {
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(this.buffered.take().map(|b| Ok(Frame::data(b))));
+        };
+        match ready!(inner.poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let (Some(limit), Some(data)) = (*this.limit, frame.data_ref()) {
                     *this.seen += data.len() as u64;
@@ -157,10 +173,16 @@ impl Body for ForwardBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Some(i) => i.is_end_stream(),
+            None => self.buffered.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Some(i) => i.size_hint(),
+            None => SizeHint::with_exact(self.buffered.as_ref().map_or(0, |b| b.len() as u64)),
+        }
     }
 }

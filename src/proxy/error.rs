@@ -17,6 +17,10 @@ pub enum ProxyError {
     /// The path has no unambiguous canonical form.
     #[error("the request path is ambiguous: {0}")]
     AmbiguousPath(#[from] crate::canonical::PathRejection),
+    /// The policy cannot judge the request safely (conflicting or malformed
+    /// tenant ids, a body a body-aware rule cannot inspect).
+    #[error("the request cannot be judged safely: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
     /// The method cannot be proxied (CONNECT).
     #[error("method {0} is not supported by this proxy")]
     MethodNotAllowed(&'static str),
@@ -55,9 +59,10 @@ impl ProxyError {
     /// The status code sent for this error: the single mapping table.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadRequest(_) | ProxyError::AmbiguousPath(_) | ProxyError::ClientBody => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::BadRequest(_)
+            | ProxyError::AmbiguousPath(_)
+            | ProxyError::Policy(_)
+            | ProxyError::ClientBody => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ProxyError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -74,6 +79,10 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => "bad_request",
             ProxyError::AmbiguousPath(_) => "ambiguous_path",
+            ProxyError::Policy(crate::policy::PolicyError::UninspectableBody { .. }) => {
+                "uninspectable_body"
+            }
+            ProxyError::Policy(_) => "ambiguous_tenant",
             ProxyError::MethodNotAllowed(_) => "method_not_allowed",
             ProxyError::UriTooLong(_) => "uri_too_long",
             ProxyError::HeadersTooLarge(_) => "headers_too_large",
@@ -107,6 +116,18 @@ mod tests {
                 "ambiguous_path",
             ),
             (ProxyError::ClientBody, 400, "client_body"),
+            (
+                ProxyError::Policy(crate::policy::PolicyError::RepeatedTenantHeader("x".into())),
+                400,
+                "ambiguous_tenant",
+            ),
+            (
+                ProxyError::Policy(crate::policy::PolicyError::UninspectableBody {
+                    rule: "r".into(),
+                }),
+                400,
+                "uninspectable_body",
+            ),
             (
                 ProxyError::MethodNotAllowed("CONNECT"),
                 405,

@@ -8,10 +8,12 @@
 
 pub mod body;
 pub mod error;
+mod inspect;
 mod intake;
 pub mod local;
 pub mod negotiate;
 pub mod request_id;
+pub mod respond;
 mod tunnel;
 
 use std::net::SocketAddr;
@@ -20,7 +22,10 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
+use crate::canonical::canonical_host;
 use crate::config::{Config, Forwarding, Limits, Upstream};
+use crate::policy::{Action, BodyView, Evaluation, PolicyError, RequestView, RuleSet};
+use crate::tenant::Directory;
 use crate::upstream::headers::{append_via, apply_forwarding, strip_hop_by_hop, Hop};
 use crate::upstream::{UpstreamError, UpstreamFailure, UpstreamPool};
 pub use body::{ForwardBody, ProxyBody};
@@ -46,6 +51,18 @@ pub struct Proxy {
     limits: Limits,
     forwarding: Forwarding,
     ids: request_id::RequestIds,
+    rules: std::sync::Arc<RuleSet<Action>>,
+    directory: std::sync::Arc<Directory>,
+    max_inspect: usize,
+    decision_ids: request_id::RequestIds,
+}
+
+/// What the policy made of a request.
+enum Judged {
+    /// Forward it, with this body.
+    Forward(ForwardBody),
+    /// Answer it locally.
+    Answer(Response<ProxyBody>),
 }
 
 impl Proxy {
@@ -57,6 +74,10 @@ impl Proxy {
             limits: config.limits,
             forwarding: config.forwarding.clone(),
             ids: request_id::RequestIds::default(),
+            rules: config.rules.clone(),
+            directory: config.directory.clone(),
+            max_inspect: config.max_inspect_body_bytes,
+            decision_ids: request_id::RequestIds::default(),
         }
     }
 
@@ -108,6 +129,11 @@ impl Proxy {
         parts.uri = Uri::from(target);
         parts.version = Version::HTTP_11;
 
+        let forward_body = match self.judge(&parts, body, checked.host.as_ref(), rid).await? {
+            Judged::Forward(b) => b,
+            Judged::Answer(resp) => return Ok(resp),
+        };
+
         let headers = &mut parts.headers;
         let upgrade_protocol = checked
             .upgrade
@@ -139,10 +165,7 @@ impl Proxy {
         append_via(headers, version);
         headers.insert(X_REQUEST_ID.clone(), rid.clone());
 
-        let up_req = Request::from_parts(
-            parts,
-            ForwardBody::new(body, self.limits.max_request_body_bytes),
-        );
+        let up_req = Request::from_parts(parts, forward_body);
         let timeout = self.upstream.response_header_timeout;
         let (mut resp, lease) = match tokio::time::timeout(timeout, self.pool.send(up_req)).await {
             Err(_) => return Err(ProxyError::UpstreamTimeout),
@@ -175,6 +198,122 @@ impl Proxy {
             ProxyBody::upstream(body, Some(lease)),
         ))
     }
+}
+
+impl Proxy {
+    /// Evaluates the policy on the canonical request; reads the body
+    /// (bounded, JSON only) only when a candidate rule needs it.
+    async fn judge(
+        &self,
+        parts: &http::request::Parts,
+        body: Incoming,
+        host: Option<&HeaderValue>,
+        rid: &HeaderValue,
+    ) -> Result<Judged, ProxyError> {
+        let limit = self.limits.max_request_body_bytes;
+        if self.rules.rules().is_empty() {
+            return Ok(Judged::Forward(ForwardBody::new(body, limit)));
+        }
+        let host = host.and_then(|h| h.to_str().ok()).map(canonical_host);
+        let bearer_tid = if self.rules.needs_bearer_tid() {
+            match parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(a) => crate::tenant::bearer_tid(a).map_err(|_| {
+                    ProxyError::Policy(PolicyError::MalformedTenant {
+                        from: "jwt:tid".into(),
+                    })
+                })?,
+                None => None,
+            }
+        } else {
+            None
+        };
+        let view = RequestView {
+            method: &parts.method,
+            host: host.as_deref(),
+            path: parts.uri.path(),
+            headers: &parts.headers,
+            bearer_tid,
+        };
+        let (decision, forward_body) =
+            match self
+                .rules
+                .evaluate(&view, BodyView::NotRead, &self.directory)?
+            {
+                Evaluation::Decided(d) => (d, ForwardBody::new(body, limit)),
+                Evaluation::NeedBody => {
+                    match inspect::inspect(&parts.headers, body, self.max_inspect).await? {
+                        inspect::Inspected::Json(bytes, json) => {
+                            match self.rules.evaluate(
+                                &view,
+                                BodyView::Json(&json),
+                                &self.directory,
+                            )? {
+                                Evaluation::Decided(d) => (d, ForwardBody::buffered(bytes)),
+                                Evaluation::NeedBody => return Err(uninspectable()),
+                            }
+                        }
+                        // Fail closed: the rule that asked cannot judge this body.
+                        inspect::Inspected::Unreadable => {
+                            return Err(
+                                match self.rules.evaluate(
+                                    &view,
+                                    BodyView::Unreadable,
+                                    &self.directory,
+                                ) {
+                                    Err(e) => e.into(),
+                                    Ok(_) => uninspectable(),
+                                },
+                            )
+                        }
+                    }
+                }
+            };
+        let request_id = rid.to_str().unwrap_or("");
+        if let Some(r) = &decision.report_only {
+            tracing::info!(
+                request_id,
+                rule = r.rule.id,
+                action = r.rule.action.kind(),
+                region = %r.resolved.region,
+                "report-only rule matched; forwarding"
+            );
+        }
+        match decision.enforced {
+            Some(m) if m.rule.action != Action::Allow => {
+                let did = self.decision_ids.for_request(None);
+                tracing::info!(
+                    request_id,
+                    decision_id = did.to_str().unwrap_or(""),
+                    rule = m.rule.id,
+                    action = m.rule.action.kind(),
+                    region = %m.resolved.region,
+                    "request intercepted"
+                );
+                let str_of = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+                let ctx = respond::Ctx {
+                    method: &parts.method,
+                    accept: str_of("accept"),
+                    accept_language: str_of("accept-language"),
+                    request_id: rid,
+                    decision_id: &did,
+                    ms_request_id: parts.headers.get("ms-requestid"),
+                    ms_correlation_id: parts.headers.get("ms-correlationid"),
+                };
+                Ok(Judged::Answer(respond::answer(&m, &ctx)))
+            }
+            _ => Ok(Judged::Forward(forward_body)),
+        }
+    }
+}
+
+fn uninspectable() -> ProxyError {
+    ProxyError::Policy(PolicyError::UninspectableBody {
+        rule: String::from("(body-aware rule)"),
+    })
 }
 
 /// Maps an upstream error to the proxy error it stands for; a failure of

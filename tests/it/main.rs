@@ -3,11 +3,13 @@
 
 mod support;
 
+mod bypass;
 mod canonical;
 mod cli;
 mod errors;
 mod forward;
 mod limits;
+mod policy;
 mod streaming;
 mod tls;
 mod upgrade;

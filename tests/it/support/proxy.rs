@@ -7,6 +7,7 @@ use portalgate::server::Server;
 use tokio::sync::oneshot;
 
 pub struct ProxyBuilder {
+    includes: Vec<String>,
     upstream: String,
     upstream_extra: Vec<String>,
     sections: Vec<String>,
@@ -24,11 +25,35 @@ pub struct RunningProxy {
 impl ProxyBuilder {
     pub fn new(upstream_url: &str) -> Self {
         ProxyBuilder {
+            includes: Vec::new(),
             upstream: upstream_url.to_string(),
             upstream_extra: Vec::new(),
             sections: Vec::new(),
             tls: Vec::new(),
         }
+    }
+
+    /// Includes a policy file (absolute path, or relative to the repository).
+    pub fn include(mut self, path: &str) -> Self {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        self.includes.push(p.display().to_string());
+        self
+    }
+
+    /// The shipped Germany pack and the demo's tenants and Germany host.
+    pub fn germany(self) -> Self {
+        self.include("config/policies/germany.toml").section(
+            r#"[tenants]
+default_region = "global"
+[[tenants.entries]]
+id = "0a1b2c3d-0000-4000-8000-00000000de01"
+region = "germany"
+[[tenants.entries]]
+id = "0a1b2c3d-0000-4000-8000-0000000000a1"
+region = "global"
+[tenants.hosts]
+"partnercenter.microsoftonline.de" = "germany""#,
+        )
     }
 
     /// A `key = value` line for `[upstream]`.
@@ -55,7 +80,8 @@ impl ProxyBuilder {
 
     /// The configuration text, with files written into `dir`.
     pub fn render(&self, dir: &std::path::Path) -> String {
-        let mut t = String::from("[[listeners]]\naddress = \"127.0.0.1:0\"\n");
+        let mut t = format!("include = {:?}\n", self.includes);
+        t += "[[listeners]]\naddress = \"127.0.0.1:0\"\n";
         for (i, (cert, key, names)) in self.tls.iter().enumerate() {
             let c = dir.join(format!("cert{i}.pem"));
             let k = dir.join(format!("key{i}.pem"));
