@@ -83,14 +83,22 @@ pub async fn run(args: DemoArgs) -> Exit {
 fn banner(proxy: SocketAddr, backend: SocketAddr, admin: SocketAddr) -> String {
     let p = format!("http://{proxy}");
     format!(
-        "portalgate demo\n\
+        "portalgate demo: the Germany policy pack in front of a sample Partner Center\n\
          \n  proxy    {p}\n  backend  http://{backend}  (sample Partner Center API and web UI)\n  admin    http://{admin}\n\
          \n  Germany tenant: {GERMANY_TENANT}\n  global tenant:  {GLOBAL_TENANT}\n\
-         \nTry:\n\
-         \n  curl -s {p}/v1/customers/{GLOBAL_TENANT}/users -H 'Accept: application/json'\
-         \n  curl -s -X POST {p}/v1/customers/{GERMANY_TENANT}/users -H 'Content-Type: application/json' -H 'MS-CorrelationId: 5f0d1c7e-demo' -d '{{\"userPrincipalName\":\"new.user@contoso.example\"}}'\
-         \n  curl -s -X PATCH {p}/v1/customers/{GERMANY_TENANT}/users/7f4b1c2e-0000-4000-8000-000000000001 -H 'Content-Type: application/json' -d '{{\"passwordProfile\":{{\"forceChangePassword\":true}}}}'\
-         \n  curl -si {p}/dashboard/account/usermanagement -H 'Accept: text/html'\
+         \nTry (a response with x-demo-backend: reached came from the backend):\n\
+         \n  # Germany: creating a customer user is explained, never forwarded\
+         \n  curl -si -X POST {p}/v1/customers/{GERMANY_TENANT}/users -H 'Accept: application/problem+json' -H 'Content-Type: application/json' -d '{{\"userPrincipalName\":\"new.user@contoso.example\"}}'\
+         \n  # the same in Partner Center's error format, echoing MS-CorrelationId\
+         \n  curl -si -X POST {p}/v1/customers/{GERMANY_TENANT}/users -H 'Accept: application/json' -H 'MS-CorrelationId: 5f0d1c7e-demo' -H 'Content-Type: application/json' -d '{{}}'\
+         \n  # a password reset, explained in German\
+         \n  curl -s -X PATCH {p}/v1/customers/{GERMANY_TENANT}/users/7f4b1c2e-0000-4000-8000-000000000001 -H 'Accept: text/plain' -H 'Accept-Language: de' -H 'Content-Type: application/json' -d '{{\"passwordProfile\":{{\"forceChangePassword\":true}}}}'\
+         \n  # a browser on the Germany front end is redirected to the portal\
+         \n  curl -si {p}/dashboard/account/usermanagement -H 'Host: partnercenter.microsoftonline.de' -H 'Accept: text/html'\
+         \n  # the global tenant's request reaches the backend unchanged\
+         \n  curl -si -X POST {p}/v1/customers/{GLOBAL_TENANT}/users -H 'Accept: application/json' -H 'Content-Type: application/json' -d '{{}}'\
+         \n  # reads are forwarded; license reads are forwarded and logged as report-only\
+         \n  curl -si {p}/v1/customers/{GERMANY_TENANT}/users/7f4b1c2e-0000-4000-8000-000000000001/licenses\
          \n  curl -s http://{admin}/readyz\
          \n\nStop with Ctrl-C."
     )

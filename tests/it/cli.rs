@@ -4,6 +4,8 @@
 use crate::support::certs::Ca;
 use crate::support::child::{config_for, run, Served};
 use crate::support::client::get;
+use http::Request;
+
 use crate::support::*;
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
@@ -293,4 +295,82 @@ fn check_prints_the_rule_table_of_the_shipped_demo_config() {
         assert!(stdout.contains(id), "{id} missing:\n{stdout}");
     }
     assert!(stdout.contains("report-only"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_on_port_0_and_its_printed_requests_behave_as_described() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::support::child::bin())
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let banner: Vec<String> = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.starts_with("Stop with"))
+            .collect()
+    })
+    .await
+    .unwrap();
+    let proxy = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("proxy"))
+        .map(|s| s.trim().to_string())
+        .expect("the banner names the proxy URL");
+    let curls: Vec<&String> = banner
+        .iter()
+        .filter(|l| l.trim().starts_with("curl"))
+        .collect();
+    assert!(curls.len() >= 6, "{banner:?}");
+    assert!(
+        curls.iter().all(|c| c.contains("http://127.0.0.1:")),
+        "{curls:?}"
+    );
+    assert!(
+        !curls.iter().any(|c| c.contains(":0/")),
+        "printed ports are the bound ones"
+    );
+
+    let de = "0a1b2c3d-0000-4000-8000-00000000de01";
+    let gl = "0a1b2c3d-0000-4000-8000-0000000000a1";
+    let post = |tenant: &str, accept: &'static str| {
+        Request::post(format!("{proxy}/v1/customers/{tenant}/users"))
+            .header("accept", accept)
+            .header("content-type", "application/json")
+            .header("ms-correlationid", "5f0d1c7e-demo")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+            .unwrap()
+    };
+    let r = crate::support::client::send(post(de, "application/json")).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("ms-correlationid"), "5f0d1c7e-demo");
+    assert!(!r.headers.contains_key("x-demo-backend"));
+    let r = crate::support::client::send(post(gl, "application/json")).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("x-demo-backend"), "reached");
+    let r = crate::support::client::send(
+        Request::get(format!("{proxy}/dashboard/account/usermanagement"))
+            .header("host", "partnercenter.microsoftonline.de")
+            .header("accept", "text/html")
+            .body(http_body_util::Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "https://portal.office.de/adminportal");
+    let _ = child.kill();
+    let _ = child.wait();
 }
