@@ -27,6 +27,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Run a sample partner-portal backend and the proxy in front of it.
     Demo(DemoArgs),
+    /// Run table-driven policy cases through the proxy (served in-process
+    /// with a stub upstream); exit 1 if any case fails.
+    Test(TestArgs),
 }
 
 /// `portalgate serve`
@@ -57,4 +60,15 @@ pub struct DemoArgs {
     /// Address of the admin listener (health and readiness).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
     pub admin_listen: SocketAddr,
+}
+
+/// `portalgate test`
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The configuration file (TOML).
+    #[arg(long, short, value_name = "PATH")]
+    pub config: PathBuf,
+    /// The cases file (TOML, `[[cases]]` with `expect`).
+    #[arg(value_name = "CASES")]
+    pub cases: PathBuf,
 }

@@ -6,6 +6,7 @@
 mod check;
 mod demo;
 mod serve;
+mod test;
 
 use std::process::ExitCode;
 
@@ -34,11 +35,16 @@ impl From<Exit> for ExitCode {
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Exit {
-    crate::telemetry::init(cli.log_level.as_deref());
+    // `test` reports on stdout; its per-request logs would only bury that.
+    let quiet =
+        matches!(cli.command, Command::Test(_)) && std::env::var_os("PORTALGATE_LOG").is_none();
+    let level = cli.log_level.as_deref().or(quiet.then_some("warn"));
+    crate::telemetry::init(level);
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Serve(args) => with_runtime(|| serve::run(args)),
         Command::Demo(args) => with_runtime(|| demo::run(args)),
+        Command::Test(args) => with_runtime(|| test::run(args)),
     }
 }
 

@@ -374,3 +374,55 @@ async fn demo_runs_on_port_0_and_its_printed_requests_behave_as_described() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn test_command_passes_the_shipped_cases_and_fails_a_wrong_expectation() {
+    let (code, stdout, stderr) = run(&[
+        "test",
+        "--config",
+        "config/demo.toml",
+        "config/policies/germany.cases.toml",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = write(
+        dir.path(),
+        "wrong.toml",
+        r#"[[cases]]
+name = "claims a Germany user creation is forwarded"
+method = "POST"
+url = "/v1/customers/0a1b2c3d-0000-4000-8000-00000000de01/users"
+headers = { "Content-Type" = "application/json" }
+body = '{}'
+expect = { decision = "forward", status = 200 }
+
+[[cases]]
+name = "a global read is forwarded"
+url = "/v1/customers/0a1b2c3d-0000-4000-8000-0000000000a1/users"
+expect = { decision = "forward" }
+"#,
+    );
+    let (code, stdout, _) = run(&["test", "--config", "config/demo.toml", &cases]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  claims a Germany user creation is forwarded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("decision: expected forward, got explain (status 403)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PASS  a global read is forwarded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+
+    let bad = write(dir.path(), "bad.toml", "[[cases]]\nname = 1\n");
+    let (code, _, stderr) = run(&["test", "--config", "config/demo.toml", &bad]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("bad.toml"), "{stderr}");
+}

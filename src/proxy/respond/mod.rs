@@ -23,6 +23,8 @@ use messages::{labels, language, texts, Lang};
 
 /// `X-Portalgate-Decision-Id`
 pub static DECISION_ID: HeaderName = HeaderName::from_static("x-portalgate-decision-id");
+/// `X-Portalgate-Rule`: the id of the rule that answered.
+pub static RULE: HeaderName = HeaderName::from_static("x-portalgate-rule");
 static MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
 static MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
 
@@ -58,6 +60,9 @@ pub fn answer(m: &Matched<'_, Action>, ctx: &Ctx<'_>) -> Response<ProxyBody> {
     let h = resp.headers_mut();
     h.insert(super::X_REQUEST_ID.clone(), ctx.request_id.clone());
     h.insert(DECISION_ID.clone(), ctx.decision_id.clone());
+    if let Ok(v) = HeaderValue::from_str(&m.rule.id) {
+        h.insert(RULE.clone(), v);
+    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::VARY,

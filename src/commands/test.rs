@@ -1,0 +1,303 @@
+//! `portalgate test`: table-driven policy cases, run through the real proxy.
+//!
+//! The configuration is served in-process on 127.0.0.1 port 0 with its
+//! upstream replaced by a stub that marks what reached it, so each case
+//! travels exactly the path a production request does: intake,
+//! canonicalisation, tenant, rules, body inspection, response rendering.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+
+use crate::cli::TestArgs;
+use crate::config::{self, Config};
+use crate::server::Server;
+
+use super::{report, Exit};
+
+/// The header the stub upstream adds: the request was forwarded.
+const REACHED: &str = "x-portalgate-test-upstream";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasesFile {
+    cases: Vec<Case>,
+}
+
+/// One case: a request and what must happen to it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    name: String,
+    #[serde(default = "get")]
+    method: String,
+    /// Path and query; the Host header comes from `headers` (default `portal`).
+    url: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    body: String,
+    expect: Expect,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    /// forward, explain, redirect, deny or reject.
+    decision: String,
+    status: Option<u16>,
+    rule: Option<String>,
+    location: Option<String>,
+    /// A portal URL the answer must name (body or Location).
+    portal: Option<String>,
+}
+
+/// What happened to a request.
+#[derive(Debug)]
+struct Outcome {
+    decision: String,
+    status: u16,
+    rule: Option<String>,
+    location: Option<String>,
+    body: String,
+}
+
+pub async fn run(args: TestArgs) -> Exit {
+    let config = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            report(&e);
+            return Exit::Usage;
+        }
+    };
+    let cases = match load_cases(&args.cases) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::Usage;
+        }
+    };
+    let harness = match Harness::start(config).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("portalgate: {e}");
+            return Exit::Runtime;
+        }
+    };
+    let mut failed = 0;
+    for case in &cases {
+        match harness.run(case).await {
+            Ok(outcome) => {
+                let problems = check(case, &outcome);
+                if problems.is_empty() {
+                    println!("PASS  {}", case.name);
+                } else {
+                    failed += 1;
+                    println!("FAIL  {}", case.name);
+                    for p in problems {
+                        println!("      {p}");
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL  {}\n      {e}", case.name);
+            }
+        }
+    }
+    println!("\n{} passed, {failed} failed", cases.len() - failed);
+    if failed == 0 {
+        Exit::Ok
+    } else {
+        Exit::Runtime
+    }
+}
+
+fn load_cases(path: &Path) -> Result<Vec<Case>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: CasesFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(file.cases)
+}
+
+fn check(case: &Case, o: &Outcome) -> Vec<String> {
+    let e = &case.expect;
+    let mut problems = Vec::new();
+    if o.decision != e.decision {
+        problems.push(format!(
+            "decision: expected {}, got {} (status {})",
+            e.decision, o.decision, o.status
+        ));
+    }
+    if let Some(s) = e.status {
+        if s != o.status {
+            problems.push(format!("status: expected {s}, got {}", o.status));
+        }
+    }
+    if e.rule.is_some() && e.rule != o.rule {
+        problems.push(format!("rule: expected {:?}, got {:?}", e.rule, o.rule));
+    }
+    if e.location.is_some() && e.location != o.location {
+        problems.push(format!(
+            "location: expected {:?}, got {:?}",
+            e.location, o.location
+        ));
+    }
+    if let Some(p) = &e.portal {
+        if !(o.body.contains(p.as_str())
+            || o.location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(p.as_str())))
+        {
+            problems.push(format!(
+                "portal {p} is named neither in the body nor in Location"
+            ));
+        }
+    }
+    problems
+}
+
+/// The configuration served in-process with a stub upstream.
+pub struct Harness {
+    proxy: SocketAddr,
+    actions: BTreeMap<String, &'static str>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    stub: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stub.abort();
+    }
+}
+
+impl Harness {
+    /// Serves `config` on 127.0.0.1:0 with a stub upstream.
+    pub async fn start(mut config: Config) -> Result<Harness, String> {
+        let stub = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot start the stub upstream: {e}"))?;
+        let stub_addr = stub.local_addr().map_err(|e| e.to_string())?;
+        let stub_task = tokio::spawn(serve_stub(stub));
+        config.listeners.truncate(1);
+        if let Some(l) = config.listeners.first_mut() {
+            l.address = SocketAddr::from(([127, 0, 0, 1], 0));
+            l.tls = None;
+        }
+        config.admin = None;
+        config.upstream.scheme = http::uri::Scheme::HTTP;
+        config.upstream.authority = stub_addr.to_string().parse().map_err(|e| format!("{e}"))?;
+        let actions = config
+            .rules
+            .rules()
+            .iter()
+            .map(|r| (r.id.clone(), r.action.kind()))
+            .collect();
+        let server = Server::bind(&config).await.map_err(|e| e.to_string())?;
+        let proxy = server.local_addrs().first().copied().ok_or("no listener")?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Ok(Harness {
+            proxy,
+            actions,
+            _stop: tx,
+            stub: stub_task,
+        })
+    }
+
+    /// Sends one case's request and classifies what happened.
+    async fn run(&self, case: &Case) -> Result<Outcome, String> {
+        let resp = self.send(case).await?;
+        let status = resp.status().as_u16();
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let rule = header("x-portalgate-rule");
+        let location = header("location");
+        let decision = if resp.headers().contains_key(REACHED) {
+            "forward".to_string()
+        } else if let Some(r) = &rule {
+            self.actions
+                .get(r)
+                .copied()
+                .unwrap_or("unknown")
+                .to_string()
+        } else {
+            "reject".to_string()
+        };
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(Outcome {
+            decision,
+            status,
+            rule,
+            location,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+
+    /// Sends a case's request over a fresh HTTP/1.1 connection.
+    async fn send(&self, case: &Case) -> Result<Response<Incoming>, String> {
+        let tcp = tokio::net::TcpStream::connect(self.proxy)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut b = Request::builder()
+            .method(case.method.as_str())
+            .uri(case.url.as_str());
+        if !case.headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
+            b = b.header("host", "portal");
+        }
+        for (k, v) in &case.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        let req = b
+            .body(Full::new(Bytes::from(case.body.clone())))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        sender.send_request(req).await.map_err(|e| e.to_string())
+    }
+}
+
+async fn serve_stub(listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                let _ = req.into_body().collect().await;
+                let mut r = Response::new(Full::new(Bytes::from_static(b"forwarded\n")));
+                r.headers_mut()
+                    .insert(REACHED, http::HeaderValue::from_static("reached"));
+                Ok::<_, Infallible>(r)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
+        });
+    }
+}
