@@ -27,6 +27,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Run a sample partner-portal backend and the proxy in front of it.
     Demo(DemoArgs),
+    /// Dry-run one request: canonical form, each rule and why it matched
+    /// or not, the decision and the rendered response.
+    Explain(ExplainArgs),
     /// Run table-driven policy cases through the proxy (served in-process
     /// with a stub upstream); exit 1 if any case fails.
     Test(TestArgs),
@@ -71,4 +74,29 @@ pub struct TestArgs {
     /// The cases file (TOML, `[[cases]]` with `expect`).
     #[arg(value_name = "CASES")]
     pub cases: PathBuf,
+}
+
+/// `portalgate explain`
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The configuration file (TOML).
+    #[arg(long, short, value_name = "PATH")]
+    pub config: PathBuf,
+    /// The method.
+    #[arg(
+        short = 'X',
+        long = "request",
+        value_name = "METHOD",
+        default_value = "GET"
+    )]
+    pub method: String,
+    /// A header, `Name: value`; repeatable.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// The request body.
+    #[arg(short = 'd', long = "data", value_name = "BODY")]
+    pub data: Option<String>,
+    /// The URL: a path (`/v1/...`) or a full URL whose host is used.
+    #[arg(value_name = "URL")]
+    pub url: String,
 }

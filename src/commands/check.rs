@@ -26,6 +26,17 @@ pub fn run(args: &CheckArgs) -> Exit {
     }
     println!("  tenants   {} in the directory", config.directory.len());
     print_rules(&config);
+    let rules = config.rules.rules();
+    for (later, earlier) in crate::policy::shadow::shadowed(rules) {
+        let origin = |i: usize| config.rule_origins.get(i).cloned().unwrap_or_default();
+        eprintln!(
+            "warning: {}: rule {:?} can never match: rule {:?} ({}) always matches first",
+            origin(later),
+            rules[later].id,
+            rules[earlier].id,
+            origin(earlier)
+        );
+    }
     Exit::Ok
 }
 

@@ -5,6 +5,7 @@
 
 mod check;
 mod demo;
+mod explain;
 mod serve;
 mod test;
 
@@ -35,9 +36,9 @@ impl From<Exit> for ExitCode {
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Exit {
-    // `test` reports on stdout; its per-request logs would only bury that.
-    let quiet =
-        matches!(cli.command, Command::Test(_)) && std::env::var_os("PORTALGATE_LOG").is_none();
+    // `test` and `explain` report on stdout; per-request logs would bury that.
+    let quiet = matches!(cli.command, Command::Test(_) | Command::Explain(_))
+        && std::env::var_os("PORTALGATE_LOG").is_none();
     let level = cli.log_level.as_deref().or(quiet.then_some("warn"));
     crate::telemetry::init(level);
     match cli.command {
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Serve(args) => with_runtime(|| serve::run(args)),
         Command::Demo(args) => with_runtime(|| demo::run(args)),
         Command::Test(args) => with_runtime(|| test::run(args)),
+        Command::Explain(args) => with_runtime(|| explain::run(args)),
     }
 }
 

@@ -24,7 +24,7 @@ use crate::server::Server;
 use super::{report, Exit};
 
 /// The header the stub upstream adds: the request was forwarded.
-const REACHED: &str = "x-portalgate-test-upstream";
+pub const REACHED: &str = "x-portalgate-test-upstream";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -221,7 +221,9 @@ impl Harness {
 
     /// Sends one case's request and classifies what happened.
     async fn run(&self, case: &Case) -> Result<Outcome, String> {
-        let resp = self.send(case).await?;
+        let resp = self
+            .send(&case.method, &case.url, &case.headers, case.body.clone())
+            .await?;
         let status = resp.status().as_u16();
         let header = |n: &str| {
             resp.headers()
@@ -257,8 +259,15 @@ impl Harness {
         })
     }
 
-    /// Sends a case's request over a fresh HTTP/1.1 connection.
-    async fn send(&self, case: &Case) -> Result<Response<Incoming>, String> {
+    /// Sends a request over a fresh HTTP/1.1 connection; `Host` defaults
+    /// to `portal`.
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &BTreeMap<String, String>,
+        body: String,
+    ) -> Result<Response<Incoming>, String> {
         let tcp = tokio::net::TcpStream::connect(self.proxy)
             .await
             .map_err(|e| e.to_string())?;
@@ -266,17 +275,15 @@ impl Harness {
             .await
             .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
-        let mut b = Request::builder()
-            .method(case.method.as_str())
-            .uri(case.url.as_str());
-        if !case.headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
+        let mut b = Request::builder().method(method).uri(url);
+        if !headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
             b = b.header("host", "portal");
         }
-        for (k, v) in &case.headers {
+        for (k, v) in headers {
             b = b.header(k.as_str(), v.as_str());
         }
         let req = b
-            .body(Full::new(Bytes::from(case.body.clone())))
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("invalid request: {e}"))?;
         sender.send_request(req).await.map_err(|e| e.to_string())
     }

@@ -143,6 +143,56 @@ pub enum BuildError {
     Set(String),
 }
 
+/// The outcome of one rule for one request.
+enum Step<'r, A> {
+    Skip(Why),
+    NeedBody,
+    Match(Matched<'r, A>),
+}
+
+/// Why a rule did not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// The rule is off.
+    Off,
+    /// The path pattern does not match.
+    Path,
+    /// The method is not one of the rule's.
+    Method,
+    /// The host is not one of the rule's.
+    Host,
+    /// A header condition does not hold.
+    Header,
+    /// The tenant's region is not one of the rule's.
+    Region(Resolved),
+    /// The body lacks the rule's field.
+    Body,
+}
+
+/// What became of one rule, for `portalgate explain`.
+#[derive(Debug)]
+pub enum Verdict {
+    /// It did not match.
+    Skipped(Why),
+    /// It matched (a report-only rule lets evaluation go on).
+    Matched(Resolved),
+    /// It needs the body to decide, and none was given.
+    NeedsBody,
+    /// It refused the request (ambiguous tenant, unreadable body).
+    Refused(PolicyError),
+    /// An earlier rule decided.
+    NotReached,
+}
+
+/// One rule's line in a trace.
+#[derive(Debug)]
+pub struct Trace<'r, A> {
+    /// The rule.
+    pub rule: &'r Rule<A>,
+    /// What became of it.
+    pub verdict: Verdict,
+}
+
 struct Compiled {
     regex: Option<Regex>,
     names: Vec<String>,
@@ -229,48 +279,12 @@ impl<A> RuleSet<A> {
     ) -> Result<Evaluation<'r, A>, PolicyError> {
         let mut report_only = None;
         for index in self.set.matches(req.path).iter() {
-            let rule = &self.rules[index];
-            let m = &rule.matcher;
-            if rule.mode == Mode::Off
-                || !(m.methods.is_empty() || m.methods.contains(req.method))
-                || !(m.hosts.is_empty()
-                    || req
-                        .host
-                        .is_some_and(|h| m.hosts.iter().any(|p| host_matches(p, h))))
-                || !m
-                    .headers
-                    .iter()
-                    .all(|c| header_holds(req.headers, &c.name, &c.test))
-            {
-                continue;
-            }
-            let captures = self.captures(index, req.path);
-            let resolved = resolve(&m.tenant_from, &captures, req, directory)?;
-            if !(m.regions.is_empty() || m.regions.contains(&resolved.region)) {
-                continue;
-            }
-            if let Some(cond) = &m.body {
-                match body {
-                    BodyView::NotRead => return Ok(Evaluation::NeedBody),
-                    BodyView::Unreadable => {
-                        return Err(PolicyError::UninspectableBody {
-                            rule: rule.id.clone(),
-                        })
-                    }
-                    BodyView::Json(j) => {
-                        if !j.has(&cond.json_field_present) {
-                            continue;
-                        }
-                    }
-                }
-            }
-            let matched = Matched {
-                index,
-                rule,
-                captures,
-                resolved,
+            let matched = match self.step(index, req, body, directory)? {
+                Step::Skip(_) => continue,
+                Step::NeedBody => return Ok(Evaluation::NeedBody),
+                Step::Match(m) => m,
             };
-            if rule.mode == Mode::ReportOnly {
+            if matched.rule.mode == Mode::ReportOnly {
                 report_only.get_or_insert(matched);
                 continue;
             }
@@ -282,6 +296,103 @@ impl<A> RuleSet<A> {
         Ok(Evaluation::Decided(Decision {
             enforced: None,
             report_only,
+        }))
+    }
+
+    /// Every rule with the reason it matched or not, for `portalgate
+    /// explain`. Uses the same per-rule step as [`RuleSet::evaluate`];
+    /// rules after the deciding one are marked as not reached.
+    pub fn trace<'r>(
+        &'r self,
+        req: &RequestView<'_>,
+        body: BodyView<'_>,
+        directory: &Directory,
+    ) -> Vec<Trace<'r, A>> {
+        let candidates = self.set.matches(req.path);
+        let mut decided = false;
+        let mut out = Vec::with_capacity(self.rules.len());
+        for (index, rule) in self.rules.iter().enumerate() {
+            let verdict = if decided {
+                Verdict::NotReached
+            } else if !candidates.matched(index) {
+                Verdict::Skipped(Why::Path)
+            } else {
+                match self.step(index, req, body, directory) {
+                    Err(e) => {
+                        decided = true;
+                        Verdict::Refused(e)
+                    }
+                    Ok(Step::Skip(why)) => Verdict::Skipped(why),
+                    Ok(Step::NeedBody) => {
+                        decided = true;
+                        Verdict::NeedsBody
+                    }
+                    Ok(Step::Match(m)) => {
+                        decided = m.rule.mode == Mode::Enforce;
+                        Verdict::Matched(m.resolved)
+                    }
+                }
+            };
+            out.push(Trace { rule, verdict });
+        }
+        out
+    }
+
+    /// One rule against one request whose path the rule's pattern matched.
+    fn step<'r>(
+        &'r self,
+        index: usize,
+        req: &RequestView<'_>,
+        body: BodyView<'_>,
+        directory: &Directory,
+    ) -> Result<Step<'r, A>, PolicyError> {
+        let rule = &self.rules[index];
+        let m = &rule.matcher;
+        if rule.mode == Mode::Off {
+            return Ok(Step::Skip(Why::Off));
+        }
+        if !(m.methods.is_empty() || m.methods.contains(req.method)) {
+            return Ok(Step::Skip(Why::Method));
+        }
+        if !(m.hosts.is_empty()
+            || req
+                .host
+                .is_some_and(|h| m.hosts.iter().any(|p| host_matches(p, h))))
+        {
+            return Ok(Step::Skip(Why::Host));
+        }
+        if !m
+            .headers
+            .iter()
+            .all(|c| header_holds(req.headers, &c.name, &c.test))
+        {
+            return Ok(Step::Skip(Why::Header));
+        }
+        let captures = self.captures(index, req.path);
+        let resolved = resolve(&m.tenant_from, &captures, req, directory)?;
+        if !(m.regions.is_empty() || m.regions.contains(&resolved.region)) {
+            return Ok(Step::Skip(Why::Region(resolved)));
+        }
+        if let Some(cond) = &m.body {
+            match body {
+                BodyView::NotRead => return Ok(Step::NeedBody),
+                BodyView::Unreadable => {
+                    return Err(PolicyError::UninspectableBody {
+                        rule: rule.id.clone(),
+                    })
+                }
+                BodyView::Json(j) => {
+                    if !j.has(&cond.json_field_present) {
+                        return Ok(Step::Skip(Why::Body));
+                    }
+                }
+            }
+        }
+        Ok(Step::Match(Matched {
+            index,
+            rule,
+            captures,
+            resolved,
         }))
     }
 

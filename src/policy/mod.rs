@@ -9,11 +9,12 @@ pub mod action;
 pub mod engine;
 pub mod pattern;
 pub mod rule;
+pub mod shadow;
 
 pub use action::{Action, DocLink, JsonFormat, Portal};
 pub use engine::{
     BodyView, BuildError, Decision, Evaluation, JsonFields, Matched, PolicyError, RequestView,
-    Resolved, RuleSet,
+    Resolved, RuleSet, Trace, Verdict, Why,
 };
 pub use pattern::{PathPattern, PatternError};
 pub use rule::{BodyCond, HeaderCond, HeaderTest, Matcher, Mode, Rule, TenantSource};

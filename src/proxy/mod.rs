@@ -8,7 +8,7 @@
 
 pub mod body;
 pub mod error;
-mod inspect;
+pub mod inspect;
 mod intake;
 pub mod local;
 pub mod negotiate;
@@ -30,6 +30,11 @@ use crate::upstream::headers::{append_via, apply_forwarding, strip_hop_by_hop, H
 use crate::upstream::{UpstreamError, UpstreamFailure, UpstreamPool};
 pub use body::{ForwardBody, ProxyBody};
 pub use error::ProxyError;
+
+/// Parses a body as JSON the way body-aware rules see it (for `explain`).
+pub fn inspect_json(body: &str) -> Option<inspect::Json> {
+    serde_json::from_str(body).ok().map(inspect::Json)
+}
 
 /// `X-Request-Id`
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

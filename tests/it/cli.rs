@@ -426,3 +426,116 @@ expect = { decision = "forward" }
     assert_eq!(code, 64, "{stderr}");
     assert!(stderr.contains("bad.toml"), "{stderr}");
 }
+
+#[test]
+fn explain_shows_each_rule_the_decision_and_the_response() {
+    let de = "0a1b2c3d-0000-4000-8000-00000000de01";
+    let gl = "0a1b2c3d-0000-4000-8000-0000000000a1";
+    let user = format!("/v1/customers/{de}/users/u1");
+    let (code, out, err) = run(&[
+        "explain",
+        "--config",
+        "config/demo.toml",
+        "-X",
+        "PATCH",
+        &user,
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "Accept: application/problem+json",
+        "-d",
+        "{\"passwordProfile\":{}}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("germany-password-reset           MATCH (tenant"),
+        "{out}"
+    );
+    assert!(
+        out.contains("germany-customer-user-update     not reached"),
+        "{out}"
+    );
+    assert!(
+        out.contains("decision   answered by rule germany-password-reset"),
+        "{out}"
+    );
+    assert!(out.contains("403 Forbidden"), "{out}");
+    assert!(out.contains("\"rule\":\"germany-password-reset\""), "{out}");
+
+    let (_, out, _) = run(&[
+        "explain",
+        "--config",
+        "config/demo.toml",
+        "-X",
+        "PATCH",
+        &user,
+    ]);
+    assert!(out.contains("needs the body to decide"), "{out}");
+
+    let (_, out, _) = run(&[
+        "explain",
+        "--config",
+        "config/demo.toml",
+        "-X",
+        "POST",
+        &format!("/v1/customers/{gl}/users"),
+    ]);
+    assert!(
+        out.contains("germany-customer-user-create     no: region global"),
+        "{out}"
+    );
+    assert!(
+        out.contains("decision   forwarded to the upstream"),
+        "{out}"
+    );
+
+    let (_, out, _) = run(&[
+        "explain",
+        "--config",
+        "config/demo.toml",
+        "/v1/customers/x%2Fy",
+    ]);
+    assert!(
+        out.contains("canonical  rejected: an encoded path separator"),
+        "{out}"
+    );
+    assert!(out.contains("decision   refused by the proxy"), "{out}");
+}
+
+#[test]
+fn check_warns_about_rules_an_earlier_rule_always_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "shadow.toml",
+        r#"[[listeners]]
+address = "127.0.0.1:0"
+[upstream]
+url = "http://127.0.0.1:9"
+
+[[rules]]
+id = "all-writes"
+[rules.match]
+methods = ["POST", "PUT"]
+path = "/v1/**"
+[rules.action]
+type = "deny"
+
+[[rules]]
+id = "create"
+[rules.match]
+methods = ["POST"]
+path = "/v1/customers/{tenant}/users"
+[rules.action]
+type = "deny"
+status = 451
+"#,
+    );
+    let (code, _, stderr) = run(&["check", "--config", &path]);
+    assert_eq!(code, 0, "a warning is not an error: {stderr}");
+    assert!(
+        stderr.contains("rule \"create\" can never match: rule \"all-writes\"")
+            && stderr.contains("shadow.toml: rules[1]"),
+        "{stderr}"
+    );
+}

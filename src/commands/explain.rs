@@ -1,0 +1,202 @@
+//! `portalgate explain`: dry-run one request through the policy and show
+//! why each rule matched or not, then the response the proxy really gives
+//! (served in-process with a stub upstream, as `portalgate test` does).
+
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http_body_util::BodyExt;
+
+use super::test::{Harness, REACHED};
+use super::{report, Exit};
+use crate::canonical::{canonical_host, canonical_path};
+use crate::cli::ExplainArgs;
+use crate::config;
+use crate::policy::{BodyView, RequestView, Verdict, Why};
+use crate::proxy::inspect_json;
+
+pub async fn run(args: ExplainArgs) -> Exit {
+    let config = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            report(&e);
+            return Exit::Usage;
+        }
+    };
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    let mut map = HeaderMap::new();
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            eprintln!("portalgate: -H {h:?}: write 'Name: value'");
+            return Exit::Usage;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                map.append(n, v);
+                headers.insert(name.to_string(), value.to_string());
+            }
+            _ => {
+                eprintln!("portalgate: -H {h:?}: not a valid header");
+                return Exit::Usage;
+            }
+        }
+    }
+    // A full URL sets Host; a path uses -H Host or "portal".
+    let (host, target) = match args.url.split_once("://") {
+        Some((_, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            headers
+                .entry("Host".into())
+                .or_insert_with(|| authority.to_string());
+            (
+                authority.to_string(),
+                if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path.to_string()
+                },
+            )
+        }
+        None => (
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+                .map_or("portal".into(), |(_, v)| v.clone()),
+            args.url.clone(),
+        ),
+    };
+    let method: Method = match args.method.to_ascii_uppercase().parse() {
+        Ok(m) => m,
+        Err(_) => {
+            eprintln!("portalgate: -X {:?} is not a method", args.method);
+            return Exit::Usage;
+        }
+    };
+    let path = target.split('?').next().unwrap_or("/");
+    println!("request    {method} {target}");
+    println!("host       {host} -> {}", canonical_host(&host));
+    let canonical = match canonical_path(path) {
+        Ok(p) => {
+            println!("canonical  {}", p.as_str());
+            Some(p)
+        }
+        Err(e) => {
+            println!("canonical  rejected: {e} (400, never forwarded)");
+            None
+        }
+    };
+
+    if let Some(canonical) = &canonical {
+        let chost = canonical_host(&host);
+        let bearer_tid = map
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| crate::tenant::bearer_tid(a).ok().flatten());
+        let view = RequestView {
+            method: &method,
+            host: Some(&chost),
+            path: canonical.as_str(),
+            headers: &map,
+            bearer_tid,
+        };
+        let parsed = args.data.as_deref().map(inspect_json);
+        let body = match &parsed {
+            None => BodyView::NotRead,
+            Some(Some(json)) => BodyView::Json(json),
+            Some(None) => BodyView::Unreadable,
+        };
+        println!("\nrules");
+        for (i, t) in config
+            .rules
+            .trace(&view, body, &config.directory)
+            .iter()
+            .enumerate()
+        {
+            let what = match &t.verdict {
+                Verdict::Skipped(Why::Off) => "skipped: off".to_string(),
+                Verdict::Skipped(Why::Path) => "no: path".to_string(),
+                Verdict::Skipped(Why::Method) => "no: method".to_string(),
+                Verdict::Skipped(Why::Host) => "no: host".to_string(),
+                Verdict::Skipped(Why::Header) => "no: header condition".to_string(),
+                Verdict::Skipped(Why::Body) => "no: body field absent".to_string(),
+                Verdict::Skipped(Why::Region(r)) => {
+                    format!("no: region {} ({})", r.region, describe(r))
+                }
+                Verdict::Matched(r) => format!(
+                    "MATCH ({}){}",
+                    describe(r),
+                    if t.rule.mode == crate::policy::Mode::ReportOnly {
+                        ", report-only: forwarded"
+                    } else {
+                        ""
+                    }
+                ),
+                Verdict::NeedsBody => "needs the body to decide (give it with -d)".to_string(),
+                Verdict::Refused(e) => format!("REFUSED: {e}"),
+                Verdict::NotReached => "not reached".to_string(),
+            };
+            println!("  {:>2}  {:<32} {}", i + 1, t.rule.id, what);
+        }
+    }
+
+    let harness = match Harness::start(config).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("portalgate: {e}");
+            return Exit::Runtime;
+        }
+    };
+    let resp = match harness
+        .send(
+            method.as_str(),
+            &target,
+            &headers,
+            args.data.clone().unwrap_or_default(),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("portalgate: {e}");
+            return Exit::Runtime;
+        }
+    };
+    let forwarded = resp.headers().contains_key(REACHED);
+    println!(
+        "\ndecision   {}",
+        if forwarded {
+            "forwarded to the upstream".to_string()
+        } else if let Some(rule) = resp.headers().get("x-portalgate-rule") {
+            format!("answered by rule {}", rule.to_str().unwrap_or("?"))
+        } else {
+            "refused by the proxy".to_string()
+        }
+    );
+    println!("\nresponse   {:?} {}", resp.version(), resp.status());
+    for (k, v) in resp.headers() {
+        if k != REACHED && k != "date" {
+            println!("  {k}: {}", v.to_str().unwrap_or("<binary>"));
+        }
+    }
+    if !forwarded {
+        match resp.into_body().collect().await {
+            Ok(b) => println!("\n{}", String::from_utf8_lossy(&b.to_bytes())),
+            Err(e) => eprintln!("portalgate: reading the response failed: {e}"),
+        }
+    }
+    Exit::Ok
+}
+
+fn describe(r: &crate::policy::Resolved) -> String {
+    match (&r.tenant, &r.tenant_source) {
+        (Some(t), Some(s)) => format!(
+            "tenant {t} from {s}, region from {}",
+            r.region_source.as_str()
+        ),
+        _ => format!("no tenant id, region from {}", r.region_source.as_str()),
+    }
+}
