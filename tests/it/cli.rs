@@ -371,6 +371,28 @@ async fn demo_runs_on_port_0_and_its_printed_requests_behave_as_described() {
     .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), "https://portal.office.de/adminportal");
+    let r = crate::support::client::send(
+        Request::patch(format!(
+            "{proxy}/v1/customers/{de}/users/7f4b1c2e-0000-4000-8000-000000000001"
+        ))
+        .header("accept", "application/problem+json")
+        .header("accept-language", "de")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"{\"passwordProfile\":{\"forceChangePassword\":true}}",
+        )))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("content-language"), "de");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["rule"], "germany-password-reset");
+    assert_eq!(
+        v["title"],
+        "Das Zurücksetzen von Kennwörtern ist hier nicht verfügbar"
+    );
+    assert_eq!(v["portal"]["url"], "https://portal.microsoftazure.de");
     let _ = child.kill();
     let _ = child.wait();
 }
