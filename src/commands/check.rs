@@ -3,15 +3,12 @@
 use crate::cli::CheckArgs;
 use crate::config;
 
-use super::{report, Exit};
+use super::{load_config, Exit};
 
 pub fn run(args: &CheckArgs) -> Exit {
-    let config = match config::load(&args.config) {
+    let config = match load_config(&args.config) {
         Ok(c) => c,
-        Err(e) => {
-            report(&e);
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     println!("{}: OK", args.config.display());
     for l in &config.listeners {

@@ -8,20 +8,16 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::BodyExt;
 
 use super::test::{Harness, REACHED};
-use super::{report, Exit};
+use super::{load_config, Exit};
 use crate::canonical::{canonical_host, canonical_path};
 use crate::cli::ExplainArgs;
-use crate::config;
 use crate::policy::{BodyView, RequestView, Verdict, Why};
 use crate::proxy::inspect_json;
 
 pub async fn run(args: ExplainArgs) -> Exit {
-    let config = match config::load(&args.config) {
+    let config = match load_config(&args.config) {
         Ok(c) => c,
-        Err(e) => {
-            report(&e);
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut map = HeaderMap::new();

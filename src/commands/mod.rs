@@ -66,6 +66,14 @@ fn with_runtime<F: std::future::Future<Output = Exit>>(f: impl FnOnce() -> F) ->
     }
 }
 
+/// Loads a configuration, or prints its errors and gives the exit code.
+fn load_config(path: &std::path::Path) -> Result<crate::config::Config, Exit> {
+    crate::config::load(path).map_err(|e| {
+        report(&e);
+        Exit::Usage
+    })
+}
+
 /// Prints configuration errors, one per line, and a count.
 fn report(errors: &crate::config::LoadError) {
     eprintln!("{errors}");

@@ -1,18 +1,14 @@
 //! `portalgate serve`: run until SIGTERM or SIGINT, then drain.
 
 use crate::cli::ServeArgs;
-use crate::config;
 use crate::server::{signal, Server};
 
-use super::{report, Exit};
+use super::{load_config, Exit};
 
 pub async fn run(args: ServeArgs) -> Exit {
-    let config = match config::load(&args.config) {
+    let config = match load_config(&args.config) {
         Ok(c) => c,
-        Err(e) => {
-            report(&e);
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     let server = match Server::bind(&config).await {
         Ok(s) => s,

@@ -18,10 +18,10 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
 use crate::cli::TestArgs;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::server::Server;
 
-use super::{report, Exit};
+use super::{load_config, Exit};
 
 /// The header the stub upstream adds: the request was forwarded.
 pub const REACHED: &str = "x-portalgate-test-upstream";
@@ -75,12 +75,9 @@ struct Outcome {
 }
 
 pub async fn run(args: TestArgs) -> Exit {
-    let config = match config::load(&args.config) {
+    let config = match load_config(&args.config) {
         Ok(c) => c,
-        Err(e) => {
-            report(&e);
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     let cases = match load_cases(&args.cases) {
         Ok(c) => c,
