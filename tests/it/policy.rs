@@ -436,3 +436,66 @@ portal = "p""#,
     assert_eq!(r.status, 400, "a tenant header given twice");
     assert!(backend.seen().is_empty(), "{:?}", backend.seen());
 }
+
+#[tokio::test]
+async fn a_rule_can_override_the_explanation_text_per_language() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section(
+            r#"[portals.helpdesk]
+name = "Contoso helpdesk"
+url = "https://helpdesk.contoso.example"
+[[rules]]
+id = "contoso-self-service"
+[rules.match]
+methods = ["POST"]
+path = "/v2/selfservice/{tenant}"
+regions = ["germany"]
+[rules.action]
+type = "explain"
+feature = "customer-user-management"
+portal = "helpdesk"
+status = 451
+messages = { de = "Bitte wenden Sie sich an {portals}.", fr = "Contactez {portals}." }"#,
+        )
+        .start()
+        .await;
+    let path = format!("/v2/selfservice/{DE}");
+    let r = call(
+        &proxy,
+        "POST",
+        &path,
+        &[("accept", "text/plain"), ("accept-language", "de")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 451);
+    assert!(
+        r.text()
+            .contains("Bitte wenden Sie sich an Contoso helpdesk."),
+        "{}",
+        r.text()
+    );
+    let r = call(
+        &proxy,
+        "POST",
+        &path,
+        &[("accept", "text/plain"), ("accept-language", "fr")],
+        "",
+    )
+    .await;
+    assert!(
+        r.text().contains("Contactez Contoso helpdesk."),
+        "{}",
+        r.text()
+    );
+    // No English override: the built-in English text, naming the portal.
+    let r = call(&proxy, "POST", &path, &[("accept", "text/plain")], "").await;
+    assert!(
+        r.text().contains("Manage them in Contoso helpdesk."),
+        "{}",
+        r.text()
+    );
+    assert!(backend.seen().is_empty());
+}
