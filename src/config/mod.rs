@@ -49,6 +49,57 @@ pub struct Config {
     pub directory: Arc<Directory>,
     /// Most bytes of a JSON body read for body-aware rules.
     pub max_inspect_body_bytes: usize,
+    /// The decision log.
+    pub decision_log: DecisionLogSettings,
+}
+
+/// How client addresses appear in decision records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAddress {
+    /// As seen.
+    Full,
+    /// IPv4 to /24, IPv6 to /48.
+    Truncated,
+    /// Not at all.
+    Omit,
+}
+
+/// Where the pseudonym key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// `decision_log.pseudonym_key`.
+    Config,
+    /// `$PORTALGATE_PSEUDONYM_KEY`.
+    Environment,
+    /// Random for this process: pseudonyms do not correlate across restarts.
+    Random,
+}
+
+/// `[decision_log]`, validated.
+#[derive(Clone)]
+pub struct DecisionLogSettings {
+    /// Outputs and queue size.
+    pub outputs: crate::telemetry::decision_log::Outputs,
+    /// The pseudonym key.
+    pub key: Vec<u8>,
+    /// Where the key came from.
+    pub key_source: KeySource,
+    /// Client address treatment.
+    pub client_address: ClientAddress,
+    /// Capture names that hold user identifiers.
+    pub user_captures: Vec<String>,
+}
+
+impl std::fmt::Debug for DecisionLogSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionLogSettings")
+            .field("outputs", &self.outputs)
+            .field("key", &"<redacted>")
+            .field("key_source", &self.key_source)
+            .field("client_address", &self.client_address)
+            .field("user_captures", &self.user_captures)
+            .finish()
+    }
 }
 
 /// One client-facing listener.

@@ -40,6 +40,9 @@ pub struct RawConfig {
     /// `[inspection]`
     #[serde(default)]
     pub inspection: RawInspection,
+    /// `[decision_log]`
+    #[serde(default)]
+    pub decision_log: RawDecisionLog,
     /// `[portals.KEY]`
     #[serde(default)]
     pub portals: BTreeMap<String, RawPortal>,
@@ -90,6 +93,23 @@ pub struct RawTenantEntry {
     pub region: Option<String>,
     /// A display name.
     pub name: Option<String>,
+}
+
+/// `[decision_log]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDecisionLog {
+    /// JSON lines to stdout.
+    pub stdout: Option<bool>,
+    /// JSON lines appended to this file.
+    pub file: Option<String>,
+    /// Records queued before new ones are dropped (and counted).
+    pub queue_size: Option<i64>,
+    /// Key for user pseudonyms (else $PORTALGATE_PSEUDONYM_KEY).
+    pub pseudonym_key: Option<String>,
+    /// `full`, `truncated` (/24, /48; default) or `omit`.
+    pub client_address: Option<String>,
+    /// Path capture names that hold user identifiers (default `["user"]`).
+    pub user_captures: Option<Vec<String>>,
 }
 
 /// `[inspection]`

@@ -149,6 +149,7 @@ pub fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
             crate::tenant::Region::new("global"),
         )),
         max_inspect_body_bytes: 16 * 1024,
+        decision_log: decision_log(&raw.decision_log, &root.key("decision_log"), ctx),
     })
 }
 
@@ -426,4 +427,59 @@ fn forwarding(raw: &RawForwarding, path: &KeyPath, ctx: &mut Ctx<'_>) -> Forward
         }
     }
     Forwarding { trusted_proxies }
+}
+
+fn decision_log(
+    raw: &RawDecisionLog,
+    path: &KeyPath,
+    ctx: &mut Ctx<'_>,
+) -> super::DecisionLogSettings {
+    use super::{ClientAddress, KeySource};
+    let queue = ctx.positive(path.key("queue_size"), raw.queue_size, 8192, 1 << 20);
+    let file = raw.file.as_deref().map(|f| resolve(&ctx.base, f));
+    let client_address = match raw.client_address.as_deref() {
+        None | Some("truncated") => ClientAddress::Truncated,
+        Some("full") => ClientAddress::Full,
+        Some("omit") => ClientAddress::Omit,
+        Some(other) => {
+            ctx.error(
+                &path.key("client_address"),
+                format!("{other:?}: use full, truncated or omit"),
+            );
+            ClientAddress::Truncated
+        }
+    };
+    let (key, key_source) = match (
+        &raw.pseudonym_key,
+        std::env::var("PORTALGATE_PSEUDONYM_KEY"),
+    ) {
+        (Some(k), _) if k.len() >= 16 => (k.as_bytes().to_vec(), KeySource::Config),
+        (Some(_), _) => {
+            ctx.error(
+                &path.key("pseudonym_key"),
+                "use at least 16 characters (32 random bytes recommended)",
+            );
+            (Vec::new(), KeySource::Config)
+        }
+        (None, Ok(k)) if k.len() >= 16 => (k.into_bytes(), KeySource::Environment),
+        (None, _) => {
+            let mut k = vec![0u8; 32];
+            let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut k);
+            (k, KeySource::Random)
+        }
+    };
+    super::DecisionLogSettings {
+        outputs: crate::telemetry::decision_log::Outputs {
+            stdout: raw.stdout.unwrap_or(false),
+            file,
+            queue,
+        },
+        key,
+        key_source,
+        client_address,
+        user_captures: raw
+            .user_captures
+            .clone()
+            .unwrap_or_else(|| vec!["user".into()]),
+    }
 }

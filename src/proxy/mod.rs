@@ -12,6 +12,7 @@ pub mod inspect;
 mod intake;
 pub mod local;
 pub mod negotiate;
+mod record;
 pub mod request_id;
 pub mod respond;
 mod tunnel;
@@ -60,6 +61,8 @@ pub struct Proxy {
     directory: std::sync::Arc<Directory>,
     max_inspect: usize,
     decision_ids: request_id::RequestIds,
+    log: std::sync::Arc<crate::telemetry::decision_log::DecisionLog>,
+    recorder: record::Recorder,
 }
 
 /// What the policy made of a request.
@@ -71,8 +74,12 @@ enum Judged {
 }
 
 impl Proxy {
-    /// Builds the handler and its upstream client from a validated config.
-    pub fn new(config: &Config) -> Self {
+    /// Builds the handler and its upstream client from a validated config;
+    /// decisions go to `log`.
+    pub fn new(
+        config: &Config,
+        log: std::sync::Arc<crate::telemetry::decision_log::DecisionLog>,
+    ) -> Self {
         Proxy {
             pool: UpstreamPool::new(&config.upstream),
             upstream: config.upstream.clone(),
@@ -83,7 +90,20 @@ impl Proxy {
             directory: config.directory.clone(),
             max_inspect: config.max_inspect_body_bytes,
             decision_ids: request_id::RequestIds::default(),
+            log,
+            recorder: record::Recorder {
+                pseudonyms: crate::telemetry::pseudonym::Pseudonymizer::new(
+                    &config.decision_log.key,
+                ),
+                client_address: config.decision_log.client_address,
+                user_captures: config.decision_log.user_captures.clone(),
+            },
         }
+    }
+
+    /// The decision log (closed by the server after the drain).
+    pub fn decision_log(&self) -> &crate::telemetry::decision_log::DecisionLog {
+        &self.log
     }
 
     /// The outer handler: always a response, never an error.
@@ -91,9 +111,26 @@ impl Proxy {
         let rid = self.ids.for_request(req.headers().get(&X_REQUEST_ID));
         let accept = req.headers().get(header::ACCEPT).cloned();
         let method = req.method().clone();
+        let seen = self.log.enabled().then(|| record::Seen {
+            start: std::time::Instant::now(),
+            method: method.clone(),
+            version: req.version(),
+            raw_target: req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned(),
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
+            peer: conn.peer.ip(),
+        });
+        let mut trail = record::Trail::default();
         // Boxed once: the inner future is a few KiB, and hyper moves the
         // service future into place; one allocation is cheaper than the copies.
-        match Box::pin(self.forward(req, conn, &rid)).await {
+        let result = Box::pin(self.forward(req, conn, &rid, &mut trail)).await;
+        if let Some(seen) = &seen {
+            self.write_record(seen, &trail, &rid, &result);
+        }
+        match result {
             Ok(resp) => resp,
             Err(err) => {
                 let status = err.status().as_u16();
@@ -109,12 +146,42 @@ impl Proxy {
         }
     }
 
+    /// Exactly one record for a request the policy did not simply forward:
+    /// an answer by a rule, a report-only match, or a rejection by the
+    /// canonicaliser or the policy.
+    fn write_record(
+        &self,
+        seen: &record::Seen,
+        trail: &record::Trail,
+        rid: &HeaderValue,
+        result: &Result<Response<ProxyBody>, ProxyError>,
+    ) {
+        let status = match result {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => e.status().as_u16(),
+        };
+        let rec = match (&trail.draft, result) {
+            (Some(d), _) => {
+                self.recorder
+                    .record(seen, trail, rid, &d.decision_id, status, d.action, None)
+            }
+            (None, Err(e @ (ProxyError::AmbiguousPath(_) | ProxyError::Policy(_)))) => {
+                let did = self.decision_ids.for_request(None);
+                self.recorder
+                    .record(seen, trail, rid, &did, status, "reject", Some(e.code()))
+            }
+            _ => return,
+        };
+        self.log.record(rec);
+    }
+
     /// The inner handler.
     async fn forward(
         &self,
         mut req: Request<Incoming>,
         conn: ConnInfo,
         rid: &HeaderValue,
+        trail: &mut record::Trail,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let checked = intake::check(&req, &self.limits)?;
         let client_upgrade = checked.upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -134,7 +201,10 @@ impl Proxy {
         parts.uri = Uri::from(target);
         parts.version = Version::HTTP_11;
 
-        let forward_body = match self.judge(&parts, body, checked.host.as_ref(), rid).await? {
+        let forward_body = match self
+            .judge(&parts, body, checked.host.as_ref(), rid, trail)
+            .await?
+        {
             Judged::Forward(b) => b,
             Judged::Answer(resp) => return Ok(resp),
         };
@@ -214,12 +284,17 @@ impl Proxy {
         body: Incoming,
         host: Option<&HeaderValue>,
         rid: &HeaderValue,
+        trail: &mut record::Trail,
     ) -> Result<Judged, ProxyError> {
         let limit = self.limits.max_request_body_bytes;
         if self.rules.rules().is_empty() {
             return Ok(Judged::Forward(ForwardBody::new(body, limit)));
         }
         let host = host.and_then(|h| h.to_str().ok()).map(canonical_host);
+        if self.log.enabled() {
+            trail.host = host.clone();
+            trail.canonical_path = Some(parts.uri.path().to_owned());
+        }
         let bearer_tid = if self.rules.needs_bearer_tid() {
             match parts
                 .headers
@@ -279,6 +354,10 @@ impl Proxy {
             };
         let request_id = rid.to_str().unwrap_or("");
         if let Some(r) = &decision.report_only {
+            if self.log.enabled() {
+                let did = self.decision_ids.for_request(None);
+                trail.draft = Some(record::Draft::new(r, did, &self.recorder.user_captures));
+            }
             tracing::info!(
                 request_id,
                 rule = r.rule.id,
@@ -290,6 +369,13 @@ impl Proxy {
         match decision.enforced {
             Some(m) if m.rule.action != Action::Allow => {
                 let did = self.decision_ids.for_request(None);
+                if self.log.enabled() {
+                    trail.draft = Some(record::Draft::new(
+                        &m,
+                        did.clone(),
+                        &self.recorder.user_captures,
+                    ));
+                }
                 tracing::info!(
                     request_id,
                     decision_id = did.to_str().unwrap_or(""),

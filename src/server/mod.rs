@@ -28,6 +28,9 @@ use crate::proxy::Proxy;
 /// Why serving could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The decision log could not be opened.
+    #[error("cannot open the decision log: {0}")]
+    DecisionLog(#[source] std::io::Error),
     /// A listener address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -68,10 +71,19 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let log = crate::telemetry::decision_log::DecisionLog::start(&config.decision_log.outputs)
+            .await
+            .map_err(ServeError::DecisionLog)?;
+        if log.enabled() && config.decision_log.key_source == crate::config::KeySource::Random {
+            tracing::warn!(
+                "no pseudonym key configured (decision_log.pseudonym_key or $PORTALGATE_PSEUDONYM_KEY): \
+                 pseudonyms will not correlate across restarts or replicas"
+            );
+        }
         Ok(Server {
             listeners,
             admin,
-            proxy: Arc::new(Proxy::new(config)),
+            proxy: Arc::new(Proxy::new(config, Arc::new(log))),
             settings: config.server,
             builder: Arc::new(conn::http_builder(&config.server, &config.limits)),
         })
@@ -139,6 +151,8 @@ impl Server {
             ),
         }
         let _ = force_tx.send(true);
+        // After the drain: every request's record is queued; write them all.
+        self.proxy.decision_log().close().await;
         if let Some(a) = admin {
             a.abort();
         }

@@ -1,8 +1,12 @@
-//! Operational logging with `tracing`.
+//! Operational logging with `tracing`, and the building blocks of the
+//! decision log ([`pseudonym`]).
 //!
 //! The filter comes from `--log-level`, else the `PORTALGATE_LOG`
 //! environment variable (an `EnvFilter` directive), else `info`.
 //! Logs go to stderr so stdout stays free for command output.
+
+pub mod decision_log;
+pub mod pseudonym;
 
 use std::io::IsTerminal;
 

@@ -6,6 +6,7 @@ mod support;
 mod bypass;
 mod canonical;
 mod cli;
+mod decisions;
 mod errors;
 mod forward;
 mod limits;

@@ -1,0 +1,225 @@
+//! The decision log: one JSON line per decision, written off the request
+//! path.
+//!
+//! Requests hand records to a bounded queue and never wait: when the queue
+//! is full the record is dropped and counted, with a rate-limited warning.
+//! A background task writes JSON lines to stdout and/or a file and flushes
+//! whenever the queue runs empty. [`DecisionLog::close`] (after the drain on
+//! shutdown) writes every queued record before it returns.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+
+/// One decision, as written. No bodies, credentials, cookies or query
+/// values; user identifiers pseudonymised.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRecord {
+    /// RFC 3339 UTC.
+    pub ts: String,
+    /// The decision id sent to the client.
+    pub decision_id: String,
+    /// The request id.
+    pub request_id: String,
+    /// The rule, if a rule decided.
+    pub rule: Option<String>,
+    /// `enforce` or `report-only`.
+    pub mode: &'static str,
+    /// `explain`, `redirect`, `deny`, or `reject` (the proxy refused it).
+    pub action: &'static str,
+    /// The status sent to the client.
+    pub status: u16,
+    /// Why a request was rejected (an error code), if it was.
+    pub reason: Option<&'static str>,
+    /// The method.
+    pub method: String,
+    /// The canonical host.
+    pub host: Option<String>,
+    /// The rule's route template, e.g. `/v1/customers/{tenant}/users/{user}`.
+    pub route: Option<String>,
+    /// The canonical path, pseudonymised.
+    pub path: Option<String>,
+    /// The request target as sent, query values removed, pseudonymised.
+    pub target: String,
+    /// The tenant id.
+    pub tenant: Option<String>,
+    /// Where the tenant id came from.
+    pub tenant_source: Option<String>,
+    /// The region.
+    pub region: Option<String>,
+    /// Where the region came from.
+    pub region_source: Option<&'static str>,
+    /// The portal the answer names.
+    pub portal: Option<String>,
+    /// The client address (full, truncated or omitted, by configuration).
+    pub client: Option<String>,
+    /// The `User-Agent`.
+    pub user_agent: Option<String>,
+    /// `HTTP/1.1`, `HTTP/2`, …
+    pub protocol: &'static str,
+    /// Time from the request head to the answer, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// Where records go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// JSON lines to stdout (for container log collectors).
+    pub stdout: bool,
+    /// JSON lines appended to this file.
+    pub file: Option<PathBuf>,
+    /// Records the queue holds before it drops.
+    pub queue: usize,
+}
+
+/// The running decision log.
+#[derive(Debug)]
+pub struct DecisionLog {
+    tx: Option<mpsc::Sender<DecisionRecord>>,
+    dropped: AtomicU64,
+    last_warning: Mutex<Option<Instant>>,
+    stop: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+}
+
+impl DecisionLog {
+    /// A log that writes nothing.
+    pub fn disabled() -> DecisionLog {
+        DecisionLog {
+            tx: None,
+            dropped: AtomicU64::new(0),
+            last_warning: Mutex::new(None),
+            stop: Mutex::new(None),
+        }
+    }
+
+    /// Opens the outputs and starts the writer task.
+    pub async fn start(outputs: &Outputs) -> std::io::Result<DecisionLog> {
+        if !outputs.stdout && outputs.file.is_none() {
+            return Ok(DecisionLog::disabled());
+        }
+        let file = match &outputs.file {
+            Some(p) => Some(
+                tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .await
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+        let (tx, rx) = mpsc::channel(outputs.queue.max(1));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(write_loop(rx, stop_rx, outputs.stdout, file));
+        Ok(DecisionLog {
+            tx: Some(tx),
+            dropped: AtomicU64::new(0),
+            last_warning: Mutex::new(None),
+            stop: Mutex::new(Some((stop_tx, task))),
+        })
+    }
+
+    /// Whether records are written at all.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Queues a record; never waits. A full queue drops and counts it.
+    pub fn record(&self, r: DecisionRecord) {
+        let Some(tx) = &self.tx else { return };
+        if tx.try_send(r).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                *last = Some(Instant::now());
+                tracing::warn!(
+                    dropped_total = n,
+                    "decision log queue full: records dropped"
+                );
+            }
+        }
+    }
+
+    /// Records dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes every queued record, flushes, and stops the writer.
+    pub async fn close(&self) {
+        let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((signal, task)) = stop {
+            let _ = signal.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<DecisionRecord>,
+    stop: oneshot::Receiver<()>,
+    stdout: bool,
+    file: Option<tokio::fs::File>,
+) {
+    let mut out = stdout.then(|| tokio::io::BufWriter::new(tokio::io::stdout()));
+    let mut file = file.map(tokio::io::BufWriter::new);
+    let mut stop = Some(stop);
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        let next = match stop.as_mut() {
+            Some(s) => tokio::select! {
+                biased;
+                r = rx.recv() => r,
+                _ = s => {
+                    // Stop taking new records; what is queued is still read.
+                    stop = None;
+                    rx.close();
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(first) = next else { break };
+        let mut batch = vec![first];
+        while let Ok(r) = rx.try_recv() {
+            batch.push(r);
+        }
+        for r in &batch {
+            line.clear();
+            if serde_json::to_writer(&mut line, r).is_err() {
+                continue;
+            }
+            line.push(b'\n');
+            if let Some(o) = out.as_mut() {
+                let _ = o.write_all(&line).await;
+            }
+            if let Some(f) = file.as_mut() {
+                if let Err(e) = f.write_all(&line).await {
+                    tracing::error!(error = %e, "cannot write the decision log file");
+                }
+            }
+        }
+        if let Some(o) = out.as_mut() {
+            let _ = o.flush().await;
+        }
+        if let Some(f) = file.as_mut() {
+            let _ = f.flush().await;
+        }
+    }
+    if let Some(o) = out.as_mut() {
+        let _ = o.flush().await;
+    }
+    if let Some(f) = file.as_mut() {
+        let _ = f.flush().await;
+    }
+}
+
+/// RFC 3339 UTC with milliseconds.
+pub fn timestamp() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

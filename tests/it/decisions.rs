@@ -1,0 +1,283 @@
+//! The decision log: one record per decision, the documented fields, no
+//! personal data in the raw output, stable pseudonyms, nothing lost on a
+//! graceful stop.
+
+use crate::policy::{call, DE, GLOBAL};
+use crate::support::*;
+
+const KEY: &str = "test-pseudonym-key-0123456789";
+
+/// A Germany proxy logging decisions to a file in a directory that lives as
+/// long as the returned handle.
+async fn logged(key: &str) -> (Backend, proxy::RunningProxy, Logfile) {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("decisions.jsonl");
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section(&format!(
+            "[decision_log]\nfile = {:?}\npseudonym_key = {key:?}\nclient_address = \"full\"",
+            file.display().to_string()
+        ))
+        .start()
+        .await;
+    (
+        backend,
+        proxy,
+        Logfile {
+            _dir: dir,
+            path: file,
+        },
+    )
+}
+
+struct Logfile {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+/// Stops the proxy (drain, then the log is flushed) and reads the records.
+async fn stop_and_read(
+    mut proxy: proxy::RunningProxy,
+    file: &Logfile,
+) -> (Vec<serde_json::Value>, Vec<u8>) {
+    proxy.begin_stop().await.unwrap();
+    let raw = std::fs::read(&file.path).unwrap();
+    let records = String::from_utf8_lossy(&raw)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (records, raw)
+}
+
+#[tokio::test]
+async fn each_kind_of_decision_gives_exactly_one_record() {
+    let (_backend, proxy, file) = logged(KEY).await;
+    let json = ("content-type", "application/json");
+    let explained = call(
+        &proxy,
+        "POST",
+        &format!("/v1/customers/{DE}/users"),
+        &[json, ("user-agent", "pc-sdk/1.0")],
+        "{}",
+    )
+    .await;
+    let redirected = call(
+        &proxy,
+        "GET",
+        &format!("/dashboard/customers/{DE}/users"),
+        &[("accept", "text/html")],
+        "",
+    )
+    .await;
+    let reported = call(
+        &proxy,
+        "GET",
+        &format!("/v1/customers/{DE}/users/u1/licenses"),
+        &[],
+        "",
+    )
+    .await;
+    let rejected_path = call(&proxy, "GET", "/v1/customers%2Fx", &[], "").await;
+    let rejected_tenant = call(
+        &proxy,
+        "POST",
+        "/v1/customers/0a1b2c3d-0000-4000-8000-00000000de0g/users",
+        &[json],
+        "{}",
+    )
+    .await;
+    let forwarded = call(
+        &proxy,
+        "POST",
+        &format!("/v1/customers/{GLOBAL}/users"),
+        &[json],
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        [
+            explained.status,
+            redirected.status,
+            reported.status,
+            rejected_path.status,
+            rejected_tenant.status,
+            forwarded.status
+        ],
+        [403, 303, 200, 400, 400, 200]
+    );
+    let (records, _) = stop_and_read(proxy, &file).await;
+    assert_eq!(records.len(), 5, "{records:#?}");
+
+    let r = &records[0];
+    assert_eq!(r["rule"], "germany-customer-user-create");
+    assert_eq!(
+        (
+            r["mode"].as_str(),
+            r["action"].as_str(),
+            r["status"].as_u64()
+        ),
+        (Some("enforce"), Some("explain"), Some(403))
+    );
+    assert_eq!(
+        r["decision_id"],
+        explained.header("x-portalgate-decision-id")
+    );
+    assert_eq!(r["request_id"], explained.header("x-request-id"));
+    assert_eq!(r["method"], "POST");
+    assert_eq!(r["route"], "/v1/customers/{tenant}/users");
+    assert_eq!(r["path"], format!("/v1/customers/{DE}/users"));
+    assert_eq!(r["tenant"], DE);
+    assert_eq!(r["tenant_source"], "path:tenant");
+    assert_eq!(
+        (r["region"].as_str(), r["region_source"].as_str()),
+        (Some("germany"), Some("directory"))
+    );
+    assert_eq!(r["portal"], "https://portal.office.de/adminportal");
+    assert_eq!(r["client"], "127.0.0.1");
+    assert_eq!(r["user_agent"], "pc-sdk/1.0");
+    assert_eq!(r["protocol"], "HTTP/1.1");
+    assert!(r["duration_ms"].as_f64().unwrap() >= 0.0);
+    let ts = r["ts"].as_str().unwrap();
+    assert!(
+        ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+        "{ts}"
+    );
+
+    assert_eq!(
+        (records[1]["action"].as_str(), records[1]["status"].as_u64()),
+        (Some("redirect"), Some(303))
+    );
+    assert_eq!(records[1]["portal"], "https://portal.microsoftazure.de");
+    assert_eq!(
+        (
+            records[2]["mode"].as_str(),
+            records[2]["rule"].as_str(),
+            records[2]["status"].as_u64()
+        ),
+        (Some("report-only"), Some("germany-license-read"), Some(200))
+    );
+    assert_eq!(
+        (records[3]["action"].as_str(), records[3]["reason"].as_str()),
+        (Some("reject"), Some("ambiguous_path"))
+    );
+    assert_eq!(
+        (records[4]["action"].as_str(), records[4]["reason"].as_str()),
+        (Some("reject"), Some("ambiguous_tenant"))
+    );
+}
+
+#[tokio::test]
+async fn no_personal_data_reaches_the_record() {
+    let (_backend, proxy, file) = logged(KEY).await;
+    let email = "adele.vance@contoso.example";
+    let password = "Sup3r-Secret-Pa55word";
+    let token = "eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA";
+    let cookie = "session=cookie-secret-value";
+    let query_secret = "query-secret-value";
+    let r = call(
+        &proxy,
+        "PATCH",
+        &format!("/v1/customers/{DE}/users/{email}?token={query_secret}&x=1"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {token}")),
+            ("cookie", cookie),
+        ],
+        &format!("{{\"passwordProfile\":{{\"password\":\"{password}\"}}}}"),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = call(
+        &proxy,
+        "GET",
+        &format!("/v1/customers/{DE}/users/{email}/licenses?sig={query_secret}"),
+        &[("cookie", cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let (records, raw) = stop_and_read(proxy, &file).await;
+    assert_eq!(records.len(), 2);
+    let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    for secret in [
+        email,
+        "adele",
+        "contoso.example",
+        password,
+        token,
+        "cookie-secret",
+        query_secret,
+    ] {
+        assert!(
+            !text.contains(&secret.to_ascii_lowercase()),
+            "{secret:?} in the decision log:\n{text}"
+        );
+    }
+    let target = records[0]["target"].as_str().unwrap();
+    assert!(
+        target.starts_with(&format!("/v1/customers/{DE}/users/~"))
+            && target.ends_with("?token=&x="),
+        "{target}"
+    );
+}
+
+#[tokio::test]
+async fn pseudonyms_correlate_per_key() {
+    let user = "u-7f4b1c2e";
+    let path = format!("/v1/customers/{DE}/users/{user}");
+    let mut pseudonyms = Vec::new();
+    for key in [KEY, KEY, "another-key-9876543210-abcdef"] {
+        let (_backend, proxy, file) = logged(key).await;
+        call(&proxy, "DELETE", &path, &[], "").await;
+        call(&proxy, "DELETE", &path, &[], "").await;
+        let (records, raw) = stop_and_read(proxy, &file).await;
+        assert!(!String::from_utf8_lossy(&raw).contains(user));
+        let p: Vec<String> = records
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(p[0], p[1], "the same user in two requests");
+        pseudonyms.push(p[0].clone());
+    }
+    assert_eq!(
+        pseudonyms[0], pseudonyms[1],
+        "same key, same pseudonym across restarts"
+    );
+    assert_ne!(
+        pseudonyms[0], pseudonyms[2],
+        "another key, another pseudonym"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_right_after_a_burst_loses_no_record() {
+    let (_backend, proxy, file) = logged(KEY).await;
+    let url = proxy.url(&format!("/v1/customers/{DE}/users"));
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            crate::support::client::send(
+                http::Request::post(url)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+                    .unwrap(),
+            )
+            .await
+            .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 403);
+    }
+    let (records, _) = stop_and_read(proxy, &file).await;
+    assert_eq!(records.len(), 200);
+    let mut ids: Vec<&str> = records
+        .iter()
+        .map(|r| r["decision_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200, "every record is a distinct decision");
+}
