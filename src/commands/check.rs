@@ -53,8 +53,8 @@ fn print_rules(config: &config::Config) {
                 format!("{}", i + 1),
                 r.id.clone(),
                 r.mode.as_str().to_string(),
-                describe_match(&r.matcher),
-                format!("{}  ({origin})", describe_action(&r.action)),
+                r.matcher.describe(),
+                format!("{}  ({origin})", r.action.describe()),
             ]
         })
         .collect();
@@ -79,53 +79,5 @@ fn print_rules(config: &config::Config) {
             w2 = widths[2],
             w3 = widths[3]
         );
-    }
-}
-
-fn describe_match(m: &crate::policy::Matcher) -> String {
-    use crate::policy::PathPattern;
-    let methods = if m.methods.is_empty() {
-        "*".to_string()
-    } else {
-        m.methods
-            .iter()
-            .map(|x| x.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let path = match &m.path {
-        None => "/**".to_string(),
-        Some(PathPattern::Template { template, .. }) => template.clone(),
-        Some(PathPattern::Regex(r)) => format!("~{r}"),
-    };
-    let mut s = format!("{methods} {path}");
-    if !m.regions.is_empty() {
-        let regions: Vec<&str> = m.regions.iter().map(|r| r.as_str()).collect();
-        s.push_str(&format!(" region={}", regions.join(",")));
-    }
-    if !m.hosts.is_empty() {
-        s.push_str(&format!(" host={}", m.hosts.join(",")));
-    }
-    if let Some(b) = &m.body {
-        s.push_str(&format!(" body.{}", b.json_field_present.join(".")));
-    }
-    if !m.headers.is_empty() {
-        s.push_str(&format!(" +{} header cond.", m.headers.len()));
-    }
-    s
-}
-
-fn describe_action(a: &crate::policy::Action) -> String {
-    use crate::policy::Action;
-    match a {
-        Action::Allow => "allow".into(),
-        Action::Deny { status } => format!("deny {}", status.as_u16()),
-        Action::Redirect { location, .. } => format!("redirect {location}"),
-        Action::Explain {
-            feature, portals, ..
-        } => {
-            let p: Vec<&str> = portals.iter().map(|p| p.key.as_str()).collect();
-            format!("explain {feature} -> {}", p.join(", "))
-        }
     }
 }

@@ -39,6 +39,10 @@ pub struct Config {
     pub forwarding: Forwarding,
     /// The admin listener, if enabled.
     pub admin: Option<SocketAddr>,
+    /// Bearer token for the admin data endpoints.
+    pub admin_token: Option<String>,
+    /// SHA-256 of the configuration text and every included file (hex).
+    pub hash: String,
     /// Connection handling and drain.
     pub server: ServerSettings,
     /// The rules, compiled, in order (included files first).
@@ -291,8 +295,20 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
     for c in ctxs {
         errors.extend(c.into_errors());
     }
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(text.as_bytes());
+    for (_, t) in &included {
+        digest.update(t.as_bytes());
+    }
+    let hash: String = digest
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let main = ctx.finish(config.zip(rules).zip(directory).map(
         |((mut config, rules), directory)| {
+            config.hash = hash;
             config.rules = Arc::new(rules);
             config.rule_origins = rule_origins;
             config.directory = Arc::new(directory);

@@ -303,6 +303,9 @@ pub struct RawForwarding {
 pub struct RawAdmin {
     /// Address of the admin listener, or `"off"`.
     pub address: Option<String>,
+    /// Bearer token required for /metrics, /config and /decisions/recent
+    /// (else $PORTALGATE_ADMIN_TOKEN; unset: no token).
+    pub token: Option<String>,
 }
 
 /// `[server]`

@@ -139,6 +139,13 @@ pub fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
         limits,
         forwarding,
         admin,
+        admin_token: raw
+            .admin
+            .token
+            .clone()
+            .or_else(|| std::env::var("PORTALGATE_ADMIN_TOKEN").ok())
+            .filter(|t| !t.is_empty()),
+        hash: String::new(),
         server,
         // Filled in by `parse` once the policy is validated.
         rules: Arc::new(crate::policy::RuleSet::new(Vec::new()).ok()?),

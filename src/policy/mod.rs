@@ -6,6 +6,7 @@
 //! order; the first enforcing match decides ([`engine`]).
 
 pub mod action;
+mod describe;
 pub mod engine;
 pub mod pattern;
 pub mod rule;

@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 
 use crate::canonical::canonical_host;
 use crate::config::{Config, Forwarding, Limits, Upstream};
-use crate::policy::{Action, BodyView, Evaluation, PolicyError, RequestView, RuleSet};
+use crate::policy::{Action, BodyView, Evaluation, Mode, PolicyError, RequestView, RuleSet};
 use crate::tenant::Directory;
 use crate::upstream::headers::{append_via, apply_forwarding, strip_hop_by_hop, Hop};
 use crate::upstream::{UpstreamError, UpstreamFailure, UpstreamPool};
@@ -63,6 +63,9 @@ pub struct Proxy {
     decision_ids: request_id::RequestIds,
     log: std::sync::Arc<crate::telemetry::decision_log::DecisionLog>,
     recorder: record::Recorder,
+    metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
+    /// Rule ids as metric label values, by rule index.
+    rule_labels: Vec<std::sync::Arc<String>>,
 }
 
 /// What the policy made of a request.
@@ -79,6 +82,7 @@ impl Proxy {
     pub fn new(
         config: &Config,
         log: std::sync::Arc<crate::telemetry::decision_log::DecisionLog>,
+        metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
     ) -> Self {
         Proxy {
             pool: UpstreamPool::new(&config.upstream),
@@ -98,7 +102,19 @@ impl Proxy {
                 client_address: config.decision_log.client_address,
                 user_captures: config.decision_log.user_captures.clone(),
             },
+            metrics,
+            rule_labels: config
+                .rules
+                .rules()
+                .iter()
+                .map(|r| std::sync::Arc::new(r.id.clone()))
+                .collect(),
         }
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &crate::telemetry::metrics::Metrics {
+        &self.metrics
     }
 
     /// The decision log (closed by the server after the drain).
@@ -111,25 +127,20 @@ impl Proxy {
         let rid = self.ids.for_request(req.headers().get(&X_REQUEST_ID));
         let accept = req.headers().get(header::ACCEPT).cloned();
         let method = req.method().clone();
-        let seen = self.log.enabled().then(|| record::Seen {
+        let seen = record::Seen {
             start: std::time::Instant::now(),
             method: method.clone(),
             version: req.version(),
-            raw_target: req
-                .uri()
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_owned(),
+            raw_target: req.uri().clone(),
             user_agent: req.headers().get(header::USER_AGENT).cloned(),
             peer: conn.peer.ip(),
-        });
+        };
         let mut trail = record::Trail::default();
         // Boxed once: the inner future is a few KiB, and hyper moves the
         // service future into place; one allocation is cheaper than the copies.
         let result = Box::pin(self.forward(req, conn, &rid, &mut trail)).await;
-        if let Some(seen) = &seen {
-            self.write_record(seen, &trail, &rid, &result);
-        }
+        self.count(&seen, &trail, &result);
+        self.write_record(&seen, &trail, &rid, &result);
         match result {
             Ok(resp) => resp,
             Err(err) => {
@@ -144,6 +155,73 @@ impl Proxy {
                 local::error_response(&err, accept, &rid)
             }
         }
+    }
+
+    /// Counts the request: by decision, rule, mode and status.
+    fn count(
+        &self,
+        seen: &record::Seen,
+        trail: &record::Trail,
+        result: &Result<Response<ProxyBody>, ProxyError>,
+    ) {
+        use crate::telemetry::metrics::{
+            Decision, DecisionLabels, ModeLabel, RequestLabels, UpstreamErrorKind, UpstreamLabels,
+        };
+        let (status, decision) = match result {
+            Ok(r) => (
+                r.status().as_u16(),
+                match trail.outcome {
+                    Some((_, Mode::Enforce, action)) => match action {
+                        "explain" => Decision::Explain,
+                        "redirect" => Decision::Redirect,
+                        "deny" => Decision::Deny,
+                        _ => Decision::Forward,
+                    },
+                    _ => Decision::Forward,
+                },
+            ),
+            Err(e) if e.is_upstream() => {
+                let kind = match e {
+                    ProxyError::Upstream(UpstreamFailure::Connect) => UpstreamErrorKind::Connect,
+                    ProxyError::Upstream(UpstreamFailure::ConnectTimeout) => {
+                        UpstreamErrorKind::ConnectTimeout
+                    }
+                    ProxyError::Upstream(UpstreamFailure::Tls) => UpstreamErrorKind::Tls,
+                    ProxyError::Upstream(UpstreamFailure::Protocol) => UpstreamErrorKind::Protocol,
+                    _ => UpstreamErrorKind::Timeout,
+                };
+                self.metrics
+                    .upstream_errors
+                    .get_or_create(&UpstreamLabels { kind })
+                    .inc();
+                (e.status().as_u16(), Decision::UpstreamError)
+            }
+            Err(e) => (e.status().as_u16(), Decision::Reject),
+        };
+        let (rule, mode) = match trail.outcome {
+            Some((i, m, _)) => (
+                self.rule_labels.get(i).cloned(),
+                if m == Mode::ReportOnly {
+                    ModeLabel::ReportOnly
+                } else {
+                    ModeLabel::Enforce
+                },
+            ),
+            None => (None, ModeLabel::None),
+        };
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                decision,
+                rule,
+                mode,
+                status,
+            })
+            .inc();
+        self.metrics
+            .duration
+            .get_or_create(&DecisionLabels { decision })
+            .observe(seen.start.elapsed().as_secs_f64());
     }
 
     /// Exactly one record for a request the policy did not simply forward:
@@ -291,10 +369,6 @@ impl Proxy {
             return Ok(Judged::Forward(ForwardBody::new(body, limit)));
         }
         let host = host.and_then(|h| h.to_str().ok()).map(canonical_host);
-        if self.log.enabled() {
-            trail.host = host.clone();
-            trail.canonical_path = Some(parts.uri.path().to_owned());
-        }
         let bearer_tid = if self.rules.needs_bearer_tid() {
             match parts
                 .headers
@@ -353,11 +427,15 @@ impl Proxy {
                 }
             };
         let request_id = rid.to_str().unwrap_or("");
+        if decision.enforced.is_some() || decision.report_only.is_some() {
+            // Only decided requests are recorded; the common forward pays nothing.
+            trail.host = host.clone();
+            trail.canonical_path = Some(parts.uri.path().to_owned());
+        }
         if let Some(r) = &decision.report_only {
-            if self.log.enabled() {
-                let did = self.decision_ids.for_request(None);
-                trail.draft = Some(record::Draft::new(r, did, &self.recorder.user_captures));
-            }
+            trail.outcome = Some((r.index, Mode::ReportOnly, r.rule.action.kind()));
+            let did = self.decision_ids.for_request(None);
+            trail.draft = Some(record::Draft::new(r, did, &self.recorder.user_captures));
             tracing::info!(
                 request_id,
                 rule = r.rule.id,
@@ -369,13 +447,12 @@ impl Proxy {
         match decision.enforced {
             Some(m) if m.rule.action != Action::Allow => {
                 let did = self.decision_ids.for_request(None);
-                if self.log.enabled() {
-                    trail.draft = Some(record::Draft::new(
-                        &m,
-                        did.clone(),
-                        &self.recorder.user_captures,
-                    ));
-                }
+                trail.outcome = Some((m.index, Mode::Enforce, m.rule.action.kind()));
+                trail.draft = Some(record::Draft::new(
+                    &m,
+                    did.clone(),
+                    &self.recorder.user_captures,
+                ));
                 tracing::info!(
                     request_id,
                     decision_id = did.to_str().unwrap_or(""),

@@ -77,7 +77,7 @@ pub struct Seen {
     pub start: Instant,
     pub method: Method,
     pub version: Version,
-    pub raw_target: String,
+    pub raw_target: http::Uri,
     pub user_agent: Option<HeaderValue>,
     pub peer: IpAddr,
 }
@@ -85,6 +85,8 @@ pub struct Seen {
 /// The request's trail through the inner handler.
 #[derive(Default)]
 pub struct Trail {
+    /// The deciding (or report-only) rule: index, mode, action kind.
+    pub outcome: Option<(usize, crate::policy::Mode, &'static str)>,
     pub draft: Option<Draft>,
     pub canonical_path: Option<String>,
     pub host: Option<String>,
@@ -114,10 +116,7 @@ impl Recorder {
         let draft = trail.draft.as_ref();
         let users: Vec<&str> =
             draft.map_or(Vec::new(), |d| d.users.iter().map(String::as_str).collect());
-        let (raw_path, query) = match seen.raw_target.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (seen.raw_target.as_str(), None),
-        };
+        let (raw_path, query) = (seen.raw_target.path(), seen.raw_target.query());
         let mut target = self.pseudonyms.path(raw_path, &users);
         if let Some(q) = query {
             target.push('?');

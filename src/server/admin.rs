@@ -1,5 +1,14 @@
-//! The admin listener: `/healthz` (the process is up) and `/readyz` (it
-//! serves traffic; 503 once draining so load balancers stop sending).
+//! The admin listener.
+//!
+//! - `/healthz`: the process is up (always open, for probes).
+//! - `/readyz`: 200 while serving, 503 once draining (always open).
+//! - `/metrics`: Prometheus text exposition.
+//! - `/config`: the configuration hash, generation and rule table (JSON).
+//! - `/decisions/recent?limit=N`: the last N decision records (JSON, N ≤ 1000).
+//!
+//! With `[admin] token` (or `$PORTALGATE_ADMIN_TOKEN`) the last three need
+//! `Authorization: Bearer <token>`. The listener binds to 127.0.0.1 unless
+//! configured otherwise.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,19 +23,60 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::proxy::Proxy;
+
+/// What the admin routes read.
+pub struct AdminState {
+    /// The proxy (metrics, decision log).
+    pub proxy: Arc<Proxy>,
+    /// Readiness.
+    pub ready: Arc<AtomicBool>,
+    /// The bearer token, if one is required.
+    pub token: Option<String>,
+    /// The `/config` document, rendered once per configuration.
+    pub config_doc: String,
+}
+
+/// The `/config` document for `config`.
+pub fn config_doc(config: &crate::config::Config) -> String {
+    let rules: Vec<serde_json::Value> = config
+        .rules
+        .rules()
+        .iter()
+        .zip(&config.rule_origins)
+        .map(|(r, origin)| {
+            serde_json::json!({
+                "id": r.id,
+                "mode": r.mode.as_str(),
+                "match": r.matcher.describe(),
+                "action": r.action.describe(),
+                "defined": origin,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "hash": config.hash,
+        "generation": 1,
+        "rules": rules,
+        "tenants": config.directory.len(),
+    })
+    .to_string()
+        + "\n"
+}
+
 /// Serves admin requests until aborted.
-pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>, force: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>, force: watch::Receiver<bool>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
-        let ready = ready.clone();
+        let state = state.clone();
         let mut force = force.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
-                let ready = ready.clone();
-                async move { Ok::<_, Infallible>(route(&req, &ready)) }
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(&req, &state)) }
             });
             let conn =
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc);
@@ -38,18 +88,89 @@ pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>, force: watch::
     }
 }
 
-fn route(req: &Request<Incoming>, ready: &AtomicBool) -> Response<Full<Bytes>> {
-    let (status, body) = match req.uri().path() {
-        "/healthz" => (StatusCode::OK, "ok\n"),
-        "/readyz" if ready.load(Ordering::SeqCst) => (StatusCode::OK, "ready\n"),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
-        _ => (StatusCode::NOT_FOUND, "not found\n"),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        http::HeaderValue::from_static(content_type),
     );
     resp
+}
+
+fn authorized(req: &Request<Incoming>, token: Option<&str>) -> bool {
+    let Some(token) = token else { return true };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare digests: equal lengths, and an early exit on a mismatch tells
+    // nothing about the token's own bytes.
+    let digest = |s: &str| ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    digest(given).as_ref() == digest(token).as_ref()
+}
+
+fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    const JSON: &str = "application/json";
+    let path = req.uri().path();
+    match path {
+        "/healthz" => return reply(StatusCode::OK, TEXT, "ok\n"),
+        "/readyz" if state.ready.load(Ordering::SeqCst) => {
+            return reply(StatusCode::OK, TEXT, "ready\n")
+        }
+        "/readyz" => return reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "draining\n"),
+        "/metrics" | "/config" | "/decisions/recent" => {}
+        _ => return reply(StatusCode::NOT_FOUND, TEXT, "not found\n"),
+    }
+    if !authorized(req, state.token.as_deref()) {
+        let mut r = reply(
+            StatusCode::UNAUTHORIZED,
+            TEXT,
+            "a bearer token is required\n",
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    match path {
+        "/metrics" => {
+            let log = state.proxy.decision_log();
+            let m = state.proxy.metrics();
+            m.decision_log_queue.set(log.queued() as i64);
+            m.decision_log_dropped
+                .set(i64::try_from(log.dropped()).unwrap_or(i64::MAX));
+            reply(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                m.encode(),
+            )
+        }
+        "/config" => reply(StatusCode::OK, JSON, state.config_doc.clone()),
+        _ => {
+            let limit = req
+                .uri()
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("limit="))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(100)
+                .min(crate::telemetry::decision_log::RECENT);
+            let records = state.proxy.decision_log().recent(limit);
+            reply(
+                StatusCode::OK,
+                JSON,
+                serde_json::to_string(&records).unwrap_or_else(|_| "[]".into()) + "\n",
+            )
+        }
+    }
 }

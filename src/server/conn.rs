@@ -106,6 +106,16 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let proxy = shared.proxy.clone();
+    let gauge = proxy.metrics().open_connections.clone();
+    gauge.inc();
+    // Decremented however the connection ends.
+    struct Open(prometheus_client::metrics::gauge::Gauge);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    let _open = Open(gauge);
     let svc = service_fn(move |req| {
         let proxy = proxy.clone();
         async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }

@@ -45,6 +45,8 @@ pub enum ServeError {
 /// A bound, not yet serving, proxy.
 pub struct Server {
     listeners: Vec<conn::Bound>,
+    admin_token: Option<String>,
+    config_doc: String,
     admin: Option<TcpListener>,
     proxy: Arc<Proxy>,
     settings: ServerSettings,
@@ -82,8 +84,14 @@ impl Server {
         }
         Ok(Server {
             listeners,
+            admin_token: config.admin_token.clone(),
+            config_doc: admin::config_doc(config),
             admin,
-            proxy: Arc::new(Proxy::new(config, Arc::new(log))),
+            proxy: Arc::new(Proxy::new(
+                config,
+                Arc::new(log),
+                Arc::new(crate::telemetry::metrics::Metrics::default()),
+            )),
             settings: config.server,
             builder: Arc::new(conn::http_builder(&config.server, &config.limits)),
         })
@@ -129,7 +137,13 @@ impl Server {
             if let Ok(addr) = l.local_addr() {
                 tracing::info!(%addr, "admin listening");
             }
-            tokio::spawn(admin::serve(l, ready.clone(), force_rx.clone()))
+            let state = Arc::new(admin::AdminState {
+                proxy: self.proxy.clone(),
+                ready: ready.clone(),
+                token: self.admin_token.clone(),
+                config_doc: self.config_doc.clone(),
+            });
+            tokio::spawn(admin::serve(l, state, force_rx.clone()))
         });
 
         shutdown.await;

@@ -7,6 +7,7 @@
 //! whenever the queue runs empty. [`DecisionLog::close`] (after the drain on
 //! shutdown) writes every queued record before it returns.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -77,10 +78,14 @@ pub struct Outputs {
     pub queue: usize,
 }
 
+/// Records kept in memory for `/decisions/recent`.
+pub const RECENT: usize = 1000;
+
 /// The running decision log.
 #[derive(Debug)]
 pub struct DecisionLog {
     tx: Option<mpsc::Sender<DecisionRecord>>,
+    recent: Mutex<VecDeque<DecisionRecord>>,
     dropped: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
     stop: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
@@ -91,6 +96,7 @@ impl DecisionLog {
     pub fn disabled() -> DecisionLog {
         DecisionLog {
             tx: None,
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
             stop: Mutex::new(None),
@@ -118,19 +124,38 @@ impl DecisionLog {
         let task = tokio::spawn(write_loop(rx, stop_rx, outputs.stdout, file));
         Ok(DecisionLog {
             tx: Some(tx),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
             stop: Mutex::new(Some((stop_tx, task))),
         })
     }
 
-    /// Whether records are written at all.
+    /// Whether records are written to an output (they are always kept in
+    /// the in-memory ring of recent records).
     pub fn enabled(&self) -> bool {
         self.tx.is_some()
     }
 
-    /// Queues a record; never waits. A full queue drops and counts it.
+    /// The last `limit` records, newest last.
+    pub fn recent(&self, limit: usize) -> Vec<DecisionRecord> {
+        let ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        ring.iter()
+            .skip(ring.len().saturating_sub(limit))
+            .cloned()
+            .collect()
+    }
+
+    /// Keeps a record in the ring and queues it for the outputs; never
+    /// waits. A full queue drops and counts it.
     pub fn record(&self, r: DecisionRecord) {
+        {
+            let mut ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if ring.len() == RECENT {
+                ring.pop_front();
+            }
+            ring.push_back(r.clone());
+        }
         let Some(tx) = &self.tx else { return };
         if tx.try_send(r).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -143,6 +168,13 @@ impl DecisionLog {
                 );
             }
         }
+    }
+
+    /// Records waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
     }
 
     /// Records dropped because the queue was full.

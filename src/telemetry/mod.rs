@@ -6,6 +6,7 @@
 //! Logs go to stderr so stdout stays free for command output.
 
 pub mod decision_log;
+pub mod metrics;
 pub mod pseudonym;
 
 use std::io::IsTerminal;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod bypass;
 mod canonical;
 mod cli;

@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 pub struct ProxyBuilder {
     includes: Vec<String>,
+    admin: Vec<String>,
     upstream: String,
     upstream_extra: Vec<String>,
     sections: Vec<String>,
@@ -26,6 +27,7 @@ impl ProxyBuilder {
     pub fn new(upstream_url: &str) -> Self {
         ProxyBuilder {
             includes: Vec::new(),
+            admin: Vec::new(),
             upstream: upstream_url.to_string(),
             upstream_extra: Vec::new(),
             sections: Vec::new(),
@@ -54,6 +56,12 @@ region = "global"
 [tenants.hosts]
 "partnercenter.microsoftonline.de" = "germany""#,
         )
+    }
+
+    /// A `key = value` line for `[admin]`.
+    pub fn admin(mut self, line: &str) -> Self {
+        self.admin.push(line.to_string());
+        self
     }
 
     /// A `key = value` line for `[upstream]`.
@@ -97,6 +105,10 @@ region = "global"
             t += "\n";
         }
         t += "\n[admin]\naddress = \"127.0.0.1:0\"\n";
+        for l in &self.admin {
+            t += l;
+            t += "\n";
+        }
         for s in &self.sections {
             t += "\n";
             t += s;

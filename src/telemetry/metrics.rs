@@ -1,0 +1,206 @@
+//! Prometheus metrics (prometheus-client), served on the admin listener.
+//!
+//! Labels carry only rule ids and fixed enums, never a tenant id, a user or
+//! a path value: metric labels are stored and shipped far more widely than
+//! logs.
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// What happened to a request.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Decision {
+    /// Forwarded to the upstream.
+    Forward,
+    /// Answered with an explanation.
+    Explain,
+    /// Redirected.
+    Redirect,
+    /// Denied.
+    Deny,
+    /// Refused by the proxy (malformed, ambiguous, over a limit).
+    Reject,
+    /// The upstream failed (502/504).
+    UpstreamError,
+}
+
+/// The mode of the rule involved.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ModeLabel {
+    /// No rule.
+    None,
+    /// An enforcing rule.
+    Enforce,
+    /// A report-only rule (the request was forwarded).
+    ReportOnly,
+}
+
+/// Lowercase label values, as operators write them in queries.
+macro_rules! label_values {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl EncodeLabelValue for $t {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+                encoder.write_str(match self { $(Self::$v => $s),* })
+            }
+        }
+    };
+}
+
+label_values!(Decision {
+    Forward => "forward",
+    Explain => "explain",
+    Redirect => "redirect",
+    Deny => "deny",
+    Reject => "reject",
+    UpstreamError => "upstream_error",
+});
+label_values!(ModeLabel { None => "none", Enforce => "enforce", ReportOnly => "report-only" });
+label_values!(UpstreamErrorKind {
+    Connect => "connect",
+    ConnectTimeout => "connect_timeout",
+    Tls => "tls",
+    Protocol => "protocol",
+    Timeout => "timeout",
+});
+
+/// Labels of `portalgate_requests_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// What happened.
+    pub decision: Decision,
+    /// The rule id, empty when no rule was involved.
+    pub rule: Option<Arc<String>>,
+    /// The rule's mode.
+    pub mode: ModeLabel,
+    /// The status sent.
+    pub status: u16,
+}
+
+/// Upstream failure kinds.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// Refused or unreachable.
+    Connect,
+    /// Connect timeout.
+    ConnectTimeout,
+    /// TLS handshake.
+    Tls,
+    /// Broken exchange.
+    Protocol,
+    /// Response header timeout.
+    Timeout,
+}
+
+/// Labels of `portalgate_upstream_errors_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// The kind.
+    pub kind: UpstreamErrorKind,
+}
+
+/// Labels with only a decision.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// What happened.
+    pub decision: Decision,
+}
+
+/// Every metric of the process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by decision, rule, mode and status.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Request duration by decision.
+    pub duration: Family<DecisionLabels, Histogram>,
+    /// Upstream errors by kind.
+    pub upstream_errors: Family<UpstreamLabels, Counter>,
+    /// Open client connections.
+    pub open_connections: Gauge,
+    /// Records waiting in the decision log queue (set at scrape time).
+    pub decision_log_queue: Gauge,
+    /// Records dropped because the queue was full (set at scrape time).
+    pub decision_log_dropped: Gauge<i64, AtomicI64>,
+    /// The configuration generation in force.
+    pub config_generation: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("portalgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<DecisionLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+        });
+        let upstream_errors = Family::<UpstreamLabels, Counter>::default();
+        let open_connections = Gauge::default();
+        let decision_log_queue = Gauge::default();
+        let decision_log_dropped = Gauge::<i64, AtomicI64>::default();
+        let config_generation = Gauge::default();
+        registry.register(
+            "requests",
+            "Requests by decision, rule, mode and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head",
+            duration.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Upstream failures by kind",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Open client connections",
+            open_connections.clone(),
+        );
+        registry.register(
+            "decision_log_queue_depth",
+            "Decision records waiting to be written",
+            decision_log_queue.clone(),
+        );
+        registry.register(
+            "decision_log_dropped_records",
+            "Decision records dropped because the queue was full",
+            decision_log_dropped.clone(),
+        );
+        registry.register(
+            "config_generation",
+            "Generation of the configuration in force",
+            config_generation.clone(),
+        );
+        config_generation.set(1);
+        Metrics {
+            registry,
+            requests,
+            duration,
+            upstream_errors,
+            open_connections,
+            decision_log_queue,
+            decision_log_dropped,
+            config_generation,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

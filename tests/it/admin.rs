@@ -1,0 +1,243 @@
+//! The admin listener: health, readiness, metrics (parsed with a Prometheus
+//! text parser), the rule table and recent decisions, behind a token.
+
+use std::collections::HashMap;
+
+use http::Request;
+use http_body_util::Full;
+
+use crate::policy::{call, DE, GLOBAL};
+use crate::support::client::{get, send};
+use crate::support::*;
+
+async fn admin_get(
+    proxy: &proxy::RunningProxy,
+    path: &str,
+    token: Option<&str>,
+) -> crate::support::client::Reply {
+    let mut b = Request::get(format!("http://{}{path}", proxy.admin));
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    send(b.body(Full::default()).unwrap()).await
+}
+
+fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines)
+        .expect("valid Prometheus text")
+        .samples
+}
+
+fn counter(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_count_the_requests_sent_and_carry_no_tenant_or_path() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .admin("token = \"admin-token-for-tests\"")
+        .start()
+        .await;
+    let json = ("content-type", "application/json");
+    for _ in 0..3 {
+        assert_eq!(
+            call(
+                &proxy,
+                "POST",
+                &format!("/v1/customers/{DE}/users"),
+                &[json],
+                "{}"
+            )
+            .await
+            .status,
+            403
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &proxy,
+                "POST",
+                &format!("/v1/customers/{GLOBAL}/users"),
+                &[json],
+                "{}"
+            )
+            .await
+            .status,
+            200
+        );
+    }
+    assert_eq!(
+        call(
+            &proxy,
+            "GET",
+            &format!("/v1/customers/{DE}/users/u1/licenses"),
+            &[],
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        call(&proxy, "GET", "/v1/customers%2Fx", &[], "")
+            .await
+            .status,
+        400
+    );
+
+    assert_eq!(admin_get(&proxy, "/metrics", None).await.status, 401);
+    assert_eq!(
+        admin_get(&proxy, "/metrics", Some("wrong")).await.status,
+        401
+    );
+    assert_eq!(
+        admin_get(&proxy, "/healthz", None).await.status,
+        200,
+        "probes need no token"
+    );
+    let r = admin_get(&proxy, "/metrics", Some("admin-token-for-tests")).await;
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let s = samples(&text);
+    let req = "portalgate_requests_total";
+    assert_eq!(
+        counter(
+            &s,
+            req,
+            &[
+                ("decision", "explain"),
+                ("rule", "germany-customer-user-create"),
+                ("mode", "enforce"),
+                ("status", "403")
+            ]
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        counter(
+            &s,
+            req,
+            &[("decision", "forward"), ("mode", "none"), ("status", "200")]
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        counter(
+            &s,
+            req,
+            &[
+                ("decision", "forward"),
+                ("rule", "germany-license-read"),
+                ("mode", "report-only")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        counter(&s, req, &[("decision", "reject"), ("status", "400")]),
+        1.0
+    );
+    assert_eq!(counter(&s, req, &[]), 7.0);
+    assert_eq!(
+        counter(&s, "portalgate_request_duration_seconds_count", &[]),
+        7.0,
+        "{text}"
+    );
+    assert!(text.contains("portalgate_open_connections"));
+    assert!(text.contains("portalgate_decision_log_queue_depth"));
+    assert!(text.contains("portalgate_decision_log_dropped_records"));
+    assert_eq!(counter(&s, "portalgate_config_generation", &[]), 1.0);
+    let lower = text.to_ascii_lowercase();
+    for secret in [DE, GLOBAL, "/v1/customers", "u1"] {
+        assert!(
+            !lower.contains(&secret.to_ascii_lowercase()),
+            "{secret} in a metric: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn upstream_errors_are_counted_by_kind() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = l.local_addr().unwrap();
+    drop(l);
+    let proxy = ProxyBuilder::new(&format!("http://{dead}")).start().await;
+    assert_eq!(get(&proxy.url("/x")).await.status, 502);
+    assert_eq!(get(&proxy.url("/y")).await.status, 502);
+    let s = samples(&admin_get(&proxy, "/metrics", None).await.text());
+    assert_eq!(
+        counter(
+            &s,
+            "portalgate_upstream_errors_total",
+            &[("kind", "connect")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        counter(
+            &s,
+            "portalgate_requests_total",
+            &[("decision", "upstream_error"), ("status", "502")]
+        ),
+        2.0
+    );
+}
+
+#[tokio::test]
+async fn config_and_recent_decisions() {
+    let (_backend, proxy) = crate::policy::germany().await;
+    for i in 0..3 {
+        let r = call(
+            &proxy,
+            "DELETE",
+            &format!("/v1/customers/{DE}/users/u{i}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 403);
+    }
+    let recent: Vec<HashMap<String, serde_json::Value>> = serde_json::from_slice(
+        &admin_get(&proxy, "/decisions/recent?limit=2", None)
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(recent.len(), 2);
+    assert_eq!(recent[1]["rule"], "germany-customer-user-update");
+    for r in &recent {
+        let path = r["path"].as_str().unwrap();
+        let last = path.rsplit('/').next().unwrap();
+        assert!(
+            last.starts_with('~') && !["u0", "u1", "u2"].contains(&last),
+            "users are pseudonymised: {path}"
+        );
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&admin_get(&proxy, "/config", None).await.body).unwrap();
+    assert_eq!(config["hash"].as_str().unwrap().len(), 64);
+    let ids: Vec<&str> = config["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(ids[0], "germany-password-reset");
+}
