@@ -30,6 +30,8 @@ pub enum Command {
     /// Dry-run one request: canonical form, each rule and why it matched
     /// or not, the decision and the rendered response.
     Explain(ExplainArgs),
+    /// Read decision logs: filter, print as a table or JSON lines, or summarise.
+    Logs(LogsArgs),
     /// Run table-driven policy cases through the proxy (served in-process
     /// with a stub upstream); exit 1 if any case fails.
     Test(TestArgs),
@@ -99,4 +101,39 @@ pub struct ExplainArgs {
     /// The URL: a path (`/v1/...`) or a full URL whose host is used.
     #[arg(value_name = "URL")]
     pub url: String,
+}
+
+/// `portalgate logs`
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this rule.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Only this tenant (any GUID spelling).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this action: explain, redirect, deny, reject.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only this status.
+    #[arg(long)]
+    pub status: Option<u16>,
+    /// From this time (RFC 3339) or age (`2h`, `30m`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until this time (RFC 3339) or age.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this route template, or paths with this prefix.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Print the matching records as JSON lines.
+    #[arg(long, conflicts_with = "summary")]
+    pub json: bool,
+    /// Print counts by rule, tenant, action, portal and hour.
+    #[arg(long)]
+    pub summary: bool,
+    /// Decision-log files; rotated siblings (`FILE.N`) are read first.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
 }

@@ -6,6 +6,7 @@
 mod check;
 mod demo;
 mod explain;
+mod logs;
 mod serve;
 mod test;
 
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Demo(args) => with_runtime(|| demo::run(args)),
         Command::Test(args) => with_runtime(|| test::run(args)),
         Command::Explain(args) => with_runtime(|| explain::run(args)),
+        Command::Logs(args) => logs::run(&args),
     }
 }
 

@@ -561,3 +561,163 @@ status = 451
         "{stderr}"
     );
 }
+
+/// A generated decision log: (file text, the records as values).
+fn generated_log(n: usize, offset_hours: u64) -> (String, Vec<serde_json::Value>) {
+    let rules = [
+        "germany-customer-user-create",
+        "germany-password-reset",
+        "germany-license-read",
+    ];
+    let tenants = [
+        "0a1b2c3d-0000-4000-8000-00000000de01",
+        "0a1b2c3d-0000-4000-8000-00000000de02",
+    ];
+    let mut text = String::new();
+    let mut records = Vec::new();
+    for i in 0..n {
+        let hour = (i as u64 / 7 + offset_hours) % 24;
+        let rule = rules[i % 3];
+        let (mode, action, status) = match i % 3 {
+            2 => ("report-only", "explain", 200),
+            _ => ("enforce", "explain", 403),
+        };
+        let r = serde_json::json!({
+            "ts": format!("2026-11-20T{hour:02}:{:02}:00.000Z", i % 60),
+            "decision_id": format!("d{i}"), "request_id": format!("r{i}"),
+            "rule": rule, "mode": mode, "action": action, "status": status, "reason": null,
+            "method": "POST", "host": "portal", "route": "/v1/customers/{tenant}/users",
+            "path": format!("/v1/customers/{}/users", tenants[i % 2]),
+            "target": "/x", "tenant": tenants[i % 2], "tenant_source": "path:tenant",
+            "region": "germany", "region_source": "directory",
+            "portal": "https://portal.microsoftazure.de", "client": null, "user_agent": null,
+            "protocol": "HTTP/1.1", "duration_ms": 0.5
+        });
+        text += &r.to_string();
+        text.push('\n');
+        records.push(r);
+    }
+    (text, records)
+}
+
+#[test]
+fn logs_filters_summarises_and_skips_malformed_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (older, mut all) = generated_log(30, 0);
+    let (newer, more) = generated_log(40, 5);
+    all.extend(more);
+    write(dir.path(), "decisions.jsonl.1", &older);
+    let main = write(
+        dir.path(),
+        "decisions.jsonl",
+        &format!("{newer}this is not json\n{{\"ts\":1}}\n"),
+    );
+
+    // JSON lines: rotated file first, malformed lines reported and skipped.
+    let (code, out, err) = run(&["logs", "--json", &main]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 70);
+    assert_eq!(lines[0]["decision_id"], "d0");
+    assert_eq!(
+        lines[30]["decision_id"], "d0",
+        "the current file follows the rotated one"
+    );
+    assert!(
+        err.contains("decisions.jsonl:41: malformed record skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("decisions.jsonl:42: malformed record skipped"),
+        "{err}"
+    );
+    assert!(err.contains("2 malformed lines skipped"), "{err}");
+
+    // Every filter, against a count done here.
+    let count = |pred: &dyn Fn(&serde_json::Value) -> bool| all.iter().filter(|r| pred(r)).count();
+    let cases: Vec<(Vec<&str>, usize)> = vec![
+        (
+            vec!["--rule", "germany-password-reset"],
+            count(&|r| r["rule"] == "germany-password-reset"),
+        ),
+        (
+            vec!["--tenant", "{0A1B2C3D-0000-4000-8000-00000000DE02}"],
+            count(&|r| r["tenant"] == "0a1b2c3d-0000-4000-8000-00000000de02"),
+        ),
+        (vec!["--status", "200"], count(&|r| r["status"] == 200)),
+        (vec!["--action", "explain"], 70),
+        (vec!["--action", "redirect"], 0),
+        (
+            vec!["--since", "2026-11-20T06:00:00Z"],
+            count(&|r| r["ts"].as_str().unwrap() >= "2026-11-20T06"),
+        ),
+        (
+            vec!["--until", "2026-11-20T02:59:59Z"],
+            count(&|r| r["ts"].as_str().unwrap() < "2026-11-20T03"),
+        ),
+        (vec!["--path", "/v1/customers/{tenant}/users"], 70),
+        (
+            vec![
+                "--path",
+                "/v1/customers/0a1b2c3d-0000-4000-8000-00000000de01",
+            ],
+            count(&|r| r["tenant"] == "0a1b2c3d-0000-4000-8000-00000000de01"),
+        ),
+        (vec!["--since", "1h"], 0),
+    ];
+    for (filter, expected) in cases {
+        let mut a = vec!["logs", "--json"];
+        a.extend(filter.iter().copied());
+        a.push(&main);
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 0, "{filter:?}: {err}");
+        assert_eq!(out.lines().count(), expected, "{filter:?}");
+    }
+
+    // The summary's figures equal an independent count.
+    let (code, out, _) = run(&["logs", "--summary", &main]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("70 decisions\n"), "{out}");
+    for rule in [
+        "germany-customer-user-create",
+        "germany-password-reset",
+        "germany-license-read",
+    ] {
+        let n = count(&|r| r["rule"] == rule);
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(rule) && l.trim_end().ends_with(&format!(" {n}"))),
+            "{rule} {n}:\n{out}"
+        );
+    }
+    let ro = count(&|r| r["mode"] == "report-only");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("explain (report-only)")
+                && l.trim_end().ends_with(&format!(" {ro}"))),
+        "{out}"
+    );
+    let hour05 = count(&|r| r["ts"].as_str().unwrap().starts_with("2026-11-20T05"));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("2026-11-20T05:00Z"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains(&format!(" {hour05}  ")) && line.contains('█'),
+        "{line}"
+    );
+
+    // The table has a header and one row per record.
+    let (_, out, _) = run(&["logs", "--rule", "germany-password-reset", &main]);
+    assert!(out.lines().next().unwrap().starts_with("time"));
+    assert_eq!(
+        out.lines().count(),
+        1 + count(&|r| r["rule"] == "germany-password-reset")
+    );
+
+    let (code, _, err) = run(&["logs", "--since", "yesterday-ish", &main]);
+    assert_eq!(code, 64, "{err}");
+}

@@ -1,0 +1,310 @@
+//! `portalgate logs`: read decision logs, filter, print or summarise.
+//!
+//! Streams line by line (flat memory whatever the size); a malformed line
+//! is reported with its file and line number and skipped. For each file
+//! `F` given, rotated siblings `F.N` are read first, oldest (highest N)
+//! first.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::Exit;
+use crate::cli::LogsArgs;
+use crate::tenant::TenantId;
+
+/// The fields `logs` reads; the rest of a record is ignored.
+#[derive(Deserialize)]
+struct Line {
+    ts: String,
+    #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    action: String,
+    status: u16,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    route: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    portal: Option<String>,
+}
+
+struct Filters {
+    rule: Option<String>,
+    tenant: Option<TenantId>,
+    action: Option<String>,
+    status: Option<u16>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    path: Option<String>,
+}
+
+fn when(s: &str, now: SystemTime) -> Result<SystemTime, String> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return now
+            .checked_sub(d)
+            .ok_or_else(|| format!("{s:?} reaches before 1970"));
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map_err(|_| format!("{s:?}: write a time (2026-11-24T09:00:00Z) or an age (2h, 30m)"))
+}
+
+impl Filters {
+    fn keep(&self, l: &Line) -> bool {
+        if self
+            .rule
+            .as_ref()
+            .is_some_and(|r| l.rule.as_deref() != Some(r.as_str()))
+        {
+            return false;
+        }
+        if let Some(t) = self.tenant {
+            if l.tenant.as_deref().and_then(|x| TenantId::parse(x).ok()) != Some(t) {
+                return false;
+            }
+        }
+        if self.action.as_ref().is_some_and(|a| *a != l.action) {
+            return false;
+        }
+        if self.status.is_some_and(|s| s != l.status) {
+            return false;
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Ok(ts) = humantime::parse_rfc3339_weak(&l.ts) else {
+                return false;
+            };
+            if self.since.is_some_and(|s| ts < s) || self.until.is_some_and(|u| ts > u) {
+                return false;
+            }
+        }
+        if let Some(p) = &self.path {
+            let route = l.route.as_deref() == Some(p.as_str());
+            let prefix = l.path.as_deref().is_some_and(|x| x.starts_with(p.as_str()));
+            if !(route || prefix) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `F.N` siblings of `F`, oldest (highest N) first, then `F`.
+fn with_rotated(file: &Path) -> Vec<PathBuf> {
+    let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
+    if let (Some(dir), Some(name)) = (file.parent(), file.file_name().and_then(|n| n.to_str())) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let other = e.file_name();
+                let Some(other) = other.to_str() else {
+                    continue;
+                };
+                if let Some(n) = other
+                    .strip_prefix(name)
+                    .and_then(|r| r.strip_prefix('.'))
+                    .and_then(|n| n.parse().ok())
+                {
+                    rotated.push((n, e.path()));
+                }
+            }
+        }
+    }
+    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut out: Vec<PathBuf> = rotated.into_iter().map(|r| r.1).collect();
+    out.push(file.to_path_buf());
+    out
+}
+
+#[derive(Default)]
+struct Summary {
+    total: u64,
+    by_rule: HashMap<String, u64>,
+    by_tenant: HashMap<String, u64>,
+    by_action: HashMap<String, u64>,
+    by_portal: HashMap<String, u64>,
+    by_hour: HashMap<String, u64>,
+}
+
+impl Summary {
+    fn add(&mut self, l: &Line) {
+        self.total += 1;
+        let dash = || "-".to_string();
+        *self
+            .by_rule
+            .entry(l.rule.clone().unwrap_or_else(dash))
+            .or_default() += 1;
+        *self
+            .by_tenant
+            .entry(l.tenant.clone().unwrap_or_else(dash))
+            .or_default() += 1;
+        let action = match l.mode.as_deref() {
+            Some("report-only") => format!("{} (report-only)", l.action),
+            _ => l.action.clone(),
+        };
+        *self.by_action.entry(action).or_default() += 1;
+        *self
+            .by_portal
+            .entry(l.portal.clone().unwrap_or_else(dash))
+            .or_default() += 1;
+        let hour = l.ts.get(..13).map_or_else(dash, |h| format!("{h}:00Z"));
+        *self.by_hour.entry(hour).or_default() += 1;
+    }
+
+    fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "{} decisions\n", self.total)?;
+        for (title, map) in [
+            ("rule", &self.by_rule),
+            ("tenant", &self.by_tenant),
+            ("action", &self.by_action),
+            ("portal", &self.by_portal),
+        ] {
+            let mut rows: Vec<(&String, &u64)> = map.iter().collect();
+            rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let width = rows
+                .iter()
+                .map(|r| r.0.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(title.len());
+            writeln!(out, "{title:<width$}  count")?;
+            for (k, v) in rows {
+                writeln!(out, "{k:<width$}  {v:>5}")?;
+            }
+            writeln!(out)?;
+        }
+        let mut hours: Vec<(&String, &u64)> = self.by_hour.iter().collect();
+        hours.sort();
+        let max = hours.iter().map(|h| *h.1).max().unwrap_or(1).max(1);
+        writeln!(out, "{:<17}  count", "hour (UTC)")?;
+        for (h, n) in hours {
+            let bar = "█".repeat(((n * 40).div_ceil(max)) as usize);
+            writeln!(out, "{h:<17}  {n:>5}  {bar}")?;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: &LogsArgs) -> Exit {
+    let now = SystemTime::now();
+    let parse_time = |s: &Option<String>| s.as_deref().map(|v| when(v, now)).transpose();
+    let filters = match (parse_time(&args.since), parse_time(&args.until)) {
+        (Ok(since), Ok(until)) => Filters {
+            rule: args.rule.clone(),
+            tenant: match args.tenant.as_deref().map(TenantId::parse).transpose() {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("portalgate: --tenant: {e}");
+                    return Exit::Usage;
+                }
+            },
+            action: args.action.clone(),
+            status: args.status,
+            since,
+            until,
+            path: args.path.clone(),
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("portalgate: {e}");
+            return Exit::Usage;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut summary = Summary::default();
+    let mut malformed = 0u64;
+    if !args.json && !args.summary {
+        let _ = writeln!(
+            out,
+            "{:<24}  {:<8}  {:>3}  {:<32}  {:<36}  {:<8}  {:<6}  path",
+            "time", "action", "st", "rule", "tenant", "region", "method"
+        );
+    }
+    for given in &args.files {
+        for file in with_rotated(given) {
+            let f = match std::fs::File::open(&file) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("portalgate: cannot read {}: {e}", file.display());
+                    return Exit::Runtime;
+                }
+            };
+            for (i, line) in BufReader::with_capacity(1 << 16, f).lines().enumerate() {
+                let line = match line {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("{}:{}: unreadable line skipped: {e}", file.display(), i + 1);
+                        malformed += 1;
+                        continue;
+                    }
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let parsed: Line = match serde_json::from_str(&line) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!(
+                            "{}:{}: malformed record skipped: {e}",
+                            file.display(),
+                            i + 1
+                        );
+                        malformed += 1;
+                        continue;
+                    }
+                };
+                if !filters.keep(&parsed) {
+                    continue;
+                }
+                let written = if args.summary {
+                    summary.add(&parsed);
+                    Ok(())
+                } else if args.json {
+                    writeln!(out, "{line}")
+                } else {
+                    writeln!(
+                        out,
+                        "{:<24}  {:<8}  {:>3}  {:<32}  {:<36}  {:<8}  {:<6}  {}",
+                        parsed.ts,
+                        parsed.action,
+                        parsed.status,
+                        parsed.rule.as_deref().unwrap_or("-"),
+                        parsed.tenant.as_deref().unwrap_or("-"),
+                        parsed.region.as_deref().unwrap_or("-"),
+                        parsed.method.as_deref().unwrap_or("-"),
+                        parsed.path.as_deref().unwrap_or("-"),
+                    )
+                };
+                if written.is_err() {
+                    // The reader went away (e.g. `| head`): stop quietly.
+                    return Exit::Ok;
+                }
+            }
+        }
+    }
+    if args.summary {
+        let _ = summary.print(&mut out);
+    }
+    let _ = out.flush();
+    if malformed > 0 {
+        eprintln!(
+            "{malformed} malformed line{} skipped",
+            if malformed == 1 { "" } else { "s" }
+        );
+    }
+    Exit::Ok
+}
