@@ -124,7 +124,7 @@ fn with_rotated(file: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out: Vec<PathBuf> = rotated.into_iter().map(|r| r.1).collect();
     out.push(file.to_path_buf());
     out
