@@ -12,6 +12,9 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `portalgate=debug` (default: $PORTALGATE_LOG, else `info`).
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Operational log format.
+    #[arg(long, global = true, value_enum, default_value_t = crate::telemetry::LogFormat::Human)]
+    pub log_format: crate::telemetry::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

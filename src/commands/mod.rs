@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> Exit {
     let quiet = matches!(cli.command, Command::Test(_) | Command::Explain(_))
         && std::env::var_os("PORTALGATE_LOG").is_none();
     let level = cli.log_level.as_deref().or(quiet.then_some("warn"));
-    crate::telemetry::init(level);
+    crate::telemetry::init(level, cli.log_format);
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Serve(args) => with_runtime(|| serve::run(args)),

@@ -721,3 +721,31 @@ fn logs_filters_summarises_and_skips_malformed_lines() {
     let (code, _, err) = run(&["logs", "--since", "yesterday-ish", &main]);
     assert_eq!(code, 64, "{err}");
 }
+
+#[test]
+fn operational_logs_in_json() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "c.toml", &config_for("http://127.0.0.1:9", ""));
+    let mut child = Command::new(crate::support::child::bin())
+        .args(["--log-format", "json", "serve", "--config", &path])
+        .env_remove("PORTALGATE_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = std::io::BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["message"], "listening");
+    assert!(v["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(v["timestamp"].is_string());
+}

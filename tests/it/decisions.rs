@@ -281,3 +281,72 @@ async fn a_graceful_stop_right_after_a_burst_loses_no_record() {
     ids.dedup();
     assert_eq!(ids.len(), 200, "every record is a distinct decision");
 }
+
+/// The decision log writes to a pipe nobody reads: once the pipe is full
+/// the writer stalls, the one-slot queue fills, and every further record is
+/// dropped and counted, while requests keep being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_counts_drops_and_requests_do_not_wait() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+    drop(admin);
+    let pack =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/germany.toml");
+    let config = format!(
+        "include = [{:?}]\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+         [admin]\naddress = \"{admin_addr}\"\n[decision_log]\nstdout = true\nqueue_size = 1\n\
+         pseudonym_key = \"{KEY}\"\n[[tenants.entries]]\nid = \"{DE}\"\nregion = \"germany\"\n",
+        pack.display().to_string()
+    );
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(crate::support::child::bin())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("PORTALGATE_LOG", "info")
+        .stdout(Stdio::piped()) // never read
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        loop {
+            let line = lines.next().expect("the proxy logs its listener").unwrap();
+            if let Some(rest) = line.split(" listening addr=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().to_string();
+                // Keep draining stderr so the proxy never blocks on it.
+                std::thread::spawn(move || for _ in lines {});
+                return addr;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let url = format!("http://{addr}/v1/customers/{DE}/users");
+    for _ in 0..600 {
+        let r = crate::support::client::send(
+            http::Request::post(&url)
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+    }
+    let metrics = crate::support::client::get(&format!("http://{admin_addr}/metrics"))
+        .await
+        .text();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portalgate_decision_log_dropped_records "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    // 600 records of ~500 bytes; a 64 KiB pipe holds ~130 and the queue 1.
+    assert!(dropped >= 300.0, "dropped {dropped}\n{metrics}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

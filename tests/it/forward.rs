@@ -297,3 +297,21 @@ async fn a_half_read_response_never_returns_its_connection_to_the_pool() {
     assert_eq!(reply.text(), "after");
     assert_eq!(backend.connections(), 2);
 }
+
+#[tokio::test]
+async fn trace_context_reaches_the_upstream() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).start().await;
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    send(
+        Request::get(proxy.url("/echo"))
+            .header("traceparent", tp)
+            .header("tracestate", "congo=t61rcWkgMzE")
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    let seen = backend.only();
+    assert_eq!(seen.headers["traceparent"], tp);
+    assert_eq!(seen.headers["tracestate"], "congo=t61rcWkgMzE");
+}
