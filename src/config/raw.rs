@@ -108,6 +108,12 @@ pub struct RawDecisionLog {
     pub pseudonym_key: Option<String>,
     /// `full`, `truncated` (/24, /48; default) or `omit`.
     pub client_address: Option<String>,
+    /// Rotate the file before it exceeds this many bytes (default 100 MiB; 0: never).
+    pub max_file_bytes: Option<i64>,
+    /// Rotate the file when the UTC day changes (default true).
+    pub rotate_daily: Option<bool>,
+    /// Rotated files kept (default 7).
+    pub keep_files: Option<i64>,
     /// Path capture names that hold user identifiers (default `["user"]`).
     pub user_captures: Option<Vec<String>>,
 }

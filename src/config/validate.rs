@@ -480,6 +480,32 @@ fn decision_log(
             stdout: raw.stdout.unwrap_or(false),
             file,
             queue,
+            rotation: crate::telemetry::decision_log::Rotation {
+                max_bytes: match raw.max_file_bytes {
+                    None => Some(100 << 20),
+                    Some(0) => None,
+                    Some(n) if n > 0 => Some(n as u64),
+                    Some(n) => {
+                        ctx.error(
+                            &path.key("max_file_bytes"),
+                            format!("must not be negative, got {n}"),
+                        );
+                        None
+                    }
+                },
+                daily: raw.rotate_daily.unwrap_or(true),
+                keep: match raw.keep_files {
+                    None => 7,
+                    Some(n) if (0..=1000).contains(&n) => n as usize,
+                    Some(n) => {
+                        ctx.error(
+                            &path.key("keep_files"),
+                            format!("must be between 0 and 1000, got {n}"),
+                        );
+                        7
+                    }
+                },
+            },
         },
         key,
         key_source,

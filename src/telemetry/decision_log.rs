@@ -76,6 +76,29 @@ pub struct Outputs {
     pub file: Option<PathBuf>,
     /// Records the queue holds before it drops.
     pub queue: usize,
+    /// Rotation of the file.
+    pub rotation: Rotation,
+}
+
+/// When the file is rotated, and how many rotated files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate before the file would exceed this many bytes.
+    pub max_bytes: Option<u64>,
+    /// Rotate when the UTC day changes.
+    pub daily: bool,
+    /// Rotated files kept (`FILE.1` newest … `FILE.N` oldest).
+    pub keep: usize,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: Some(100 << 20),
+            daily: true,
+            keep: 7,
+        }
+    }
 }
 
 /// Records kept in memory for `/decisions/recent`.
@@ -109,14 +132,7 @@ impl DecisionLog {
             return Ok(DecisionLog::disabled());
         }
         let file = match &outputs.file {
-            Some(p) => Some(
-                tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .await
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?,
-            ),
+            Some(p) => Some(RotatingFile::open(p.clone(), outputs.rotation).await?),
             None => None,
         };
         let (tx, rx) = mpsc::channel(outputs.queue.max(1));
@@ -192,14 +208,102 @@ impl DecisionLog {
     }
 }
 
+/// The decision-log file, rotated by size and by UTC day.
+struct RotatingFile {
+    path: PathBuf,
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    size: u64,
+    day: String,
+    rotation: Rotation,
+}
+
+fn day_of(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339(t)
+        .to_string()
+        .chars()
+        .take(10)
+        .collect()
+}
+
+fn rotated(path: &std::path::Path, n: usize) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+impl RotatingFile {
+    async fn open(path: PathBuf, rotation: Rotation) -> std::io::Result<RotatingFile> {
+        let f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let meta = f.metadata().await?;
+        // The day of the file is the day it was last written.
+        let day = meta
+            .modified()
+            .map_or_else(|_| day_of(std::time::SystemTime::now()), day_of);
+        Ok(RotatingFile {
+            path,
+            file: tokio::io::BufWriter::new(f),
+            size: meta.len(),
+            day,
+            rotation,
+        })
+    }
+
+    async fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let today = day_of(std::time::SystemTime::now());
+        let too_big = self
+            .rotation
+            .max_bytes
+            .is_some_and(|max| self.size > 0 && self.size + line.len() as u64 > max);
+        if too_big || (self.rotation.daily && today != self.day && self.size > 0) {
+            self.rotate().await?;
+        }
+        self.day = today;
+        self.file.write_all(line).await?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    /// `FILE.k` → `FILE.k+1` (the oldest beyond `keep` removed), `FILE` →
+    /// `FILE.1`, and a new `FILE`.
+    async fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.flush().await?;
+        let keep = self.rotation.keep;
+        if keep == 0 {
+            tokio::fs::remove_file(&self.path).await?;
+        } else {
+            let _ = tokio::fs::remove_file(rotated(&self.path, keep)).await;
+            for k in (1..keep).rev() {
+                let _ = tokio::fs::rename(rotated(&self.path, k), rotated(&self.path, k + 1)).await;
+            }
+            tokio::fs::rename(&self.path, rotated(&self.path, 1)).await?;
+        }
+        let f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await?;
+        self.file = tokio::io::BufWriter::new(f);
+        self.size = 0;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush().await
+    }
+}
+
 async fn write_loop(
     mut rx: mpsc::Receiver<DecisionRecord>,
     stop: oneshot::Receiver<()>,
     stdout: bool,
-    file: Option<tokio::fs::File>,
+    mut file: Option<RotatingFile>,
 ) {
     let mut out = stdout.then(|| tokio::io::BufWriter::new(tokio::io::stdout()));
-    let mut file = file.map(tokio::io::BufWriter::new);
     let mut stop = Some(stop);
     let mut line = Vec::with_capacity(1024);
     loop {
@@ -231,7 +335,7 @@ async fn write_loop(
                 let _ = o.write_all(&line).await;
             }
             if let Some(f) = file.as_mut() {
-                if let Err(e) = f.write_all(&line).await {
+                if let Err(e) = f.write(&line).await {
                     tracing::error!(error = %e, "cannot write the decision log file");
                 }
             }

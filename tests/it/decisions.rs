@@ -350,3 +350,108 @@ async fn overflow_counts_drops_and_requests_do_not_wait() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+async fn proxy_logging_to(
+    dir: &std::path::Path,
+    extra: &str,
+) -> (Backend, proxy::RunningProxy, std::path::PathBuf) {
+    let backend = Backend::start().await;
+    let file = dir.join("decisions.jsonl");
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section(&format!(
+            "[decision_log]\nfile = {:?}\npseudonym_key = {KEY:?}\n{extra}",
+            file.display().to_string()
+        ))
+        .start()
+        .await;
+    (backend, proxy, file)
+}
+
+#[tokio::test]
+async fn size_rotation_keeps_at_most_the_configured_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_b, mut proxy, file) =
+        proxy_logging_to(dir.path(), "max_file_bytes = 2000\nkeep_files = 2").await;
+    for i in 0..30 {
+        let r = call(
+            &proxy,
+            "DELETE",
+            &format!("/v1/customers/{DE}/users/u{i}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 403);
+    }
+    proxy.begin_stop().await.unwrap();
+    let rotated = |n: usize| dir.path().join(format!("decisions.jsonl.{n}"));
+    assert!(
+        rotated(1).exists() && rotated(2).exists(),
+        "two rotated files kept"
+    );
+    assert!(!rotated(3).exists(), "no more than keep_files");
+    let mut total = 0;
+    for f in [rotated(2), rotated(1), file.clone()] {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            text.len() <= 2000,
+            "{} is {} bytes",
+            f.display(),
+            text.len()
+        );
+        total += text.lines().count();
+    }
+    let (code, out, err) = crate::support::child::run(&["logs", "--json", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let ids: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["request_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), total);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, across the rotated files"
+    );
+    assert!(total < 30, "the oldest records were rotated away");
+}
+
+#[tokio::test]
+async fn a_new_day_starts_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("decisions.jsonl");
+    std::fs::write(&file, "{\"old\":true}\n").unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let (_b, mut proxy, file) = proxy_logging_to(dir.path(), "").await;
+    assert_eq!(
+        call(
+            &proxy,
+            "DELETE",
+            &format!("/v1/customers/{DE}/users/u1"),
+            &[],
+            ""
+        )
+        .await
+        .status,
+        403
+    );
+    proxy.begin_stop().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("decisions.jsonl.1")).unwrap(),
+        "{\"old\":true}\n"
+    );
+    let today = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(today.lines().count(), 1);
+    assert!(today.contains("germany-customer-user-update"));
+}
