@@ -92,6 +92,11 @@ pub struct DecisionLogSettings {
     pub client_address: ClientAddress,
     /// Capture names that hold user identifiers.
     pub user_captures: Vec<String>,
+    /// Path segments after which a segment is a user identifier, in every
+    /// record (default `users`, `usermembers`).
+    pub user_collections: Vec<String>,
+    /// Every how-many-th forwarded request gets a record (0: none).
+    pub forwarded_every: u64,
 }
 
 impl std::fmt::Debug for DecisionLogSettings {

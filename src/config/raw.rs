@@ -114,8 +114,15 @@ pub struct RawDecisionLog {
     pub rotate_daily: Option<bool>,
     /// Rotated files kept (default 7).
     pub keep_files: Option<i64>,
+    /// `drop` (default: count and warn) or `block` (back-pressure).
+    pub on_overflow: Option<String>,
+    /// Fraction (0 to 1) of forwarded requests that get a record too.
+    pub forwarded_sample: Option<f64>,
     /// Path capture names that hold user identifiers (default `["user"]`).
     pub user_captures: Option<Vec<String>>,
+    /// Path segments after which a segment is a user identifier
+    /// (default `["users", "usermembers"]`).
+    pub user_collections: Option<Vec<String>>,
 }
 
 /// `[inspection]`

@@ -480,6 +480,17 @@ fn decision_log(
             stdout: raw.stdout.unwrap_or(false),
             file,
             queue,
+            on_overflow: match raw.on_overflow.as_deref() {
+                None | Some("drop") => crate::telemetry::decision_log::Overflow::Drop,
+                Some("block") => crate::telemetry::decision_log::Overflow::Block,
+                Some(other) => {
+                    ctx.error(
+                        &path.key("on_overflow"),
+                        format!("{other:?}: use drop or block"),
+                    );
+                    crate::telemetry::decision_log::Overflow::Drop
+                }
+            },
             rotation: crate::telemetry::decision_log::Rotation {
                 max_bytes: match raw.max_file_bytes {
                     None => Some(100 << 20),
@@ -514,5 +525,21 @@ fn decision_log(
             .user_captures
             .clone()
             .unwrap_or_else(|| vec!["user".into()]),
+        user_collections: raw
+            .user_collections
+            .clone()
+            .unwrap_or_else(|| vec!["users".into(), "usermembers".into()]),
+        forwarded_every: match raw.forwarded_sample {
+            None => 0,
+            Some(f) if f == 0.0 => 0,
+            Some(f) if f > 0.0 && f <= 1.0 => (1.0 / f).round().max(1.0) as u64,
+            Some(f) => {
+                ctx.error(
+                    &path.key("forwarded_sample"),
+                    format!("must be between 0 and 1, got {f}"),
+                );
+                0
+            }
+        },
     }
 }

@@ -66,6 +66,9 @@ pub struct Proxy {
     metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
     /// Rule ids as metric label values, by rule index.
     rule_labels: Vec<std::sync::Arc<String>>,
+    /// Every how-many-th forwarded request gets a record (0: none).
+    forwarded_every: u64,
+    forwarded_seen: std::sync::atomic::AtomicU64,
 }
 
 /// What the policy made of a request.
@@ -101,8 +104,11 @@ impl Proxy {
                 ),
                 client_address: config.decision_log.client_address,
                 user_captures: config.decision_log.user_captures.clone(),
+                user_collections: config.decision_log.user_collections.clone(),
             },
             metrics,
+            forwarded_every: config.decision_log.forwarded_every,
+            forwarded_seen: std::sync::atomic::AtomicU64::new(0),
             rule_labels: config
                 .rules
                 .rules()
@@ -140,7 +146,9 @@ impl Proxy {
         // service future into place; one allocation is cheaper than the copies.
         let result = Box::pin(self.forward(req, conn, &rid, &mut trail)).await;
         self.count(&seen, &trail, &result);
-        self.write_record(&seen, &trail, &rid, &result);
+        if let Some(rec) = self.decision_record(&seen, &trail, &rid, &result) {
+            self.log.record(rec).await;
+        }
         match result {
             Ok(resp) => resp,
             Err(err) => {
@@ -226,14 +234,15 @@ impl Proxy {
 
     /// Exactly one record for a request the policy did not simply forward:
     /// an answer by a rule, a report-only match, or a rejection by the
-    /// canonicaliser or the policy.
-    fn write_record(
+    /// canonicaliser or the policy; and, when sampling is configured, for
+    /// every n-th forwarded request.
+    fn decision_record(
         &self,
         seen: &record::Seen,
         trail: &record::Trail,
         rid: &HeaderValue,
         result: &Result<Response<ProxyBody>, ProxyError>,
-    ) {
+    ) -> Option<crate::telemetry::decision_log::DecisionRecord> {
         let status = match result {
             Ok(r) => r.status().as_u16(),
             Err(e) => e.status().as_u16(),
@@ -248,9 +257,20 @@ impl Proxy {
                 self.recorder
                     .record(seen, trail, rid, &did, status, "reject", Some(e.code()))
             }
-            _ => return,
+            (None, Ok(r)) if self.forwarded_every > 0 => {
+                let n = self
+                    .forwarded_seen
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n % self.forwarded_every != 0 {
+                    return None;
+                }
+                let did = self.decision_ids.for_request(None);
+                self.recorder
+                    .record(seen, trail, rid, &did, r.status().as_u16(), "forward", None)
+            }
+            _ => return None,
         };
-        self.log.record(rec);
+        Some(rec)
     }
 
     /// The inner handler.

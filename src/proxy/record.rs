@@ -98,6 +98,8 @@ pub struct Recorder {
     pub pseudonyms: Pseudonymizer,
     pub client_address: ClientAddress,
     pub user_captures: Vec<String>,
+    /// Path segments after which a segment is a user identifier.
+    pub user_collections: Vec<String>,
 }
 
 impl Recorder {
@@ -114,9 +116,28 @@ impl Recorder {
         reason: Option<&'static str>,
     ) -> DecisionRecord {
         let draft = trail.draft.as_ref();
-        let users: Vec<&str> =
-            draft.map_or(Vec::new(), |d| d.users.iter().map(String::as_str).collect());
         let (raw_path, query) = (seen.raw_target.path(), seen.raw_target.query());
+        // User identifiers: the rule's user captures, and, for every record
+        // (a sampled forward has no rule), the segment after a collection
+        // name such as `users`.
+        let mut users: Vec<&str> =
+            draft.map_or(Vec::new(), |d| d.users.iter().map(String::as_str).collect());
+        for path in [Some(raw_path), trail.canonical_path.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            let segs: Vec<&str> = path.split('/').collect();
+            for w in segs.windows(2) {
+                if self
+                    .user_collections
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(w[0]))
+                    && !w[1].is_empty()
+                {
+                    users.push(w[1]);
+                }
+            }
+        }
         let mut target = self.pseudonyms.path(raw_path, &users);
         if let Some(q) = query {
             target.push('?');

@@ -31,7 +31,8 @@ pub struct DecisionRecord {
     pub rule: Option<String>,
     /// `enforce` or `report-only`.
     pub mode: &'static str,
-    /// `explain`, `redirect`, `deny`, or `reject` (the proxy refused it).
+    /// `explain`, `redirect`, `deny`, `reject` (the proxy refused it), or
+    /// `forward` (a sampled forwarded request).
     pub action: &'static str,
     /// The status sent to the client.
     pub status: u16,
@@ -78,6 +79,18 @@ pub struct Outputs {
     pub queue: usize,
     /// Rotation of the file.
     pub rotation: Rotation,
+    /// What a full queue does.
+    pub on_overflow: Overflow,
+}
+
+/// What happens when the queue is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop the record, count it, warn (rate-limited). Requests never wait.
+    #[default]
+    Drop,
+    /// Wait for room: no record is lost, requests slow down with the writer.
+    Block,
 }
 
 /// When the file is rotated, and how many rotated files are kept.
@@ -108,6 +121,7 @@ pub const RECENT: usize = 1000;
 #[derive(Debug)]
 pub struct DecisionLog {
     tx: Option<mpsc::Sender<DecisionRecord>>,
+    on_overflow: Overflow,
     recent: Mutex<VecDeque<DecisionRecord>>,
     dropped: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
@@ -119,6 +133,7 @@ impl DecisionLog {
     pub fn disabled() -> DecisionLog {
         DecisionLog {
             tx: None,
+            on_overflow: Overflow::Drop,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
@@ -140,6 +155,7 @@ impl DecisionLog {
         let task = tokio::spawn(write_loop(rx, stop_rx, outputs.stdout, file));
         Ok(DecisionLog {
             tx: Some(tx),
+            on_overflow: outputs.on_overflow,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
@@ -162,9 +178,9 @@ impl DecisionLog {
             .collect()
     }
 
-    /// Keeps a record in the ring and queues it for the outputs; never
-    /// waits. A full queue drops and counts it.
-    pub fn record(&self, r: DecisionRecord) {
+    /// Keeps a record in the ring and queues it for the outputs. A full
+    /// queue drops and counts it, or, with [`Overflow::Block`], waits.
+    pub async fn record(&self, r: DecisionRecord) {
         {
             let mut ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             if ring.len() == RECENT {
@@ -173,6 +189,10 @@ impl DecisionLog {
             ring.push_back(r.clone());
         }
         let Some(tx) = &self.tx else { return };
+        if self.on_overflow == Overflow::Block {
+            let _ = tx.send(r).await;
+            return;
+        }
         if tx.try_send(r).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());

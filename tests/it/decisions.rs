@@ -455,3 +455,82 @@ async fn a_new_day_starts_a_new_file() {
     assert_eq!(today.lines().count(), 1);
     assert!(today.contains("germany-customer-user-update"));
 }
+
+#[tokio::test]
+async fn forwarded_requests_can_be_sampled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_b, mut proxy, file) = proxy_logging_to(dir.path(), "forwarded_sample = 0.5").await;
+    for i in 0..10 {
+        let r = call(
+            &proxy,
+            "GET",
+            &format!("/v1/customers/{GLOBAL}/users/u{i}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(
+        call(
+            &proxy,
+            "DELETE",
+            &format!("/v1/customers/{DE}/users/u1"),
+            &[],
+            ""
+        )
+        .await
+        .status,
+        403
+    );
+    proxy.begin_stop().await.unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let forwards = records.iter().filter(|r| r["action"] == "forward").count();
+    assert_eq!(forwards, 5, "every second forwarded request");
+    assert_eq!(
+        records.iter().filter(|r| r["action"] == "explain").count(),
+        1
+    );
+    assert!(
+        !text.contains("/users/u"),
+        "users are pseudonymised in sampled records too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_overflow_loses_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_b, mut proxy, file) =
+        proxy_logging_to(dir.path(), "queue_size = 1\non_overflow = \"block\"").await;
+    let url = proxy.url(&format!("/v1/customers/{DE}/users"));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            crate::support::client::send(
+                http::Request::post(url)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+                    .unwrap(),
+            )
+            .await
+            .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 403);
+    }
+    let metrics = crate::support::client::get(&format!("http://{}/metrics", proxy.admin))
+        .await
+        .text();
+    assert!(
+        metrics.contains("portalgate_decision_log_dropped_records 0"),
+        "{metrics}"
+    );
+    proxy.begin_stop().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 100);
+}
