@@ -531,7 +531,7 @@ fn decision_log(
             .unwrap_or_else(|| vec!["users".into(), "usermembers".into()]),
         forwarded_every: match raw.forwarded_sample {
             None => 0,
-            Some(f) if f == 0.0 => 0,
+            Some(0.0) => 0,
             Some(f) if f > 0.0 && f <= 1.0 => (1.0 / f).round().max(1.0) as u64,
             Some(f) => {
                 ctx.error(
