@@ -136,6 +136,10 @@ pub struct LogsArgs {
     /// Print counts by rule, tenant, action, portal and hour.
     #[arg(long)]
     pub summary: bool,
+    /// After what exists, keep printing new records (like `tail -F`,
+    /// surviving rotation) until interrupted.
+    #[arg(long, conflicts_with = "summary")]
+    pub follow: bool,
     /// Decision-log files; rotated siblings (`FILE.N`) are read first.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,

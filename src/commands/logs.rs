@@ -199,6 +199,92 @@ impl Summary {
     }
 }
 
+fn print_line(out: &mut impl Write, l: &Line, raw: &str, json: bool) -> std::io::Result<()> {
+    if json {
+        return writeln!(out, "{raw}");
+    }
+    writeln!(
+        out,
+        "{:<24}  {:<8}  {:>3}  {:<32}  {:<36}  {:<8}  {:<6}  {}",
+        l.ts,
+        l.action,
+        l.status,
+        l.rule.as_deref().unwrap_or("-"),
+        l.tenant.as_deref().unwrap_or("-"),
+        l.region.as_deref().unwrap_or("-"),
+        l.method.as_deref().unwrap_or("-"),
+        l.path.as_deref().unwrap_or("-"),
+    )
+}
+
+/// Like `tail -F`: from byte `start` of `path`, waits for new records; when
+/// the file is rotated (a new inode at the path) finishes the old one, then
+/// reads the new one from its start; a truncated file is read again from its
+/// start. Ends when stdout goes away.
+fn follow(path: &Path, start: u64, filters: &Filters, json: bool, out: &mut impl Write) -> Exit {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
+    let open = |at: u64| -> Option<(BufReader<std::fs::File>, u64)> {
+        let mut f = std::fs::File::open(path).ok()?;
+        let ino = f.metadata().ok()?.ino();
+        f.seek(SeekFrom::Start(at)).ok()?;
+        Some((BufReader::new(f), ino))
+    };
+    let mut current = open(start);
+    let mut line = String::new();
+    loop {
+        let mut progressed = false;
+        if let Some((reader, _)) = current.as_mut() {
+            loop {
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    // A partial last line: wait for the rest.
+                    Ok(n) if !line.ends_with('\n') => {
+                        let _ = reader.seek_relative(-(n as i64));
+                        break;
+                    }
+                    Ok(_) => {
+                        progressed = true;
+                        let raw = line.trim_end();
+                        match serde_json::from_str::<Line>(raw) {
+                            Ok(l) if filters.keep(&l) => {
+                                if print_line(out, &l, raw, json)
+                                    .and_then(|_| out.flush())
+                                    .is_err()
+                                {
+                                    return Exit::Ok;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                eprintln!("{}: malformed record skipped: {e}", path.display())
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Rotated (new inode) or truncated (shorter than what was read)?
+        // Everything of the old file has been read by now.
+        let now = std::fs::metadata(path).ok();
+        let switch = match (current.as_mut(), &now) {
+            (None, Some(_)) => true,
+            (Some((r, ino)), Some(m)) => {
+                m.ino() != *ino || r.stream_position().is_ok_and(|pos| m.len() < pos)
+            }
+            _ => false,
+        };
+        if switch {
+            current = open(0);
+            continue;
+        }
+        if !progressed {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
 pub fn run(args: &LogsArgs) -> Exit {
     let now = SystemTime::now();
     let parse_time = |s: &Option<String>| s.as_deref().map(|v| when(v, now)).transpose();
@@ -227,6 +313,8 @@ pub fn run(args: &LogsArgs) -> Exit {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut summary = Summary::default();
     let mut malformed = 0u64;
+    // Bytes read from the last file: `--follow` continues from there.
+    let mut consumed = 0u64;
     if !args.json && !args.summary {
         let _ = writeln!(
             out,
@@ -243,19 +331,27 @@ pub fn run(args: &LogsArgs) -> Exit {
                     return Exit::Runtime;
                 }
             };
-            for (i, line) in BufReader::with_capacity(1 << 16, f).lines().enumerate() {
-                let line = match line {
-                    Ok(l) => l,
+            let mut reader = BufReader::with_capacity(1 << 16, f);
+            let mut buf = String::new();
+            consumed = 0;
+            for i in 0.. {
+                buf.clear();
+                let line = match reader.read_line(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        consumed += n as u64;
+                        buf.trim_end_matches(['\n', '\r'])
+                    }
                     Err(e) => {
                         eprintln!("{}:{}: unreadable line skipped: {e}", file.display(), i + 1);
                         malformed += 1;
-                        continue;
+                        break;
                     }
                 };
                 if line.trim().is_empty() {
                     continue;
                 }
-                let parsed: Line = match serde_json::from_str(&line) {
+                let parsed: Line = match serde_json::from_str(line) {
                     Ok(p) => p,
                     Err(e) => {
                         eprintln!(
@@ -273,27 +369,20 @@ pub fn run(args: &LogsArgs) -> Exit {
                 let written = if args.summary {
                     summary.add(&parsed);
                     Ok(())
-                } else if args.json {
-                    writeln!(out, "{line}")
                 } else {
-                    writeln!(
-                        out,
-                        "{:<24}  {:<8}  {:>3}  {:<32}  {:<36}  {:<8}  {:<6}  {}",
-                        parsed.ts,
-                        parsed.action,
-                        parsed.status,
-                        parsed.rule.as_deref().unwrap_or("-"),
-                        parsed.tenant.as_deref().unwrap_or("-"),
-                        parsed.region.as_deref().unwrap_or("-"),
-                        parsed.method.as_deref().unwrap_or("-"),
-                        parsed.path.as_deref().unwrap_or("-"),
-                    )
+                    print_line(&mut out, &parsed, line, args.json)
                 };
                 if written.is_err() {
                     // The reader went away (e.g. `| head`): stop quietly.
                     return Exit::Ok;
                 }
             }
+        }
+    }
+    if args.follow {
+        let _ = out.flush();
+        if let Some(last) = args.files.last() {
+            return follow(last, consumed, &filters, args.json, &mut out);
         }
     }
     if args.summary {

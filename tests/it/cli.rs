@@ -749,3 +749,69 @@ fn operational_logs_in_json() {
     assert!(v["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(v["timestamp"].is_string());
 }
+
+#[test]
+fn logs_follow_survives_rotation() {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _) = generated_log(7, 0);
+    let lines: Vec<&str> = text.lines().collect();
+    let file = dir.path().join("decisions.jsonl");
+    std::fs::write(&file, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let mut child = Command::new(crate::support::child::bin())
+        .args(["logs", "--follow", "--json"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            if tx
+                .send(v["decision_id"].as_str().unwrap().to_string())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a followed record within 10 s")
+    };
+    assert_eq!((next(), next()), ("d0".to_string(), "d1".to_string()));
+
+    let append = |s: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    };
+    append(&format!("{}\n", lines[2]));
+    assert_eq!(next(), "d2");
+
+    // Rotation as the proxy does it: rename, then a new file.
+    std::fs::rename(&file, dir.path().join("decisions.jsonl.1")).unwrap();
+    std::fs::write(&file, format!("{}\n{}\n", lines[3], lines[4])).unwrap();
+    assert_eq!((next(), next()), ("d3".to_string(), "d4".to_string()));
+
+    // A line written in two parts is printed once, whole.
+    let (a, b) = lines[5].split_at(20);
+    append(a);
+    append(&format!("{b}\n"));
+    assert_eq!(next(), "d5");
+    // The next record printed is the next one written: nothing twice.
+    append(&format!("{}\n", lines[6]));
+    assert_eq!(next(), "d6");
+    let _ = child.kill();
+    let _ = child.wait();
+}
