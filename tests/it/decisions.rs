@@ -534,3 +534,156 @@ async fn blocking_overflow_loses_no_record() {
     proxy.begin_stop().await.unwrap();
     assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 100);
 }
+
+/// The real binary with every output on: decision records to stdout and a
+/// file, operational logs at debug level to stderr, /metrics and
+/// /decisions/recent. None of the personal data sent appears in any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_output_of_the_binary_carries_personal_data() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+    drop(admin);
+    let log_file = dir.path().join("decisions.jsonl");
+    let pack =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/germany.toml");
+    let config = format!(
+        "include = [{:?}]\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\n\
+         [admin]\naddress = \"{admin_addr}\"\n[decision_log]\nstdout = true\nfile = {:?}\n\
+         forwarded_sample = 1.0\npseudonym_key = \"{KEY}\"\n[[tenants.entries]]\nid = \"{DE}\"\nregion = \"germany\"\n",
+        pack.display().to_string(),
+        backend.url(),
+        log_file.display().to_string(),
+    );
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(crate::support::child::bin())
+        .args(["--log-level", "debug", "serve", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut sent = false;
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if !sent {
+                let text = String::from_utf8_lossy(&all).to_string();
+                if let Some(rest) = text.split(" listening addr=").nth(1) {
+                    let _ = addr_tx.send(rest.split_whitespace().next().unwrap().to_string());
+                    sent = true;
+                }
+            }
+        }
+        all
+    });
+    let out_reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = stdout.read_to_end(&mut all);
+        all
+    });
+    let addr = addr_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+
+    let email = "adele.vance@contoso.example";
+    let password = "Sup3r-Secret-Pa55word";
+    let token = "eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA";
+    let cookie = "cookie-secret-value";
+    let query_secret = "query-secret-value";
+    let user_id = "u-9f8e7d6c";
+    let requests = [
+        (
+            "PATCH",
+            format!("/v1/customers/{DE}/users/{email}?token={query_secret}"),
+            format!("{{\"passwordProfile\":{{\"password\":\"{password}\"}}}}"),
+        ),
+        (
+            "DELETE",
+            format!("/v1/customers/{DE}/users/{user_id}?sig={query_secret}"),
+            String::new(),
+        ),
+        (
+            "GET",
+            format!("/v1/customers/{GLOBAL}/users/{email}?q={query_secret}"),
+            String::new(),
+        ),
+        (
+            "GET",
+            format!("/v1/customers/{DE}/users/{user_id}/licenses?q={query_secret}"),
+            String::new(),
+        ),
+    ];
+    for (method, target, body) in &requests {
+        let r = crate::support::client::send(
+            http::Request::builder()
+                .method(*method)
+                .uri(format!("http://{addr}{target}"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {token}"))
+                .header("cookie", format!("session={cookie}"))
+                .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            r.status.is_success() || r.status == 403,
+            "{method} {target}: {}",
+            r.status
+        );
+    }
+    let metrics = crate::support::client::get(&format!("http://{admin_addr}/metrics"))
+        .await
+        .body;
+    let recent =
+        crate::support::client::get(&format!("http://{admin_addr}/decisions/recent?limit=100"))
+            .await
+            .body;
+    assert!(!recent.is_empty());
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let outputs: Vec<(&str, Vec<u8>)> = vec![
+        ("stdout (decision records)", out_reader.join().unwrap()),
+        ("stderr (operational logs)", err_reader.join().unwrap()),
+        ("/metrics", metrics.to_vec()),
+        ("/decisions/recent", recent.to_vec()),
+        ("decision log file", std::fs::read(&log_file).unwrap()),
+    ];
+    let records = String::from_utf8_lossy(&outputs[0].1).lines().count();
+    assert_eq!(
+        records, 4,
+        "two enforced, one report-only, one sampled forward"
+    );
+    for (name, bytes) in &outputs {
+        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+        for secret in [
+            email,
+            "adele",
+            "contoso.example",
+            password,
+            token,
+            cookie,
+            query_secret,
+            user_id,
+        ] {
+            assert!(
+                !text.contains(&secret.to_ascii_lowercase()),
+                "{secret:?} in {name}:\n{text}"
+            );
+        }
+    }
+}
