@@ -65,7 +65,7 @@ pub async fn run(args: DemoArgs) -> Exit {
         }
     }
     config.admin = Some(args.admin_listen);
-    let server = match Server::bind(&config).await {
+    let server = match Server::bind(&config, None).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("portalgate: {e}");

@@ -10,7 +10,7 @@ pub async fn run(args: ServeArgs) -> Exit {
         Ok(c) => c,
         Err(exit) => return exit,
     };
-    let server = match Server::bind(&config).await {
+    let server = match Server::bind(&config, Some(args.config.clone())).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("portalgate: {e}");

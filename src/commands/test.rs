@@ -202,7 +202,9 @@ impl Harness {
             .iter()
             .map(|r| (r.id.clone(), r.action.kind()))
             .collect();
-        let server = Server::bind(&config).await.map_err(|e| e.to_string())?;
+        let server = Server::bind(&config, None)
+            .await
+            .map_err(|e| e.to_string())?;
         let proxy = server.local_addrs().first().copied().ok_or("no listener")?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.run(async {

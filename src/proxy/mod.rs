@@ -69,6 +69,7 @@ pub struct Proxy {
     /// Every how-many-th forwarded request gets a record (0: none).
     forwarded_every: u64,
     forwarded_seen: std::sync::atomic::AtomicU64,
+    generation: u64,
 }
 
 /// What the policy made of a request.
@@ -86,6 +87,7 @@ impl Proxy {
         config: &Config,
         log: std::sync::Arc<crate::telemetry::decision_log::DecisionLog>,
         metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
+        generation: u64,
     ) -> Self {
         Proxy {
             pool: UpstreamPool::new(&config.upstream),
@@ -105,9 +107,11 @@ impl Proxy {
                 client_address: config.decision_log.client_address,
                 user_captures: config.decision_log.user_captures.clone(),
                 user_collections: config.decision_log.user_collections.clone(),
+                generation,
             },
             metrics,
             forwarded_every: config.decision_log.forwarded_every,
+            generation,
             forwarded_seen: std::sync::atomic::AtomicU64::new(0),
             rule_labels: config
                 .rules
@@ -116,6 +120,11 @@ impl Proxy {
                 .map(|r| std::sync::Arc::new(r.id.clone()))
                 .collect(),
         }
+    }
+
+    /// The configuration generation this snapshot was built from.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The metrics.

@@ -100,6 +100,8 @@ pub struct Recorder {
     pub user_captures: Vec<String>,
     /// Path segments after which a segment is a user identifier.
     pub user_collections: Vec<String>,
+    /// The configuration generation, written into every record.
+    pub generation: u64,
 }
 
 impl Recorder {
@@ -171,6 +173,7 @@ impl Recorder {
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            generation: self.generation,
             protocol: match seen.version {
                 Version::HTTP_10 => "HTTP/1.0",
                 Version::HTTP_2 => "HTTP/2",

@@ -23,22 +23,20 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::proxy::Proxy;
+use super::reload::Live;
 
 /// What the admin routes read.
 pub struct AdminState {
-    /// The proxy (metrics, decision log).
-    pub proxy: Arc<Proxy>,
+    /// The live configuration (metrics, decision log, reload).
+    pub live: Arc<Live>,
     /// Readiness.
     pub ready: Arc<AtomicBool>,
     /// The bearer token, if one is required.
     pub token: Option<String>,
-    /// The `/config` document, rendered once per configuration.
-    pub config_doc: String,
 }
 
-/// The `/config` document for `config`.
-pub fn config_doc(config: &crate::config::Config) -> String {
+/// The `/config` document for `config` at `generation`.
+pub fn config_doc(config: &crate::config::Config, generation: u64) -> String {
     let rules: Vec<serde_json::Value> = config
         .rules
         .rules()
@@ -56,7 +54,7 @@ pub fn config_doc(config: &crate::config::Config) -> String {
         .collect();
     serde_json::json!({
         "hash": config.hash,
-        "generation": 1,
+        "generation": generation,
         "rules": rules,
         "tenants": config.directory.len(),
     })
@@ -76,7 +74,12 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, force: watch::
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&req, &state)) }
+                async move {
+                    if req.method() == http::Method::POST && req.uri().path() == "/reload" {
+                        return Ok::<_, Infallible>(reload(&req, &state).await);
+                    }
+                    Ok::<_, Infallible>(route(&req, &state))
+                }
             });
             let conn =
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc);
@@ -116,6 +119,30 @@ fn authorized(req: &Request<Incoming>, token: Option<&str>) -> bool {
     digest(given).as_ref() == digest(token).as_ref()
 }
 
+/// `POST /reload`: 200 with the new generation, or 400 with every error
+/// (the running configuration keeps serving).
+async fn reload(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
+    if !authorized(req, state.token.as_deref()) {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "text/plain; charset=utf-8",
+            "a bearer token is required\n",
+        );
+    }
+    match state.live.reload().await {
+        Ok(generation) => reply(
+            StatusCode::OK,
+            "application/json",
+            serde_json::json!({"generation": generation}).to_string() + "\n",
+        ),
+        Err(errors) => reply(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            errors + "\n",
+        ),
+    }
+}
+
 fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
     const TEXT: &str = "text/plain; charset=utf-8";
     const JSON: &str = "application/json";
@@ -143,8 +170,8 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
     }
     match path {
         "/metrics" => {
-            let log = state.proxy.decision_log();
-            let m = state.proxy.metrics();
+            let log = state.live.decision_log();
+            let m = state.live.metrics();
             m.decision_log_queue.set(log.queued() as i64);
             m.decision_log_dropped
                 .set(i64::try_from(log.dropped()).unwrap_or(i64::MAX));
@@ -154,7 +181,7 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
                 m.encode(),
             )
         }
-        "/config" => reply(StatusCode::OK, JSON, state.config_doc.clone()),
+        "/config" => reply(StatusCode::OK, JSON, state.live.config_doc()),
         _ => {
             let limit = req
                 .uri()
@@ -165,7 +192,7 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(100)
                 .min(crate::telemetry::decision_log::RECENT);
-            let records = state.proxy.decision_log().recent(limit);
+            let records = state.live.decision_log().recent(limit);
             reply(
                 StatusCode::OK,
                 JSON,

@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{Limits, ServerSettings};
-use crate::proxy::{ConnInfo, Proxy};
+use crate::proxy::ConnInfo;
+use crate::server::reload::Live;
 
 /// The connection builder shared by all listeners.
 pub type HttpBuilder = auto::Builder<TokioExecutor>;
@@ -28,7 +29,7 @@ pub struct Bound {
 #[derive(Clone)]
 pub struct Shared {
     pub builder: Arc<HttpBuilder>,
-    pub proxy: Arc<Proxy>,
+    pub live: Arc<Live>,
     pub settings: ServerSettings,
     /// Becomes true when the drain timeout has passed: close now.
     pub force: watch::Receiver<bool>,
@@ -105,8 +106,8 @@ async fn serve<I>(io: I, conn: ConnInfo, shared: Shared, watcher: Watcher)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let proxy = shared.proxy.clone();
-    let gauge = proxy.metrics().open_connections.clone();
+    let live = shared.live.clone();
+    let gauge = live.metrics().open_connections.clone();
     gauge.inc();
     // Decremented however the connection ends.
     struct Open(prometheus_client::metrics::gauge::Gauge);
@@ -117,7 +118,9 @@ where
     }
     let _open = Open(gauge);
     let svc = service_fn(move |req| {
-        let proxy = proxy.clone();
+        // The snapshot at the request's start serves the whole request,
+        // whatever reloads happen meanwhile.
+        let proxy = live.proxy.load_full();
         async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }
     });
     let connection = shared

@@ -10,6 +10,7 @@
 
 mod admin;
 mod conn;
+pub mod reload;
 pub mod signal;
 
 use std::future::Future;
@@ -23,7 +24,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ServerSettings};
-use crate::proxy::Proxy;
 
 /// Why serving could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +46,8 @@ pub enum ServeError {
 pub struct Server {
     listeners: Vec<conn::Bound>,
     admin_token: Option<String>,
-    config_doc: String,
     admin: Option<TcpListener>,
-    proxy: Arc<Proxy>,
+    live: Arc<reload::Live>,
     settings: ServerSettings,
     builder: Arc<conn::HttpBuilder>,
 }
@@ -60,8 +59,12 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 }
 
 impl Server {
-    /// Binds every listener of `config` (and its admin listener).
-    pub async fn bind(config: &Config) -> Result<Server, ServeError> {
+    /// Binds every listener of `config` (and its admin listener). With a
+    /// `source` file, SIGHUP and `POST /reload` reload from it.
+    pub async fn bind(
+        config: &Config,
+        source: Option<std::path::PathBuf>,
+    ) -> Result<Server, ServeError> {
         let mut listeners = Vec::new();
         for l in &config.listeners {
             listeners.push(conn::Bound {
@@ -85,10 +88,10 @@ impl Server {
         Ok(Server {
             listeners,
             admin_token: config.admin_token.clone(),
-            config_doc: admin::config_doc(config),
             admin,
-            proxy: Arc::new(Proxy::new(
+            live: Arc::new(reload::Live::new(
                 config,
+                source,
                 Arc::new(log),
                 Arc::new(crate::telemetry::metrics::Metrics::default()),
             )),
@@ -125,7 +128,7 @@ impl Server {
                 bound,
                 conn::Shared {
                     builder: self.builder.clone(),
-                    proxy: self.proxy.clone(),
+                    live: self.live.clone(),
                     settings: self.settings,
                     force: force_rx.clone(),
                 },
@@ -138,15 +141,16 @@ impl Server {
                 tracing::info!(%addr, "admin listening");
             }
             let state = Arc::new(admin::AdminState {
-                proxy: self.proxy.clone(),
+                live: self.live.clone(),
                 ready: ready.clone(),
                 token: self.admin_token.clone(),
-                config_doc: self.config_doc.clone(),
             });
             tokio::spawn(admin::serve(l, state, force_rx.clone()))
         });
+        let hangups = tokio::spawn(signal::reload_on_hangup(self.live.clone()));
 
         shutdown.await;
+        hangups.abort();
         ready.store(false, Ordering::SeqCst);
         let _ = stop_tx.send(true);
         while accepting.join_next().await.is_some() {}
@@ -166,7 +170,7 @@ impl Server {
         }
         let _ = force_tx.send(true);
         // After the drain: every request's record is queued; write them all.
-        self.proxy.decision_log().close().await;
+        self.live.decision_log().close().await;
         if let Some(a) = admin {
             a.abort();
         }

@@ -1,4 +1,4 @@
-//! Process signals that end serving.
+//! Process signals: SIGTERM/SIGINT end serving, SIGHUP reloads.
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn terminate() {
@@ -21,5 +21,29 @@ pub async fn terminate() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Reloads the configuration on every SIGHUP, until aborted.
+pub async fn reload_on_hangup(live: std::sync::Arc<super::reload::Live>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!(
+                "cannot listen for SIGHUP; reload with POST /reload on the admin listener"
+            );
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received: reloading");
+            // Errors are logged and counted by `reload`.
+            let _ = live.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = live;
+        std::future::pending::<()>().await;
     }
 }

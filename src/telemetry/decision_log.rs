@@ -62,6 +62,8 @@ pub struct DecisionRecord {
     pub client: Option<String>,
     /// The `User-Agent`.
     pub user_agent: Option<String>,
+    /// The configuration generation that decided.
+    pub generation: u64,
     /// `HTTP/1.1`, `HTTP/2`, …
     pub protocol: &'static str,
     /// Time from the request head to the answer, in milliseconds.

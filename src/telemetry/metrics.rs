@@ -107,6 +107,24 @@ pub struct UpstreamLabels {
     pub kind: UpstreamErrorKind,
 }
 
+/// The outcome of a reload.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// Applied.
+    Success,
+    /// Rejected; the old configuration keeps serving.
+    Error,
+}
+
+label_values!(ReloadResult { Success => "success", Error => "error" });
+
+/// Labels of `portalgate_config_reload_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// The outcome.
+    pub result: ReloadResult,
+}
+
 /// Labels with only a decision.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -132,6 +150,8 @@ pub struct Metrics {
     pub decision_log_dropped: Gauge<i64, AtomicI64>,
     /// The configuration generation in force.
     pub config_generation: Gauge,
+    /// Reloads by result.
+    pub config_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -146,6 +166,7 @@ impl Default for Metrics {
         let decision_log_queue = Gauge::default();
         let decision_log_dropped = Gauge::<i64, AtomicI64>::default();
         let config_generation = Gauge::default();
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "requests",
             "Requests by decision, rule, mode and status",
@@ -181,6 +202,11 @@ impl Default for Metrics {
             "Generation of the configuration in force",
             config_generation.clone(),
         );
+        registry.register(
+            "config_reload",
+            "Configuration reloads by result",
+            config_reloads.clone(),
+        );
         config_generation.set(1);
         Metrics {
             registry,
@@ -191,6 +217,7 @@ impl Default for Metrics {
             decision_log_queue,
             decision_log_dropped,
             config_generation,
+            config_reloads,
         }
     }
 }

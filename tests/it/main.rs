@@ -12,6 +12,7 @@ mod errors;
 mod forward;
 mod limits;
 mod policy;
+mod reload;
 mod streaming;
 mod tls;
 mod upgrade;

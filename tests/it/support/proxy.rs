@@ -17,6 +17,8 @@ pub struct ProxyBuilder {
 
 pub struct RunningProxy {
     pub addr: SocketAddr,
+    /// The configuration file (rewrite it and POST /reload to reload).
+    pub config_path: std::path::PathBuf,
     pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -120,9 +122,13 @@ region = "global"
     pub async fn start(self) -> RunningProxy {
         let dir = tempfile::tempdir().unwrap();
         let text = self.render(dir.path());
-        let config = portalgate::config::parse(&text, "test.toml", dir.path())
+        let config_path = dir.path().join("portalgate.toml");
+        std::fs::write(&config_path, &text).unwrap();
+        let config = portalgate::config::load(&config_path)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{text}"));
-        let server = Server::bind(&config).await.unwrap();
+        let server = Server::bind(&config, Some(config_path.clone()))
+            .await
+            .unwrap();
         let addr = server.local_addrs()[0];
         let admin = server.admin_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -131,6 +137,7 @@ region = "global"
         }));
         RunningProxy {
             addr,
+            config_path,
             admin,
             dir,
             stop: Some(tx),

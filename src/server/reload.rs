@@ -1,0 +1,127 @@
+//! Hot reload: a new configuration snapshot is loaded, validated and built
+//! away from the request path, then swapped in atomically (arc-swap).
+//!
+//! Requests already in flight keep the snapshot they started with (each
+//! takes its own `Arc` of it). A snapshot that fails validation is never
+//! applied: the old one keeps serving, the errors are logged with file,
+//! line and key, `portalgate_config_reload_total{result="error"}` counts
+//! it, and readiness is unchanged. Listener and admin addresses, TLS
+//! certificates and decision-log outputs are fixed at startup; a reload
+//! that changes them says so in the log, and a restart applies them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config;
+use crate::proxy::Proxy;
+use crate::telemetry::decision_log::DecisionLog;
+use crate::telemetry::metrics::{Metrics, ReloadLabels, ReloadResult};
+
+/// The live configuration of a running server.
+pub struct Live {
+    /// The snapshot requests use.
+    pub proxy: ArcSwap<Proxy>,
+    /// The `/config` document of the snapshot.
+    config_doc: ArcSwap<String>,
+    source: Option<PathBuf>,
+    listeners: Vec<SocketAddr>,
+    admin: Option<SocketAddr>,
+    outputs: crate::telemetry::decision_log::Outputs,
+    log: Arc<DecisionLog>,
+    metrics: Arc<Metrics>,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Live {
+    /// The first snapshot, from the configuration loaded at startup.
+    pub fn new(
+        config: &config::Config,
+        source: Option<PathBuf>,
+        log: Arc<DecisionLog>,
+        metrics: Arc<Metrics>,
+    ) -> Live {
+        metrics.config_generation.set(1);
+        Live {
+            proxy: ArcSwap::from_pointee(Proxy::new(config, log.clone(), metrics.clone(), 1)),
+            config_doc: ArcSwap::from_pointee(super::admin::config_doc(config, 1)),
+            source,
+            listeners: config.listeners.iter().map(|l| l.address).collect(),
+            admin: config.admin,
+            outputs: config.decision_log.outputs.clone(),
+            log,
+            metrics,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The `/config` document of the snapshot in force.
+    pub fn config_doc(&self) -> String {
+        self.config_doc.load().as_ref().clone()
+    }
+
+    /// The metrics, shared by every snapshot.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The decision log, shared by every snapshot.
+    pub fn decision_log(&self) -> &DecisionLog {
+        &self.log
+    }
+
+    /// Loads the configuration file again and swaps it in; returns the new
+    /// generation, or every error found (the old snapshot keeps serving).
+    pub async fn reload(&self) -> Result<u64, String> {
+        let _one_at_a_time = self.lock.lock().await;
+        let Some(path) = self.source.clone() else {
+            return Err("this server was not started from a configuration file".into());
+        };
+        // Reading and validating touches the file system: off the runtime.
+        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                self.count(ReloadResult::Error);
+                let text = e.to_string();
+                tracing::error!(errors = %text, "reload rejected; the running configuration keeps serving");
+                return Err(text);
+            }
+        };
+        let current: Vec<SocketAddr> = config.listeners.iter().map(|l| l.address).collect();
+        if current != self.listeners || config.admin != self.admin {
+            tracing::warn!(
+                "listener or admin addresses changed: they take effect only after a restart; \
+                 the rest of the configuration is applied now"
+            );
+        }
+        if config.listeners.iter().any(|l| l.tls.is_some()) {
+            tracing::warn!(
+                "TLS certificates are loaded at startup: a restart applies new certificates"
+            );
+        }
+        if config.decision_log.outputs != self.outputs {
+            tracing::warn!("decision log outputs changed: they take effect only after a restart");
+        }
+        let generation = self.proxy.load().generation() + 1;
+        let next = Proxy::new(&config, self.log.clone(), self.metrics.clone(), generation);
+        self.config_doc
+            .store(Arc::new(super::admin::config_doc(&config, generation)));
+        self.proxy.store(Arc::new(next));
+        self.metrics.config_generation.set(generation as i64);
+        self.count(ReloadResult::Success);
+        tracing::info!(generation, hash = %config.hash, rules = config.rules.rules().len(), "configuration reloaded");
+        Ok(generation)
+    }
+
+    fn count(&self, result: ReloadResult) {
+        self.metrics
+            .config_reloads
+            .get_or_create(&ReloadLabels { result })
+            .inc();
+    }
+}

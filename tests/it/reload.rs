@@ -1,0 +1,245 @@
+//! Hot reload: a steady stream of requests over keep-alive, new connections
+//! and HTTP/2 sees no failure while the configuration is reloaded 50 times;
+//! a broken configuration is refused and the old one keeps serving; SIGHUP
+//! reloads the real binary.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+
+use crate::support::client::{get, send};
+use crate::support::*;
+
+/// Rule set A answers `/v1/switch` with 451; set B has no rule (forwarded: 200).
+fn rules(a: bool) -> String {
+    if a {
+        "[[rules]]\nid = \"switch\"\n[rules.match]\npath = \"/v1/switch\"\n[rules.action]\ntype = \"deny\"\nstatus = 451\n".into()
+    } else {
+        String::new()
+    }
+}
+
+async fn reload(proxy: &proxy::RunningProxy) -> (u16, String) {
+    let r = send(
+        Request::post(format!("http://{}/reload", proxy.admin))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    (r.status.as_u16(), r.text())
+}
+
+#[derive(Default)]
+struct Tally {
+    denied: AtomicUsize,
+    forwarded: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Tally {
+    fn add(&self, status: Option<u16>) {
+        match status {
+            Some(451) => self.denied.fetch_add(1, Ordering::Relaxed),
+            Some(200) => self.forwarded.fetch_add(1, Ordering::Relaxed),
+            _ => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+    fn total(&self) -> usize {
+        self.denied.load(Ordering::Relaxed) + self.forwarded.load(Ordering::Relaxed)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_reloads_under_load_fail_no_request() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .section(&rules(true))
+        .start()
+        .await;
+    let base = std::fs::read_to_string(&proxy.config_path).unwrap();
+    let base = base.replace(&rules(true), "");
+    let url = proxy.url("/v1/switch");
+    let stop = Arc::new(AtomicBool::new(false));
+    let tallies: Vec<Arc<Tally>> = (0..3).map(|_| Arc::new(Tally::default())).collect();
+
+    // Keep-alive HTTP/1.1 (one pooled connection).
+    let keep_alive = {
+        let (stop, tally, url) = (stop.clone(), tallies[0].clone(), url.clone());
+        tokio::spawn(async move {
+            let client = crate::support::client::http1();
+            while !stop.load(Ordering::Relaxed) {
+                let r = client.get(url.parse().unwrap()).await;
+                let status = match r {
+                    Ok(resp) => {
+                        let s = resp.status().as_u16();
+                        resp.into_body().collect().await.ok().map(|_| s)
+                    }
+                    Err(_) => None,
+                };
+                tally.add(status);
+            }
+        })
+    };
+    // A new connection for every request.
+    let fresh = {
+        let (stop, tally, addr) = (stop.clone(), tallies[1].clone(), proxy.addr);
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = crate::support::client::raw(
+                    addr,
+                    b"GET /v1/switch HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+                tally.add(r.split(' ').nth(1).and_then(|s| s.parse().ok()));
+            }
+        })
+    };
+    // HTTP/2, many streams on one connection.
+    let h2 = {
+        let (stop, tally, addr) = (stop.clone(), tallies[2].clone(), proxy.addr);
+        tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, conn) = hyper::client::conn::http2::handshake(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(tcp),
+            )
+            .await
+            .unwrap();
+            tokio::spawn(conn);
+            while !stop.load(Ordering::Relaxed) {
+                let req = Request::get(format!("http://{addr}/v1/switch"))
+                    .body(Full::<Bytes>::default())
+                    .unwrap();
+                let status = match sender.send_request(req).await {
+                    Ok(resp) => {
+                        let s = resp.status().as_u16();
+                        resp.into_body().collect().await.ok().map(|_| s)
+                    }
+                    Err(_) => None,
+                };
+                tally.add(status);
+            }
+        })
+    };
+
+    let mut generation = 1;
+    for i in 0..50 {
+        // Alternate B, A, B, ...: the last one written is A (i = 49 is odd).
+        let a = i % 2 == 1;
+        std::fs::write(&proxy.config_path, format!("{base}{}", rules(a))).unwrap();
+        let (status, body) = reload(&proxy).await;
+        assert_eq!(status, 200, "{body}");
+        generation += 1;
+        assert_eq!(body.trim(), format!("{{\"generation\":{generation}}}"));
+        // Let some requests run under each snapshot.
+        let seen = tallies.iter().map(|t| t.total()).sum::<usize>();
+        while tallies.iter().map(|t| t.total()).sum::<usize>() < seen + 6 {
+            tokio::task::yield_now().await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in [keep_alive, fresh, h2] {
+        t.await.unwrap();
+    }
+    for (name, t) in ["keep-alive", "new connections", "http/2"]
+        .iter()
+        .zip(&tallies)
+    {
+        assert_eq!(
+            t.failed.load(Ordering::Relaxed),
+            0,
+            "{name}: failed requests"
+        );
+        assert!(t.total() > 0, "{name} sent nothing");
+    }
+    let denied: usize = tallies
+        .iter()
+        .map(|t| t.denied.load(Ordering::Relaxed))
+        .sum();
+    let forwarded: usize = tallies
+        .iter()
+        .map(|t| t.forwarded.load(Ordering::Relaxed))
+        .sum();
+    assert!(
+        denied > 0 && forwarded > 0,
+        "both snapshots answered ({denied} denied, {forwarded} forwarded)"
+    );
+    // The final state is the last file written (rule set A).
+    assert_eq!(get(&url).await.status, 451);
+    let config: serde_json::Value =
+        serde_json::from_slice(&get(&format!("http://{}/config", proxy.admin)).await.body).unwrap();
+    assert_eq!(config["generation"], 51);
+}
+
+#[tokio::test]
+async fn a_broken_configuration_is_refused_and_the_old_one_keeps_serving() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .section(&rules(true))
+        .start()
+        .await;
+    let good = std::fs::read_to_string(&proxy.config_path).unwrap();
+    std::fs::write(
+        &proxy.config_path,
+        good.replace("status = 451", "status = 99"),
+    )
+    .unwrap();
+    let (status, body) = reload(&proxy).await;
+    assert_eq!(status, 400);
+    let file = proxy.config_path.display().to_string();
+    assert!(
+        body.contains(&format!("{file}:"))
+            && body.contains("rules[0].action.status: status 99 is not allowed"),
+        "{body}"
+    );
+    assert_eq!(
+        get(&proxy.url("/v1/switch")).await.status,
+        451,
+        "the old rules still answer"
+    );
+    assert_eq!(
+        get(&format!("http://{}/readyz", proxy.admin)).await.status,
+        200
+    );
+    let metrics = get(&format!("http://{}/metrics", proxy.admin)).await.text();
+    assert!(
+        metrics.contains("portalgate_config_reload_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portalgate_config_generation 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_binary() {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::support::child::config_for(&backend.url(), &rules(true));
+    let mut served = crate::support::child::Served::start(&cfg, dir.path());
+    let url = format!("http://{}/v1/switch", served.addr);
+    assert_eq!(get(&url).await.status, 451);
+    std::fs::write(
+        dir.path().join("portalgate.toml"),
+        crate::support::child::config_for(&backend.url(), ""),
+    )
+    .unwrap();
+    served.signal("-HUP");
+    let line = tokio::task::spawn_blocking({
+        let line = served.wait_log("configuration reloaded");
+        move || line
+    })
+    .await
+    .unwrap();
+    assert!(line.contains("generation=2"), "{line}");
+    assert_eq!(get(&url).await.status, 200);
+    served.signal("-TERM");
+    let status = tokio::task::spawn_blocking(move || served.wait_exit())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
