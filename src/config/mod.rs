@@ -53,6 +53,9 @@ pub struct Config {
     pub directory: Arc<Directory>,
     /// Most bytes of a JSON body read for body-aware rules.
     pub max_inspect_body_bytes: usize,
+    /// Every file this configuration was read from: included policy files
+    /// and tenant files (and, from [`load`], the file itself).
+    pub sources: Vec<PathBuf>,
     /// The decision log.
     pub decision_log: DecisionLogSettings,
 }
@@ -197,6 +200,8 @@ pub struct ServerSettings {
     pub tls_handshake_timeout: Duration,
     /// Whether HTTP/2 is offered.
     pub http2: bool,
+    /// Whether source files are watched for changes.
+    pub watch: bool,
 }
 
 /// Reads and validates the configuration file at `path`.
@@ -206,7 +211,9 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
         source,
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(parse(&text, &path.display().to_string(), &base)?)
+    let mut config = parse(&text, &path.display().to_string(), &base)?;
+    config.sources.insert(0, path.to_path_buf());
+    Ok(config)
 }
 
 /// Validates configuration `text`; `file` names it in errors and `base` is
@@ -300,6 +307,8 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
     for c in ctxs {
         errors.extend(c.into_errors());
     }
+    let mut sources: Vec<PathBuf> = included.iter().map(|(n, _)| PathBuf::from(n)).collect();
+    sources.extend(raw.tenants.files.iter().map(|f| resolve(base, f)));
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     digest.update(text.as_bytes());
     for (_, t) in &included {
@@ -314,6 +323,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
     let main = ctx.finish(config.zip(rules).zip(directory).map(
         |((mut config, rules), directory)| {
             config.hash = hash;
+            config.sources = sources;
             config.rules = Arc::new(rules);
             config.rule_origins = rule_origins;
             config.directory = Arc::new(directory);

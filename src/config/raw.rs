@@ -332,4 +332,7 @@ pub struct RawServer {
     pub tls_handshake_timeout: Option<String>,
     /// Accept HTTP/2 (ALPN `h2`, and prior knowledge on cleartext).
     pub http2: Option<bool>,
+    /// Reload when the configuration, an included file or a tenant file
+    /// changes (default true).
+    pub watch: Option<bool>,
 }

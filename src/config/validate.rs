@@ -156,6 +156,7 @@ pub fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
             crate::tenant::Region::new("global"),
         )),
         max_inspect_body_bytes: 16 * 1024,
+        sources: Vec::new(),
         decision_log: decision_log(&raw.decision_log, &root.key("decision_log"), ctx),
     })
 }
@@ -178,6 +179,7 @@ fn server(raw: &RawServer, path: &KeyPath, ctx: &mut Ctx<'_>) -> ServerSettings 
             Duration::from_secs(10),
         ),
         http2: raw.http2.unwrap_or(true),
+        watch: raw.watch.unwrap_or(true),
     }
 }
 

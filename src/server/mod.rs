@@ -12,6 +12,7 @@ mod admin;
 mod conn;
 pub mod reload;
 pub mod signal;
+mod watcher;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +49,9 @@ pub struct Server {
     admin_token: Option<String>,
     admin: Option<TcpListener>,
     live: Arc<reload::Live>,
+    /// Files to watch and their fingerprint when loaded, when watching is
+    /// on and there is a source file.
+    watched: Option<(Vec<std::path::PathBuf>, Vec<u8>)>,
     settings: ServerSettings,
     builder: Arc<conn::HttpBuilder>,
 }
@@ -65,6 +69,12 @@ impl Server {
         config: &Config,
         source: Option<std::path::PathBuf>,
     ) -> Result<Server, ServeError> {
+        let watched = (config.server.watch && source.is_some()).then(|| {
+            (
+                config.sources.clone(),
+                watcher::fingerprint(&config.sources),
+            )
+        });
         let mut listeners = Vec::new();
         for l in &config.listeners {
             listeners.push(conn::Bound {
@@ -89,6 +99,7 @@ impl Server {
             listeners,
             admin_token: config.admin_token.clone(),
             admin,
+            watched,
             live: Arc::new(reload::Live::new(
                 config,
                 source,
@@ -119,6 +130,8 @@ impl Server {
         let (force_tx, force_rx) = watch::channel(false);
         let graceful = Arc::new(GracefulShutdown::new());
         let ready = Arc::new(AtomicBool::new(true));
+        // Before anything says "listening": see `signal::hangups`.
+        let hangup_signals = signal::hangups();
         let mut accepting = JoinSet::new();
         for bound in self.listeners {
             if let Ok(addr) = bound.listener.local_addr() {
@@ -147,10 +160,16 @@ impl Server {
             });
             tokio::spawn(admin::serve(l, state, force_rx.clone()))
         });
-        let hangups = tokio::spawn(signal::reload_on_hangup(self.live.clone()));
+        let hangups = tokio::spawn(signal::reload_on_hangup(hangup_signals, self.live.clone()));
+        let watching = self
+            .watched
+            .map(|(files, loaded)| tokio::spawn(watcher::run(self.live.clone(), files, loaded)));
 
         shutdown.await;
         hangups.abort();
+        if let Some(w) = watching {
+            w.abort();
+        }
         ready.store(false, Ordering::SeqCst);
         let _ = stop_tx.send(true);
         while accepting.join_next().await.is_some() {}

@@ -24,26 +24,29 @@ pub async fn terminate() {
     }
 }
 
-/// Reloads the configuration on every SIGHUP, until aborted.
-pub async fn reload_on_hangup(live: std::sync::Arc<super::reload::Live>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!(
-                "cannot listen for SIGHUP; reload with POST /reload on the admin listener"
-            );
-            return;
-        };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP received: reloading");
-            // Errors are logged and counted by `reload`.
-            let _ = live.reload().await;
+/// A SIGHUP listener, installed now: SIGHUP's default action ends the
+/// process, so it must be handled before the server says it is listening.
+#[cfg(unix)]
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with POST /reload on the admin listener");
+            None
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = live;
-        std::future::pending::<()>().await;
+}
+
+/// Reloads the configuration on every SIGHUP, until aborted.
+#[cfg(unix)]
+pub async fn reload_on_hangup(
+    hangups: Option<tokio::signal::unix::Signal>,
+    live: std::sync::Arc<super::reload::Live>,
+) {
+    let Some(mut hup) = hangups else { return };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading");
+        // Errors are logged and counted by `reload`.
+        let _ = live.reload().await;
     }
 }

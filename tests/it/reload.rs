@@ -56,6 +56,7 @@ impl Tally {
 async fn fifty_reloads_under_load_fail_no_request() {
     let backend = Backend::start().await;
     let proxy = ProxyBuilder::new(&backend.url())
+        .section("[server]\nwatch = false")
         .section(&rules(true))
         .start()
         .await;
@@ -178,6 +179,7 @@ async fn fifty_reloads_under_load_fail_no_request() {
 async fn a_broken_configuration_is_refused_and_the_old_one_keeps_serving() {
     let backend = Backend::start().await;
     let proxy = ProxyBuilder::new(&backend.url())
+        .section("[server]\nwatch = false")
         .section(&rules(true))
         .start()
         .await;
@@ -219,13 +221,15 @@ async fn a_broken_configuration_is_refused_and_the_old_one_keeps_serving() {
 async fn sighup_reloads_the_binary() {
     let backend = Backend::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = crate::support::child::config_for(&backend.url(), &rules(true));
+    let no_watch = "[server]\nwatch = false\n";
+    let cfg =
+        crate::support::child::config_for(&backend.url(), &format!("{no_watch}{}", rules(true)));
     let mut served = crate::support::child::Served::start(&cfg, dir.path());
     let url = format!("http://{}/v1/switch", served.addr);
     assert_eq!(get(&url).await.status, 451);
     std::fs::write(
         dir.path().join("portalgate.toml"),
-        crate::support::child::config_for(&backend.url(), ""),
+        crate::support::child::config_for(&backend.url(), no_watch),
     )
     .unwrap();
     served.signal("-HUP");
@@ -242,4 +246,104 @@ async fn sighup_reloads_the_binary() {
         .await
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// Waits (bounded to 10 s) until `/config` shows `generation`.
+async fn until_generation(proxy: &proxy::RunningProxy, generation: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = get(&format!("http://{}/config", proxy.admin)).await.body;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if v["generation"] == generation {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no generation {generation} within 10 s: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_file_swapped_through_a_kubernetes_data_symlink_is_reloaded() {
+    use std::os::unix::fs::symlink;
+    const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
+    let mount = tempfile::tempdir().unwrap();
+    let m = mount.path();
+    std::fs::create_dir(m.join("..2026_11_24_a")).unwrap();
+    std::fs::write(
+        m.join("..2026_11_24_a/tenants.csv"),
+        format!("{DE},germany\n"),
+    )
+    .unwrap();
+    symlink("..2026_11_24_a", m.join("..data")).unwrap();
+    symlink("..data/tenants.csv", m.join("tenants.csv")).unwrap();
+
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .include("config/policies/germany.toml")
+        .section(&format!(
+            "[tenants]\nfiles = [{:?}]",
+            m.join("tenants.csv").display().to_string()
+        ))
+        .start()
+        .await;
+    let users = format!("/v1/customers/{DE}/users");
+    let json = [("content-type", "application/json")];
+    let post = || crate::policy::call(&proxy, "POST", &users, &json, "{}");
+    assert_eq!(post().await.status, 403, "Germany at first");
+
+    // What the kubelet does: a new timestamped directory, a new ..data link
+    // beside the old one, renamed over it in one step.
+    std::fs::create_dir(m.join("..2026_11_24_b")).unwrap();
+    std::fs::write(
+        m.join("..2026_11_24_b/tenants.csv"),
+        format!("{DE},global\n"),
+    )
+    .unwrap();
+    symlink("..2026_11_24_b", m.join("..data_tmp")).unwrap();
+    std::fs::rename(m.join("..data_tmp"), m.join("..data")).unwrap();
+    std::fs::remove_dir_all(m.join("..2026_11_24_a")).unwrap();
+
+    until_generation(&proxy, 2).await;
+    assert_eq!(post().await.status, 200, "now global: forwarded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_rename_and_a_burst_of_writes_reload_debounced() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .section(&rules(true))
+        .start()
+        .await;
+    let text = std::fs::read_to_string(&proxy.config_path).unwrap();
+    // Write a temp file, rename it over the configuration (vim, most editors).
+    let tmp = proxy.config_path.with_extension("toml.swp");
+    std::fs::write(&tmp, text.replace(&rules(true), "")).unwrap();
+    std::fs::rename(&tmp, &proxy.config_path).unwrap();
+    until_generation(&proxy, 2).await;
+    assert_eq!(get(&proxy.url("/v1/switch")).await.status, 200);
+
+    // Twenty writes in a row, ending with rule set A.
+    for i in 0..20 {
+        let body = if i % 2 == 0 {
+            text.replace(&rules(true), "")
+        } else {
+            text.clone()
+        };
+        std::fs::write(&proxy.config_path, body).unwrap();
+    }
+    until_generation(&proxy, 3).await;
+    assert_eq!(
+        get(&proxy.url("/v1/switch")).await.status,
+        451,
+        "the last write wins"
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&get(&format!("http://{}/config", proxy.admin)).await.body).unwrap();
+    assert!(
+        config["generation"].as_u64().unwrap() <= 4,
+        "debounced: {config}"
+    );
 }
