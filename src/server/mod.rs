@@ -10,6 +10,7 @@
 
 mod admin;
 mod conn;
+pub mod notify;
 pub mod reload;
 pub mod signal;
 mod watcher;
@@ -165,12 +166,14 @@ impl Server {
             .watched
             .map(|(files, loaded)| tokio::spawn(watcher::run(self.live.clone(), files, loaded)));
 
+        notify::notify("READY=1\nSTATUS=serving");
         shutdown.await;
         hangups.abort();
         if let Some(w) = watching {
             w.abort();
         }
         ready.store(false, Ordering::SeqCst);
+        notify::notify("STOPPING=1\nSTATUS=draining");
         let _ = stop_tx.send(true);
         while accepting.join_next().await.is_some() {}
         tracing::info!(connections = graceful.count(), "listeners closed; draining");

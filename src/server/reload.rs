@@ -76,6 +76,13 @@ impl Live {
     /// generation, or every error found (the old snapshot keeps serving).
     pub async fn reload(&self) -> Result<u64, String> {
         let _one_at_a_time = self.lock.lock().await;
+        super::notify::notify("RELOADING=1\nSTATUS=reloading");
+        let result = self.reload_now().await;
+        super::notify::notify("READY=1\nSTATUS=serving");
+        result
+    }
+
+    async fn reload_now(&self) -> Result<u64, String> {
         let Some(path) = self.source.clone() else {
             return Err("this server was not started from a configuration file".into());
         };

@@ -347,3 +347,49 @@ async fn an_editor_rename_and_a_burst_of_writes_reload_debounced() {
         "debounced: {config}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_is_told_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let recv = move || {
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let cfg = crate::support::child::config_for("http://127.0.0.1:9", "[server]\nwatch = false");
+    std::fs::write(dir.path().join("portalgate.toml"), &cfg).unwrap();
+    let mut child = std::process::Command::new(crate::support::child::bin())
+        .args(["serve", "--config"])
+        .arg(dir.path().join("portalgate.toml"))
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (ready, reloading, ready_again, stopping) = tokio::task::spawn_blocking(move || {
+        let ready = recv();
+        let _ = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status();
+        let reloading = recv();
+        let ready_again = recv();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        (ready, reloading, ready_again, recv())
+    })
+    .await
+    .unwrap();
+    assert!(ready.starts_with("READY=1"), "{ready}");
+    assert!(reloading.starts_with("RELOADING=1"), "{reloading}");
+    assert!(ready_again.starts_with("READY=1"), "{ready_again}");
+    assert!(stopping.starts_with("STOPPING=1"), "{stopping}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
