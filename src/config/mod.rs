@@ -24,7 +24,7 @@ use crate::tenant::Directory;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use locate::{KeyPath, Seg};
-pub use tls::VERSIONS as TLS_VERSIONS;
+pub use tls::{ReloadableResolver, VERSIONS as TLS_VERSIONS};
 
 /// A validated configuration: everything the server needs, already typed.
 #[derive(Debug, Clone)]
@@ -121,6 +121,8 @@ pub struct Listener {
     pub address: SocketAddr,
     /// TLS termination, if any.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The certificates behind `tls`, swappable on reload.
+    pub certificates: Option<Arc<tls::ReloadableResolver>>,
 }
 
 /// The backend.

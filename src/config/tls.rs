@@ -102,14 +102,49 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// A listener's certificates, swappable on reload: new handshakes use the
+/// certificates in force, connections already open keep theirs.
+pub struct ReloadableResolver {
+    inner: arc_swap::ArcSwap<SniResolver>,
+}
+
+impl fmt::Debug for ReloadableResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReloadableResolver")
+    }
+}
+
+impl ReloadableResolver {
+    /// Starts with `resolver`.
+    pub fn new(resolver: SniResolver) -> Self {
+        ReloadableResolver {
+            inner: arc_swap::ArcSwap::from_pointee(resolver),
+        }
+    }
+
+    /// Takes the certificates of `other` (a freshly loaded configuration).
+    pub fn replace_with(&self, other: &ReloadableResolver) {
+        self.inner.store(other.inner.load_full());
+    }
+}
+
+impl ResolvesServerCert for ReloadableResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.inner.load().resolve(hello)
+    }
+}
+
 /// A server configuration offering TLS 1.2/1.3 and the given ALPN protocols.
-pub fn server_config(resolver: SniResolver, http2: bool) -> Result<rustls::ServerConfig, String> {
+pub fn server_config(
+    resolver: Arc<ReloadableResolver>,
+    http2: bool,
+) -> Result<rustls::ServerConfig, String> {
     let mut cfg =
         rustls::ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
             .with_protocol_versions(VERSIONS)
             .map_err(|e| e.to_string())?
             .with_no_client_auth()
-            .with_cert_resolver(Arc::new(resolver));
+            .with_cert_resolver(resolver);
     cfg.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {

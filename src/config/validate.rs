@@ -227,7 +227,17 @@ fn listeners(
             None => Some(None),
         };
         match (address, tls) {
-            (Some(address), Some(tls)) => out.push(Listener { address, tls }),
+            (Some(address), Some(tls)) => {
+                let (tls, certificates) = match tls {
+                    Some((c, r)) => (Some(c), Some(r)),
+                    None => (None, None),
+                };
+                out.push(Listener {
+                    address,
+                    tls,
+                    certificates,
+                })
+            }
             _ => ok = false,
         }
     }
@@ -239,7 +249,7 @@ fn listener_tls(
     http2: bool,
     path: &KeyPath,
     ctx: &mut Ctx<'_>,
-) -> Option<Arc<rustls::ServerConfig>> {
+) -> Option<(Arc<rustls::ServerConfig>, Arc<tls::ReloadableResolver>)> {
     let cp = path.key("certificates");
     if raw.certificates.is_empty() {
         ctx.error(
@@ -277,8 +287,9 @@ fn listener_tls(
             return None;
         }
     };
-    match tls::server_config(resolver, http2) {
-        Ok(c) => Some(Arc::new(c)),
+    let resolver = Arc::new(tls::ReloadableResolver::new(resolver));
+    match tls::server_config(resolver.clone(), http2) {
+        Ok(c) => Some((Arc::new(c), resolver)),
         Err(e) => {
             ctx.error(path, e);
             None

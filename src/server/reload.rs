@@ -5,9 +5,10 @@
 //! takes its own `Arc` of it). A snapshot that fails validation is never
 //! applied: the old one keeps serving, the errors are logged with file,
 //! line and key, `portalgate_config_reload_total{result="error"}` counts
-//! it, and readiness is unchanged. Listener and admin addresses, TLS
-//! certificates and decision-log outputs are fixed at startup; a reload
-//! that changes them says so in the log, and a restart applies them.
+//! it, and readiness is unchanged. TLS certificates are swapped for new
+//! handshakes (open connections keep theirs). Listener and admin addresses
+//! and decision-log outputs are fixed at startup; a reload that changes them
+//! says so in the log, and a restart applies them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub struct Live {
     config_doc: ArcSwap<String>,
     source: Option<PathBuf>,
     listeners: Vec<SocketAddr>,
+    /// The running listeners' certificates, by address.
+    certificates: Vec<(SocketAddr, Arc<config::ReloadableResolver>)>,
     admin: Option<SocketAddr>,
     outputs: crate::telemetry::decision_log::Outputs,
     log: Arc<DecisionLog>,
@@ -49,6 +52,11 @@ impl Live {
             config_doc: ArcSwap::from_pointee(super::admin::config_doc(config, 1)),
             source,
             listeners: config.listeners.iter().map(|l| l.address).collect(),
+            certificates: config
+                .listeners
+                .iter()
+                .filter_map(|l| l.certificates.clone().map(|c| (l.address, c)))
+                .collect(),
             admin: config.admin,
             outputs: config.decision_log.outputs.clone(),
             log,
@@ -106,10 +114,16 @@ impl Live {
                  the rest of the configuration is applied now"
             );
         }
-        if config.listeners.iter().any(|l| l.tls.is_some()) {
-            tracing::warn!(
-                "TLS certificates are loaded at startup: a restart applies new certificates"
-            );
+        // New handshakes get the new certificates; open connections keep theirs.
+        let mut rotated = 0;
+        for l in &config.listeners {
+            if let (Some(new), Some((_, running))) = (
+                &l.certificates,
+                self.certificates.iter().find(|(a, _)| *a == l.address),
+            ) {
+                running.replace_with(new);
+                rotated += 1;
+            }
         }
         if config.decision_log.outputs != self.outputs {
             tracing::warn!("decision log outputs changed: they take effect only after a restart");
@@ -121,7 +135,13 @@ impl Live {
         self.proxy.store(Arc::new(next));
         self.metrics.config_generation.set(generation as i64);
         self.count(ReloadResult::Success);
-        tracing::info!(generation, hash = %config.hash, rules = config.rules.rules().len(), "configuration reloaded");
+        tracing::info!(
+            generation,
+            hash = %config.hash,
+            rules = config.rules.rules().len(),
+            tls_listeners = rotated,
+            "configuration reloaded"
+        );
         Ok(generation)
     }
 

@@ -190,3 +190,53 @@ async fn https_upstream_with_untrusted_or_misnamed_certificate_is_502() {
     }
     assert!(backend.seen().is_empty());
 }
+
+#[tokio::test]
+async fn certificates_rotate_on_reload_and_open_connections_continue() {
+    let ca = Ca::new("test CA");
+    let old = ca.leaf(&["portal.test"]);
+    let new = ca.leaf(&["portal.test"]);
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .section("[server]\nwatch = false")
+        .tls_cert(&old.cert_pem, &old.key_pem, &[])
+        .start()
+        .await;
+    let (tls, _) = tls_connect(proxy.addr, ca.client_config(&[b"http/1.1"]), "portal.test").await;
+    assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], old.der);
+    let (mut open, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = || {
+        Request::get("/echo")
+            .header("host", "portal.test")
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    assert_eq!(open.send_request(request()).await.unwrap().status(), 200);
+
+    // Rotate the files, then reload.
+    std::fs::write(proxy.dir.path().join("cert0.pem"), &new.cert_pem).unwrap();
+    std::fs::write(proxy.dir.path().join("key0.pem"), &new.key_pem).unwrap();
+    let r = crate::support::client::send(
+        Request::post(format!("http://{}/reload", proxy.admin))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let (tls, _) = tls_connect(proxy.addr, ca.client_config(&[]), "portal.test").await;
+    assert_eq!(
+        tls.get_ref().1.peer_certificates().unwrap()[0],
+        new.der,
+        "new handshakes get the new certificate"
+    );
+    let resp = open.send_request(request()).await.unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "the connection opened before the rotation continues"
+    );
+}
