@@ -14,34 +14,33 @@ pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 /// The Germany policy pack the demo configuration includes.
 pub const GERMANY_PACK: &str = include_str!("../../config/policies/germany.toml");
 
-/// Writes the embedded files into a private directory and loads them from
-/// there, so includes resolve as they do for a deployed configuration.
-fn load_demo_config() -> Result<config::Config, String> {
-    let dir = std::env::temp_dir().join(format!("portalgate-demo-{}", std::process::id()));
+/// Writes the embedded files, with the chosen addresses, into a private
+/// directory that lives as long as the demo, and loads them from there: the
+/// demo reloads like a deployment does (edit the file, SIGHUP, or
+/// `POST /reload`).
+fn write_demo_config(dir: &std::path::Path, args: &DemoArgs, backend: SocketAddr) -> Result<std::path::PathBuf, String> {
+    let mut text = DEMO_CONFIG.to_string();
+    for (from, to) in [
+        ("address = \"127.0.0.1:8080\"", format!("address = \"{}\"", args.listen)),
+        ("url = \"http://127.0.0.1:9080\"", format!("url = \"http://{backend}\"")),
+        ("address = \"127.0.0.1:9901\"", format!("address = \"{}\"", args.admin_listen)),
+    ] {
+        if !text.contains(from) {
+            return Err(format!("the embedded demo configuration has no {from}"));
+        }
+        text = text.replace(from, &to);
+    }
+    let path = dir.join("demo.toml");
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(dir.join("policies"))?;
-        std::fs::write(dir.join("demo.toml"), DEMO_CONFIG)?;
+        std::fs::write(&path, &text)?;
         std::fs::write(dir.join("policies").join("germany.toml"), GERMANY_PACK)
     };
-    write().map_err(|e| {
-        format!(
-            "cannot write the demo configuration to {}: {e}",
-            dir.display()
-        )
-    })?;
-    let loaded = config::parse(DEMO_CONFIG, "config/demo.toml", &dir).map_err(|e| e.to_string());
-    let _ = std::fs::remove_dir_all(&dir);
-    loaded
+    write().map_err(|e| format!("cannot write the demo configuration to {}: {e}", dir.display()))?;
+    Ok(path)
 }
 
 pub async fn run(args: DemoArgs) -> Exit {
-    let mut config = match load_demo_config() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return Exit::Usage;
-        }
-    };
     let backend = match tokio::net::TcpListener::bind(args.backend_listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -54,18 +53,29 @@ pub async fn run(args: DemoArgs) -> Exit {
     };
     let backend_addr = backend.local_addr().unwrap_or(args.backend_listen);
     let backend_task = tokio::spawn(demo::serve(backend));
-    if let Some(l) = config.listeners.first_mut() {
-        l.address = args.listen;
-    }
-    match backend_addr.to_string().parse() {
-        Ok(a) => config.upstream.authority = a,
+    let dir = std::env::temp_dir().join(format!("portalgate-demo-{}", std::process::id()));
+    let exit = run_with(&args, &dir, backend_addr).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    backend_task.abort();
+    exit
+}
+
+async fn run_with(args: &DemoArgs, dir: &std::path::Path, backend_addr: SocketAddr) -> Exit {
+    let path = match write_demo_config(dir, args, backend_addr) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("portalgate: {e}");
             return Exit::Runtime;
         }
-    }
-    config.admin = Some(args.admin_listen);
-    let server = match Server::bind(&config, None).await {
+    };
+    let config = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::Usage;
+        }
+    };
+    let server = match Server::bind(&config, Some(path.clone())).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("portalgate: {e}");
@@ -74,13 +84,12 @@ pub async fn run(args: DemoArgs) -> Exit {
     };
     let proxy = server.local_addrs().first().copied().unwrap_or(args.listen);
     let admin = server.admin_addr().unwrap_or(args.admin_listen);
-    println!("{}", banner(proxy, backend_addr, admin));
+    println!("{}", banner(proxy, backend_addr, admin, &path));
     server.run(signal::terminate()).await;
-    backend_task.abort();
     Exit::Ok
 }
 
-fn banner(proxy: SocketAddr, backend: SocketAddr, admin: SocketAddr) -> String {
+fn banner(proxy: SocketAddr, backend: SocketAddr, admin: SocketAddr, config: &std::path::Path) -> String {
     let p = format!("http://{proxy}");
     format!(
         "portalgate demo: the Germany policy pack in front of a sample Partner Center\n\
@@ -100,6 +109,9 @@ fn banner(proxy: SocketAddr, backend: SocketAddr, admin: SocketAddr) -> String {
          \n  # reads are forwarded; license reads are forwarded and logged as report-only\
          \n  curl -si {p}/v1/customers/{GERMANY_TENANT}/users/7f4b1c2e-0000-4000-8000-000000000001/licenses\
          \n  curl -s http://{admin}/readyz\
-         \n\nStop with Ctrl-C."
+         \n\nThe configuration is {config}: edit it (or its policies/germany.toml) and it reloads;\
+         \nso do `kill -HUP <pid>` and `curl -X POST http://{admin}/reload`.\
+         \n\nStop with Ctrl-C.",
+        config = config.display()
     )
 }

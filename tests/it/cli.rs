@@ -393,6 +393,19 @@ async fn demo_runs_on_port_0_and_its_printed_requests_behave_as_described() {
         "Das Zurücksetzen von Kennwörtern ist hier nicht verfügbar"
     );
     assert_eq!(v["portal"]["url"], "https://portal.microsoftazure.de");
+    // The demo reloads like a deployment.
+    let admin = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("admin"))
+        .map(|s| s.trim().to_string())
+        .expect("the banner names the admin URL");
+    let r = crate::support::client::send(
+        Request::post(format!("{admin}/reload"))
+            .body(http_body_util::Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.text().trim()), (200, "{\"generation\":2}"));
     let _ = child.kill();
     let _ = child.wait();
 }
