@@ -18,12 +18,25 @@ pub const GERMANY_PACK: &str = include_str!("../../config/policies/germany.toml"
 /// directory that lives as long as the demo, and loads them from there: the
 /// demo reloads like a deployment does (edit the file, SIGHUP, or
 /// `POST /reload`).
-fn write_demo_config(dir: &std::path::Path, args: &DemoArgs, backend: SocketAddr) -> Result<std::path::PathBuf, String> {
+fn write_demo_config(
+    dir: &std::path::Path,
+    args: &DemoArgs,
+    backend: SocketAddr,
+) -> Result<std::path::PathBuf, String> {
     let mut text = DEMO_CONFIG.to_string();
     for (from, to) in [
-        ("address = \"127.0.0.1:8080\"", format!("address = \"{}\"", args.listen)),
-        ("url = \"http://127.0.0.1:9080\"", format!("url = \"http://{backend}\"")),
-        ("address = \"127.0.0.1:9901\"", format!("address = \"{}\"", args.admin_listen)),
+        (
+            "address = \"127.0.0.1:8080\"",
+            format!("address = \"{}\"", args.listen),
+        ),
+        (
+            "url = \"http://127.0.0.1:9080\"",
+            format!("url = \"http://{backend}\""),
+        ),
+        (
+            "address = \"127.0.0.1:9901\"",
+            format!("address = \"{}\"", args.admin_listen),
+        ),
     ] {
         if !text.contains(from) {
             return Err(format!("the embedded demo configuration has no {from}"));
@@ -36,7 +49,12 @@ fn write_demo_config(dir: &std::path::Path, args: &DemoArgs, backend: SocketAddr
         std::fs::write(&path, &text)?;
         std::fs::write(dir.join("policies").join("germany.toml"), GERMANY_PACK)
     };
-    write().map_err(|e| format!("cannot write the demo configuration to {}: {e}", dir.display()))?;
+    write().map_err(|e| {
+        format!(
+            "cannot write the demo configuration to {}: {e}",
+            dir.display()
+        )
+    })?;
     Ok(path)
 }
 
@@ -89,7 +107,12 @@ async fn run_with(args: &DemoArgs, dir: &std::path::Path, backend_addr: SocketAd
     Exit::Ok
 }
 
-fn banner(proxy: SocketAddr, backend: SocketAddr, admin: SocketAddr, config: &std::path::Path) -> String {
+fn banner(
+    proxy: SocketAddr,
+    backend: SocketAddr,
+    admin: SocketAddr,
+    config: &std::path::Path,
+) -> String {
     let p = format!("http://{proxy}");
     format!(
         "portalgate demo: the Germany policy pack in front of a sample Partner Center\n\

@@ -405,7 +405,10 @@ async fn demo_runs_on_port_0_and_its_printed_requests_behave_as_described() {
             .unwrap(),
     )
     .await;
-    assert_eq!((r.status.as_u16(), r.text().trim()), (200, "{\"generation\":2}"));
+    assert_eq!(
+        (r.status.as_u16(), r.text().trim()),
+        (200, "{\"generation\":2}")
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
