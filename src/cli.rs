@@ -35,6 +35,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Read decision logs: filter, print as a table or JSON lines, or summarise.
     Logs(LogsArgs),
+    /// GET an admin URL; exit 0 on 200, else 1 (for container health checks).
+    Healthcheck(HealthcheckArgs),
     /// Run table-driven policy cases through the proxy (served in-process
     /// with a stub upstream); exit 1 if any case fails.
     Test(TestArgs),
@@ -143,4 +145,15 @@ pub struct LogsArgs {
     /// Decision-log files; rotated siblings (`FILE.N`) are read first.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+}
+
+/// `portalgate healthcheck`
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to check (sends $PORTALGATE_ADMIN_TOKEN as a bearer token if set).
+    #[arg(long, default_value = "http://127.0.0.1:9901/healthz")]
+    pub url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 2)]
+    pub timeout_secs: u64,
 }

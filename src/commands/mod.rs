@@ -6,6 +6,7 @@
 mod check;
 mod demo;
 mod explain;
+mod healthcheck;
 mod logs;
 mod serve;
 mod test;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Test(args) => with_runtime(|| test::run(args)),
         Command::Explain(args) => with_runtime(|| explain::run(args)),
         Command::Logs(args) => logs::run(&args),
+        Command::Healthcheck(args) => with_runtime(|| healthcheck::run(args)),
     }
 }
 

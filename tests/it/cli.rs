@@ -831,3 +831,24 @@ fn logs_follow_survives_rotation() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_on_a_healthy_admin_listener_and_1_otherwise() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).start().await;
+    let url = format!("http://{}/healthz", proxy.admin);
+    let (code, _, err) = tokio::task::spawn_blocking(move || run(&["healthcheck", "--url", &url]))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{dead}/healthz");
+    let (code, _, err) = tokio::task::spawn_blocking(move || run(&["healthcheck", "--url", &url]))
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("healthz"), "{err}");
+}
