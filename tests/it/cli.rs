@@ -5,6 +5,7 @@ use crate::support::certs::Ca;
 use crate::support::child::{config_for, run, Served};
 use crate::support::client::get;
 use http::Request;
+use http_body_util::BodyExt;
 
 use crate::support::*;
 
@@ -851,4 +852,98 @@ async fn healthcheck_exits_0_on_a_healthy_admin_listener_and_1_otherwise() {
         .unwrap();
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("healthz"), "{err}");
+}
+
+/// SIGTERM while clients keep sending, over new connections and keep-alive:
+/// every request that reached the backend is answered to its client (none in
+/// flight is lost), new connections are refused once the listener has
+/// closed, and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_no_request_in_flight() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(
+        &config_for(
+            &backend.url(),
+            "[server]\ndrain_timeout = \"20s\"\nwatch = false",
+        ),
+        dir.path(),
+    );
+    let addr = served.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    // New connection per request.
+    for _ in 0..6 {
+        let (stop, answered) = (stop.clone(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+                    break; // refused: the listener has closed
+                };
+                use tokio::io::AsyncWriteExt;
+                if s.write_all(b"GET /slow?ms=40 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+                let r = crate::support::client::read_response(&mut s).await;
+                if r.starts_with("HTTP/1.1 200") && r.ends_with("slow done") {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    // Keep-alive clients.
+    for _ in 0..2 {
+        let (stop, answered) = (stop.clone(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = crate::support::client::http1();
+            while !stop.load(Ordering::Relaxed) {
+                let url = format!("http://{addr}/slow?ms=40").parse().unwrap();
+                match client.get(url).await {
+                    Ok(resp) => {
+                        let ok = resp.status() == 200;
+                        let body = resp.into_body().collect().await;
+                        if ok && body.is_ok_and(|b| b.to_bytes() == "slow done") {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) if e.is_connect() => break,
+                    Err(_) => {}
+                }
+            }
+        }));
+    }
+    backend.wait_arrivals(40).await;
+    served.signal("-TERM");
+    let served = tokio::task::spawn_blocking(move || {
+        served.wait_log("listeners closed");
+        served
+    })
+    .await
+    .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "a new connection was accepted after the listener closed"
+    );
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut served = served;
+    let status = tokio::task::spawn_blocking(move || served.wait_exit())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let reached = backend.arrived_count();
+    assert!(reached >= 40);
+    assert_eq!(
+        answered.load(Ordering::Relaxed),
+        reached,
+        "every request that reached the backend was answered to its client"
+    );
 }

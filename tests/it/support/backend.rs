@@ -126,6 +126,11 @@ impl Backend {
             .unwrap();
     }
 
+    /// Requests that have arrived so far (any route).
+    pub fn arrived_count(&self) -> usize {
+        *self.arrived.borrow()
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::SeqCst)
