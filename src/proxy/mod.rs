@@ -108,6 +108,7 @@ impl Proxy {
                 user_captures: config.decision_log.user_captures.clone(),
                 user_collections: config.decision_log.user_collections.clone(),
                 generation,
+                config_hash: config.hash.chars().take(12).collect(),
             },
             metrics,
             forwarded_every: config.decision_log.forwarded_every,

@@ -102,6 +102,8 @@ pub struct Recorder {
     pub user_collections: Vec<String>,
     /// The configuration generation, written into every record.
     pub generation: u64,
+    /// The configuration hash prefix, written into every record.
+    pub config_hash: String,
 }
 
 impl Recorder {
@@ -174,6 +176,7 @@ impl Recorder {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             generation: self.generation,
+            config: self.config_hash.clone(),
             protocol: match seen.version {
                 Version::HTTP_10 => "HTTP/1.0",
                 Version::HTTP_2 => "HTTP/2",

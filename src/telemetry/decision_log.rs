@@ -64,6 +64,9 @@ pub struct DecisionRecord {
     pub user_agent: Option<String>,
     /// The configuration generation that decided.
     pub generation: u64,
+    /// The first 12 hex digits of that configuration's SHA-256 (`/config`
+    /// shows all of it).
+    pub config: String,
     /// `HTTP/1.1`, `HTTP/2`, …
     pub protocol: &'static str,
     /// Time from the request head to the answer, in milliseconds.

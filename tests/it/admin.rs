@@ -232,6 +232,14 @@ async fn config_and_recent_decisions() {
     let config: serde_json::Value =
         serde_json::from_slice(&admin_get(&proxy, "/config", None).await.body).unwrap();
     assert_eq!(config["hash"].as_str().unwrap().len(), 64);
+    for r in &recent {
+        assert_eq!(r["generation"], 1);
+        assert_eq!(
+            r["config"].as_str().unwrap(),
+            &config["hash"].as_str().unwrap()[..12],
+            "records name their snapshot"
+        );
+    }
     let ids: Vec<&str> = config["rules"]
         .as_array()
         .unwrap()

@@ -918,6 +918,38 @@ async fn sigterm_under_load_loses_no_request_in_flight() {
             }
         }));
     }
+    // HTTP/2: streams on one connection until the GOAWAY.
+    let h2_answered = Arc::new(AtomicUsize::new(0));
+    {
+        let (stop, answered, h2_answered) = (stop.clone(), answered.clone(), h2_answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, conn) = hyper::client::conn::http2::handshake(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(tcp),
+            )
+            .await
+            .unwrap();
+            tokio::spawn(conn);
+            while !stop.load(Ordering::Relaxed) {
+                let req = Request::get(format!("http://{addr}/slow?ms=40"))
+                    .body(http_body_util::Full::<bytes::Bytes>::default())
+                    .unwrap();
+                match sender.send_request(req).await {
+                    Ok(resp) => {
+                        let ok = resp.status() == 200;
+                        let body = resp.into_body().collect().await;
+                        if ok && body.is_ok_and(|b| b.to_bytes() == "slow done") {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            h2_answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    // GOAWAY: the connection takes no new stream.
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
     backend.wait_arrivals(40).await;
     served.signal("-TERM");
     let served = tokio::task::spawn_blocking(move || {
@@ -946,4 +978,5 @@ async fn sigterm_under_load_loses_no_request_in_flight() {
         reached,
         "every request that reached the backend was answered to its client"
     );
+    assert!(h2_answered.load(Ordering::Relaxed) > 0, "HTTP/2 took part");
 }
