@@ -53,8 +53,9 @@ pub struct Config {
     pub directory: Arc<Directory>,
     /// Most bytes of a JSON body read for body-aware rules.
     pub max_inspect_body_bytes: usize,
-    /// Every file this configuration was read from: included policy files
-    /// and tenant files (and, from [`load`], the file itself).
+    /// Every file this configuration was read from: included policy files,
+    /// tenant files, certificates, keys and the upstream CA bundle (and, from
+    /// [`load`], the file itself). Watched for changes.
     pub sources: Vec<PathBuf>,
     /// The decision log.
     pub decision_log: DecisionLogSettings,
@@ -311,6 +312,20 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
     }
     let mut sources: Vec<PathBuf> = included.iter().map(|(n, _)| PathBuf::from(n)).collect();
     sources.extend(raw.tenants.files.iter().map(|f| resolve(base, f)));
+    // Certificates, keys and the upstream CA: a rotated Secret reloads too.
+    for l in &raw.listeners {
+        for c in l.tls.iter().flat_map(|t| &t.certificates) {
+            sources.extend(
+                [&c.cert, &c.key]
+                    .into_iter()
+                    .flatten()
+                    .map(|f| resolve(base, f)),
+            );
+        }
+    }
+    if let Some(ca) = raw.upstream.as_ref().and_then(|u| u.ca_file.as_deref()) {
+        sources.push(resolve(base, ca));
+    }
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     digest.update(text.as_bytes());
     for (_, t) in &included {

@@ -240,3 +240,35 @@ async fn certificates_rotate_on_reload_and_open_connections_continue() {
         "the connection opened before the rotation continues"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_certificate_file_is_picked_up_by_the_watcher() {
+    let ca = Ca::new("test CA");
+    let old = ca.leaf(&["portal.test"]);
+    let new = ca.leaf(&["portal.test"]);
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .tls_cert(&old.cert_pem, &old.key_pem, &[])
+        .start()
+        .await;
+    // Replace both files the way a Secret update does: all at once.
+    let tmp = proxy.dir.path().join("rotate");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::write(tmp.join("cert0.pem"), &new.cert_pem).unwrap();
+    std::fs::write(tmp.join("key0.pem"), &new.key_pem).unwrap();
+    std::fs::rename(tmp.join("key0.pem"), proxy.dir.path().join("key0.pem")).unwrap();
+    std::fs::rename(tmp.join("cert0.pem"), proxy.dir.path().join("cert0.pem")).unwrap();
+    // Bounded wait for the watcher's reload to reach new handshakes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (tls, _) = tls_connect(proxy.addr, ca.client_config(&[]), "portal.test").await;
+        if tls.get_ref().1.peer_certificates().unwrap()[0] == new.der {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was not served within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
