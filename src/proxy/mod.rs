@@ -70,6 +70,11 @@ pub struct Proxy {
     forwarded_every: u64,
     forwarded_seen: std::sync::atomic::AtomicU64,
     generation: u64,
+    /// The counter and histogram of the common case (forwarded, no rule,
+    /// 200), resolved once: a family lookup per request costs a lock and a
+    /// hash.
+    forwarded_ok: prometheus_client::metrics::counter::Counter,
+    forwarded_duration: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// What the policy made of a request.
@@ -89,6 +94,22 @@ impl Proxy {
         metrics: std::sync::Arc<crate::telemetry::metrics::Metrics>,
         generation: u64,
     ) -> Self {
+        use crate::telemetry::metrics::{Decision, DecisionLabels, ModeLabel, RequestLabels};
+        let forwarded_ok = metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                decision: Decision::Forward,
+                rule: None,
+                mode: ModeLabel::None,
+                status: 200,
+            })
+            .clone();
+        let forwarded_duration = metrics
+            .duration
+            .get_or_create(&DecisionLabels {
+                decision: Decision::Forward,
+            })
+            .clone();
         Proxy {
             pool: UpstreamPool::new(&config.upstream),
             upstream: config.upstream.clone(),
@@ -113,6 +134,8 @@ impl Proxy {
             metrics,
             forwarded_every: config.decision_log.forwarded_every,
             generation,
+            forwarded_ok,
+            forwarded_duration,
             forwarded_seen: std::sync::atomic::AtomicU64::new(0),
             rule_labels: config
                 .rules
@@ -227,6 +250,12 @@ impl Proxy {
             ),
             None => (None, ModeLabel::None),
         };
+        let elapsed = seen.start.elapsed().as_secs_f64();
+        if decision == Decision::Forward && rule.is_none() && status == 200 {
+            self.forwarded_ok.inc();
+            self.forwarded_duration.observe(elapsed);
+            return;
+        }
         self.metrics
             .requests
             .get_or_create(&RequestLabels {
@@ -239,7 +268,7 @@ impl Proxy {
         self.metrics
             .duration
             .get_or_create(&DecisionLabels { decision })
-            .observe(seen.start.elapsed().as_secs_f64());
+            .observe(elapsed);
     }
 
     /// Exactly one record for a request the policy did not simply forward:
