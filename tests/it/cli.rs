@@ -923,14 +923,7 @@ async fn sigterm_under_load_loses_no_request_in_flight() {
     {
         let (stop, answered, h2_answered) = (stop.clone(), answered.clone(), h2_answered.clone());
         tasks.push(tokio::spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut sender, conn) = hyper::client::conn::http2::handshake(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(tcp),
-            )
-            .await
-            .unwrap();
-            tokio::spawn(conn);
+            let mut sender = crate::support::client::h2c(addr).await;
             while !stop.load(Ordering::Relaxed) {
                 let req = Request::get(format!("http://{addr}/slow?ms=40"))
                     .body(http_body_util::Full::<bytes::Bytes>::default())

@@ -254,23 +254,8 @@ async fn pseudonyms_correlate_per_key() {
 async fn a_graceful_stop_right_after_a_burst_loses_no_record() {
     let (_backend, proxy, file) = logged(KEY).await;
     let url = proxy.url(&format!("/v1/customers/{DE}/users"));
-    let mut tasks = Vec::new();
-    for _ in 0..200 {
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move {
-            crate::support::client::send(
-                http::Request::post(url)
-                    .header("content-type", "application/json")
-                    .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
-                    .unwrap(),
-            )
-            .await
-            .status
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 403);
-    }
+    let statuses = crate::support::client::burst(&url, 200).await;
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
     let (records, _) = stop_and_read(proxy, &file).await;
     assert_eq!(records.len(), 200);
     let mut ids: Vec<&str> = records
@@ -507,23 +492,8 @@ async fn blocking_overflow_loses_no_record() {
     let (_b, mut proxy, file) =
         proxy_logging_to(dir.path(), "queue_size = 1\non_overflow = \"block\"").await;
     let url = proxy.url(&format!("/v1/customers/{DE}/users"));
-    let mut tasks = Vec::new();
-    for _ in 0..100 {
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move {
-            crate::support::client::send(
-                http::Request::post(url)
-                    .header("content-type", "application/json")
-                    .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
-                    .unwrap(),
-            )
-            .await
-            .status
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 403);
-    }
+    let statuses = crate::support::client::burst(&url, 100).await;
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
     let metrics = crate::support::client::get(&format!("http://{}/metrics", proxy.admin))
         .await
         .text();

@@ -231,14 +231,7 @@ async fn expect_100_continue_is_answered_before_the_body() {
 async fn http2_prior_knowledge_on_cleartext() {
     let backend = Backend::start().await;
     let proxy = ProxyBuilder::new(&backend.url()).start().await;
-    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = client::h2c(proxy.addr).await;
     let resp = sender
         .send_request(
             Request::post(format!("http://{}/echo", proxy.addr))

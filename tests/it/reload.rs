@@ -102,14 +102,7 @@ async fn fifty_reloads_under_load_fail_no_request() {
     let h2 = {
         let (stop, tally, addr) = (stop.clone(), tallies[2].clone(), proxy.addr);
         tokio::spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut sender, conn) = hyper::client::conn::http2::handshake(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(tcp),
-            )
-            .await
-            .unwrap();
-            tokio::spawn(conn);
+            let mut sender = crate::support::client::h2c(addr).await;
             while !stop.load(Ordering::Relaxed) {
                 let req = Request::get(format!("http://{addr}/v1/switch"))
                     .body(Full::<Bytes>::default())

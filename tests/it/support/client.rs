@@ -135,3 +135,39 @@ pub async fn h2_request(
         body: body.collect().await.unwrap().to_bytes(),
     }
 }
+
+/// An HTTP/2 prior-knowledge (h2c) connection to `addr`.
+pub async fn h2c(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// `n` concurrent JSON POSTs of `{}` to `url`; their statuses.
+pub async fn burst(url: &str, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.to_string();
+            tokio::spawn(async move {
+                send(
+                    Request::post(url)
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from_static(b"{}")))
+                        .unwrap(),
+                )
+                .await
+                .status
+                .as_u16()
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
