@@ -3,27 +3,37 @@
 //! A request travels through the modules in this order:
 //!
 //! ```text
-//! server    accept TCP or TLS (rustls, ALPN h2/http1.1), serve HTTP/1.1 and HTTP/2
-//!   -> proxy    intake: limits, framing checks, request id, forwarding headers
-//!   -> upstream pooled hyper client (keep-alive, timeouts, TLS to the backend)
-//!   -> proxy    the response, or a local error response negotiated by `Accept`
+//! server     accept TCP or TLS (rustls, ALPN h2/http1.1), serve HTTP/1.1 and HTTP/2;
+//!            take the configuration snapshot in force (reload swaps it atomically)
+//!   -> proxy      intake: limits, framing, Host, request id
+//!   -> canonical  ONE canonical path, judged and forwarded (ambiguous -> 400)
+//!   -> tenant     tenant id from the rule's sources (must agree) -> region
+//!   -> policy     first enforcing rule in file order; body read only if a rule asks
+//!        forward        -> upstream: pooled connection, forwarding headers, timeouts
+//!        explain/redirect/deny -> proxy::respond, negotiated by Accept/Accept-Language
+//!        report-only    -> forwarded, recorded as "would have"
+//!   -> telemetry  exactly one decision record (pseudonymised) and the metrics
 //! ```
 //!
 //! Module map:
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
+//! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
+//! - [`policy`]: pure rules, path patterns in one `RegexSet`, evaluation, shadow check.
 //! - [`config`]: raw TOML structures validated into typed [`config::Config`],
 //!   every error located by file, line, column and key path.
-//! - [`proxy`]: the request handler (outer: always a response; inner: `?`),
-//!   local responses and the single error → status map.
-//! - [`upstream`]: the pooled client and the header rewriting towards the backend.
-//! - [`server`]: listeners, TLS termination, graceful drain, the admin listener.
-//! - [`telemetry`]: tracing initialisation.
-//! - [`tenant`]: tenant ids as values (every GUID spelling the backend accepts).
+//! - [`proxy`]: the request handler (outer: always a response and one record;
+//!   inner: `?`), body inspection, policy answers, the single error → status map.
+//! - [`upstream`]: the connection pool and the header rewriting towards the backend.
+//! - [`server`]: listeners, TLS termination, reload and file watching, graceful
+//!   drain, sd_notify, the admin listener.
+//! - [`telemetry`]: tracing, the decision log (pseudonyms, rotation), metrics.
 //! - [`demo`]: the sample partner-portal backend used by `portalgate demo` and tests.
 //! - [`cli`] and [`commands`]: the command line.
 //!
-//! Imports point one way: `canonical`, `config` and `telemetry` import nothing of the rest;
-//! `upstream` and `proxy` use `config`; `server` uses `proxy`; commands use everything.
+//! Imports point one way: `canonical`, `tenant` and `telemetry` import nothing
+//! of the rest; `policy` uses `tenant` and `canonical` only; `config` builds
+//! policy and tenant types; `upstream` and `proxy` use `config`; `server`
+//! uses `proxy`; commands use everything.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
