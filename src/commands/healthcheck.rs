@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 
 use super::Exit;
 use crate::cli::HealthcheckArgs;
@@ -15,13 +14,7 @@ pub async fn run(args: HealthcheckArgs) -> Exit {
         let uri: http::Uri = args.url.parse().map_err(|e| format!("{e}"))?;
         let authority = uri.authority().ok_or("the URL needs a host")?.clone();
         let port = authority.port_u16().unwrap_or(80);
-        let tcp = tokio::net::TcpStream::connect((authority.host(), port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
+        let mut sender = super::http1_connect((authority.host(), port)).await?;
         let mut req = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
             .header(http::header::HOST, authority.as_str());
         if let Ok(token) = std::env::var("PORTALGATE_ADMIN_TOKEN") {

@@ -192,6 +192,7 @@ impl Harness {
         if let Some(l) = config.listeners.first_mut() {
             l.address = SocketAddr::from(([127, 0, 0, 1], 0));
             l.tls = None;
+            l.certificates = None;
         }
         config.admin = None;
         config.upstream.scheme = http::uri::Scheme::HTTP;
@@ -267,13 +268,7 @@ impl Harness {
         headers: &BTreeMap<String, String>,
         body: String,
     ) -> Result<Response<Incoming>, String> {
-        let tcp = tokio::net::TcpStream::connect(self.proxy)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
+        let mut sender = super::http1_connect(self.proxy).await?;
         let mut b = Request::builder().method(method).uri(url);
         if !headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
             b = b.header("host", "portal");

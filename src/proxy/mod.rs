@@ -165,10 +165,9 @@ impl Proxy {
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let rid = self.ids.for_request(req.headers().get(&X_REQUEST_ID));
         let accept = req.headers().get(header::ACCEPT).cloned();
-        let method = req.method().clone();
         let seen = record::Seen {
             start: std::time::Instant::now(),
-            method: method.clone(),
+            method: req.method().clone(),
             version: req.version(),
             raw_target: req.uri().clone(),
             user_agent: req.headers().get(header::USER_AGENT).cloned(),
@@ -188,9 +187,9 @@ impl Proxy {
                 let status = err.status().as_u16();
                 let request_id = rid.to_str().unwrap_or("");
                 if err.is_upstream() {
-                    tracing::warn!(request_id, %method, status, code = err.code(), "{err}");
+                    tracing::warn!(request_id, method = %seen.method, status, code = err.code(), "{err}");
                 } else {
-                    tracing::debug!(request_id, %method, status, code = err.code(), "{err}");
+                    tracing::debug!(request_id, method = %seen.method, status, code = err.code(), "{err}");
                 }
                 let accept = accept.as_ref().and_then(|v| v.to_str().ok());
                 local::error_response(&err, accept, &rid)
@@ -211,15 +210,7 @@ impl Proxy {
         let (status, decision) = match result {
             Ok(r) => (
                 r.status().as_u16(),
-                match trail.outcome {
-                    Some((_, Mode::Enforce, action)) => match action {
-                        "explain" => Decision::Explain,
-                        "redirect" => Decision::Redirect,
-                        "deny" => Decision::Deny,
-                        _ => Decision::Forward,
-                    },
-                    _ => Decision::Forward,
-                },
+                trail.outcome.map_or(Decision::Forward, |(_, _, d)| d),
             ),
             Err(e) if e.is_upstream() => {
                 let kind = match e {
@@ -492,7 +483,11 @@ impl Proxy {
             trail.canonical_path = Some(parts.uri.path().to_owned());
         }
         if let Some(r) = &decision.report_only {
-            trail.outcome = Some((r.index, Mode::ReportOnly, r.rule.action.kind()));
+            trail.outcome = Some((
+                r.index,
+                Mode::ReportOnly,
+                crate::telemetry::metrics::Decision::Forward,
+            ));
             let did = self.decision_ids.for_request(None);
             trail.draft = Some(record::Draft::new(r, did, &self.recorder.user_captures));
             tracing::info!(
@@ -506,7 +501,7 @@ impl Proxy {
         match decision.enforced {
             Some(m) if m.rule.action != Action::Allow => {
                 let did = self.decision_ids.for_request(None);
-                trail.outcome = Some((m.index, Mode::Enforce, m.rule.action.kind()));
+                trail.outcome = Some((m.index, Mode::Enforce, answered_as(&m.rule.action)));
                 trail.draft = Some(record::Draft::new(
                     &m,
                     did.clone(),
@@ -534,6 +529,18 @@ impl Proxy {
             }
             _ => Ok(Judged::Forward(forward_body)),
         }
+    }
+}
+
+/// What the client gets from an enforced action, for the metrics. The match
+/// is exhaustive so a new action cannot be counted as a forward by accident.
+fn answered_as(action: &Action) -> crate::telemetry::metrics::Decision {
+    use crate::telemetry::metrics::Decision;
+    match action {
+        Action::Allow => Decision::Forward,
+        Action::Deny { .. } => Decision::Deny,
+        Action::Redirect { .. } => Decision::Redirect,
+        Action::Explain { .. } => Decision::Explain,
     }
 }
 

@@ -85,8 +85,13 @@ pub struct Seen {
 /// The request's trail through the inner handler.
 #[derive(Default)]
 pub struct Trail {
-    /// The deciding (or report-only) rule: index, mode, action kind.
-    pub outcome: Option<(usize, crate::policy::Mode, &'static str)>,
+    /// The deciding (or report-only) rule: index, mode, and what the
+    /// client got (a report-only match is still a forward).
+    pub outcome: Option<(
+        usize,
+        crate::policy::Mode,
+        crate::telemetry::metrics::Decision,
+    )>,
     pub draft: Option<Draft>,
     pub canonical_path: Option<String>,
     pub host: Option<String>,
