@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use http::Request;
 use http_body_util::Full;
 
-use crate::policy::{call, DE, GLOBAL};
+use crate::policy::{call, delete_user, DE, GLOBAL};
 use crate::support::client::{get, send};
 use crate::support::*;
 
@@ -203,14 +203,7 @@ async fn upstream_errors_are_counted_by_kind() {
 async fn config_and_recent_decisions() {
     let (_backend, proxy) = crate::policy::germany().await;
     for i in 0..3 {
-        let r = call(
-            &proxy,
-            "DELETE",
-            &format!("/v1/customers/{DE}/users/u{i}"),
-            &[],
-            "",
-        )
-        .await;
+        let r = delete_user(&proxy, DE, &format!("u{i}")).await;
         assert_eq!(r.status, 403);
     }
     let recent: Vec<HashMap<String, serde_json::Value>> = serde_json::from_slice(

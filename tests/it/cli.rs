@@ -198,7 +198,13 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
 async fn sigterm_with_idle_keep_alive_connections_exits_0() {
     let backend = Backend::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut served = Served::start(&config_for(&backend.url(), ""), dir.path());
+    // The drain timeout is longer than `wait_exit`'s 30 s bound: the test
+    // passes only if idle keep-alive connections are closed at once, not
+    // waited out.
+    let mut served = Served::start(
+        &config_for(&backend.url(), "[server]\ndrain_timeout = \"60s\""),
+        dir.path(),
+    );
     // A pooled client leaves its keep-alive connection open and idle.
     let client = crate::support::client::http1();
     let resp = client

@@ -2,37 +2,34 @@
 //! personal data in the raw output, stable pseudonyms, nothing lost on a
 //! graceful stop.
 
-use crate::policy::{call, DE, GLOBAL};
+use crate::policy::{call, delete_user, DE, GLOBAL};
 use crate::support::*;
 
 const KEY: &str = "test-pseudonym-key-0123456789";
 
-/// A Germany proxy logging decisions to a file in a directory that lives as
-/// long as the returned handle.
-async fn logged(key: &str) -> (Backend, proxy::RunningProxy, Logfile) {
+/// A Germany proxy logging decisions to `decisions.jsonl` in `dir` (which
+/// lives as long as the returned handle), with `pseudonym_key = key` and
+/// `extra` lines in `[decision_log]`.
+async fn logged(
+    dir: tempfile::TempDir,
+    key: &str,
+    extra: &str,
+) -> (Backend, proxy::RunningProxy, Logfile) {
     let backend = Backend::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("decisions.jsonl");
+    let path = dir.path().join("decisions.jsonl");
     let proxy = ProxyBuilder::new(&backend.url())
         .germany()
         .section(&format!(
-            "[decision_log]\nfile = {:?}\npseudonym_key = {key:?}\nclient_address = \"full\"",
-            file.display().to_string()
+            "[decision_log]\nfile = {:?}\npseudonym_key = {key:?}\n{extra}",
+            path.display().to_string()
         ))
         .start()
         .await;
-    (
-        backend,
-        proxy,
-        Logfile {
-            _dir: dir,
-            path: file,
-        },
-    )
+    (backend, proxy, Logfile { dir, path })
 }
 
 struct Logfile {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     path: std::path::PathBuf,
 }
 
@@ -52,7 +49,12 @@ async fn stop_and_read(
 
 #[tokio::test]
 async fn each_kind_of_decision_gives_exactly_one_record() {
-    let (_backend, proxy, file) = logged(KEY).await;
+    let (_backend, proxy, file) = logged(
+        tempfile::tempdir().unwrap(),
+        KEY,
+        "client_address = \"full\"",
+    )
+    .await;
     let json = ("content-type", "application/json");
     let explained = call(
         &proxy,
@@ -169,7 +171,12 @@ async fn each_kind_of_decision_gives_exactly_one_record() {
 
 #[tokio::test]
 async fn no_personal_data_reaches_the_record() {
-    let (_backend, proxy, file) = logged(KEY).await;
+    let (_backend, proxy, file) = logged(
+        tempfile::tempdir().unwrap(),
+        KEY,
+        "client_address = \"full\"",
+    )
+    .await;
     let email = "adele.vance@contoso.example";
     let password = "Sup3r-Secret-Pa55word";
     let token = "eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA";
@@ -228,7 +235,7 @@ async fn pseudonyms_correlate_per_key() {
     let path = format!("/v1/customers/{DE}/users/{user}");
     let mut pseudonyms = Vec::new();
     for key in [KEY, KEY, "another-key-9876543210-abcdef"] {
-        let (_backend, proxy, file) = logged(key).await;
+        let (_backend, proxy, file) = logged(tempfile::tempdir().unwrap(), key, "").await;
         call(&proxy, "DELETE", &path, &[], "").await;
         call(&proxy, "DELETE", &path, &[], "").await;
         let (records, raw) = stop_and_read(proxy, &file).await;
@@ -252,7 +259,12 @@ async fn pseudonyms_correlate_per_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_right_after_a_burst_loses_no_record() {
-    let (_backend, proxy, file) = logged(KEY).await;
+    let (_backend, proxy, file) = logged(
+        tempfile::tempdir().unwrap(),
+        KEY,
+        "client_address = \"full\"",
+    )
+    .await;
     let url = proxy.url(&format!("/v1/customers/{DE}/users"));
     let statuses = crate::support::client::burst(&url, 200).await;
     assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
@@ -336,41 +348,17 @@ async fn overflow_counts_drops_and_requests_do_not_wait() {
     let _ = child.wait();
 }
 
-async fn proxy_logging_to(
-    dir: &std::path::Path,
-    extra: &str,
-) -> (Backend, proxy::RunningProxy, std::path::PathBuf) {
-    let backend = Backend::start().await;
-    let file = dir.join("decisions.jsonl");
-    let proxy = ProxyBuilder::new(&backend.url())
-        .germany()
-        .section(&format!(
-            "[decision_log]\nfile = {:?}\npseudonym_key = {KEY:?}\n{extra}",
-            file.display().to_string()
-        ))
-        .start()
-        .await;
-    (backend, proxy, file)
-}
-
 #[tokio::test]
 async fn size_rotation_keeps_at_most_the_configured_files() {
     let dir = tempfile::tempdir().unwrap();
-    let (_b, mut proxy, file) =
-        proxy_logging_to(dir.path(), "max_file_bytes = 2000\nkeep_files = 2").await;
+    let (_b, mut proxy, log) = logged(dir, KEY, "max_file_bytes = 2000\nkeep_files = 2").await;
+    let file = log.path.clone();
     for i in 0..30 {
-        let r = call(
-            &proxy,
-            "DELETE",
-            &format!("/v1/customers/{DE}/users/u{i}"),
-            &[],
-            "",
-        )
-        .await;
+        let r = delete_user(&proxy, DE, &format!("u{i}")).await;
         assert_eq!(r.status, 403);
     }
     proxy.begin_stop().await.unwrap();
-    let rotated = |n: usize| dir.path().join(format!("decisions.jsonl.{n}"));
+    let rotated = |n: usize| log.dir.path().join(format!("decisions.jsonl.{n}"));
     assert!(
         rotated(1).exists() && rotated(2).exists(),
         "two rotated files kept"
@@ -418,22 +406,12 @@ async fn a_new_day_starts_a_new_file() {
         .unwrap()
         .set_modified(two_days_ago)
         .unwrap();
-    let (_b, mut proxy, file) = proxy_logging_to(dir.path(), "").await;
-    assert_eq!(
-        call(
-            &proxy,
-            "DELETE",
-            &format!("/v1/customers/{DE}/users/u1"),
-            &[],
-            ""
-        )
-        .await
-        .status,
-        403
-    );
+    let (_b, mut proxy, log) = logged(dir, KEY, "").await;
+    let file = log.path.clone();
+    assert_eq!(delete_user(&proxy, DE, "u1").await.status, 403);
     proxy.begin_stop().await.unwrap();
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("decisions.jsonl.1")).unwrap(),
+        std::fs::read_to_string(log.dir.path().join("decisions.jsonl.1")).unwrap(),
         "{\"old\":true}\n"
     );
     let today = std::fs::read_to_string(&file).unwrap();
@@ -444,7 +422,8 @@ async fn a_new_day_starts_a_new_file() {
 #[tokio::test]
 async fn forwarded_requests_can_be_sampled() {
     let dir = tempfile::tempdir().unwrap();
-    let (_b, mut proxy, file) = proxy_logging_to(dir.path(), "forwarded_sample = 0.5").await;
+    let (_b, mut proxy, log) = logged(dir, KEY, "forwarded_sample = 0.5").await;
+    let file = log.path.clone();
     for i in 0..10 {
         let r = call(
             &proxy,
@@ -456,18 +435,7 @@ async fn forwarded_requests_can_be_sampled() {
         .await;
         assert_eq!(r.status, 200);
     }
-    assert_eq!(
-        call(
-            &proxy,
-            "DELETE",
-            &format!("/v1/customers/{DE}/users/u1"),
-            &[],
-            ""
-        )
-        .await
-        .status,
-        403
-    );
+    assert_eq!(delete_user(&proxy, DE, "u1").await.status, 403);
     proxy.begin_stop().await.unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     let records: Vec<serde_json::Value> = text
@@ -489,8 +457,8 @@ async fn forwarded_requests_can_be_sampled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_overflow_loses_no_record() {
     let dir = tempfile::tempdir().unwrap();
-    let (_b, mut proxy, file) =
-        proxy_logging_to(dir.path(), "queue_size = 1\non_overflow = \"block\"").await;
+    let (_b, mut proxy, log) = logged(dir, KEY, "queue_size = 1\non_overflow = \"block\"").await;
+    let file = log.path.clone();
     let url = proxy.url(&format!("/v1/customers/{DE}/users"));
     let statuses = crate::support::client::burst(&url, 100).await;
     assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");

@@ -32,6 +32,18 @@ pub async fn call(
     send(b.body(Full::new(Bytes::from(body.to_string()))).unwrap()).await
 }
 
+/// `DELETE /v1/customers/{tenant}/users/{user}`, no headers, no body.
+pub async fn delete_user(proxy: &proxy::RunningProxy, tenant: &str, user: &str) -> Reply {
+    call(
+        proxy,
+        "DELETE",
+        &format!("/v1/customers/{tenant}/users/{user}"),
+        &[],
+        "",
+    )
+    .await
+}
+
 fn json(r: &Reply) -> serde_json::Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
 }

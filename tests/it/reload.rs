@@ -22,6 +22,15 @@ fn rules(a: bool) -> String {
     }
 }
 
+/// A proxy with rule set A that reloads only when asked (no file watching).
+async fn switch_proxy(backend: &Backend) -> proxy::RunningProxy {
+    ProxyBuilder::new(&backend.url())
+        .section("[server]\nwatch = false")
+        .section(&rules(true))
+        .start()
+        .await
+}
+
 async fn reload(proxy: &proxy::RunningProxy) -> (u16, String) {
     let r = send(
         Request::post(format!("http://{}/reload", proxy.admin))
@@ -55,11 +64,7 @@ impl Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_reloads_under_load_fail_no_request() {
     let backend = Backend::start().await;
-    let proxy = ProxyBuilder::new(&backend.url())
-        .section("[server]\nwatch = false")
-        .section(&rules(true))
-        .start()
-        .await;
+    let proxy = switch_proxy(&backend).await;
     let base = std::fs::read_to_string(&proxy.config_path).unwrap();
     let base = base.replace(&rules(true), "");
     let url = proxy.url("/v1/switch");
@@ -171,11 +176,7 @@ async fn fifty_reloads_under_load_fail_no_request() {
 #[tokio::test]
 async fn a_broken_configuration_is_refused_and_the_old_one_keeps_serving() {
     let backend = Backend::start().await;
-    let proxy = ProxyBuilder::new(&backend.url())
-        .section("[server]\nwatch = false")
-        .section(&rules(true))
-        .start()
-        .await;
+    let proxy = switch_proxy(&backend).await;
     let good = std::fs::read_to_string(&proxy.config_path).unwrap();
     std::fs::write(
         &proxy.config_path,
