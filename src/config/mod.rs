@@ -203,6 +203,9 @@ pub struct ServerSettings {
     pub tls_handshake_timeout: Duration,
     /// Whether HTTP/2 is offered.
     pub http2: bool,
+    /// Whether plain HTTP/1.1 forwards take the proxy's own HTTP/1.1 path
+    /// ([`crate::proxy::pass`]); everything else is served by hyper.
+    pub http1_fast_path: bool,
     /// Whether source files are watched for changes.
     pub watch: bool,
 }

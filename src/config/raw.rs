@@ -332,6 +332,9 @@ pub struct RawServer {
     pub tls_handshake_timeout: Option<String>,
     /// Accept HTTP/2 (ALPN `h2`, and prior knowledge on cleartext).
     pub http2: Option<bool>,
+    /// Serve plain HTTP/1.1 forwards on portalgate's own HTTP/1.1 path
+    /// (default true).
+    pub http1_fast_path: Option<bool>,
     /// Reload when the configuration, an included file or a tenant file
     /// changes (default true).
     pub watch: Option<bool>,

@@ -179,6 +179,7 @@ fn server(raw: &RawServer, path: &KeyPath, ctx: &mut Ctx<'_>) -> ServerSettings 
             Duration::from_secs(10),
         ),
         http2: raw.http2.unwrap_or(true),
+        http1_fast_path: raw.http1_fast_path.unwrap_or(true),
         watch: raw.watch.unwrap_or(true),
     }
 }

@@ -7,7 +7,6 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::upstream::Lease;
@@ -23,9 +22,9 @@ pin_project_lite::pin_project! {
             #[pin] body: Incoming,
             lease: Option<Lease>,
         },
-        /// Produced by the proxy.
+        /// Produced by the proxy, complete.
         Local {
-            #[pin] body: Full<Bytes>,
+            data: Option<Bytes>,
         },
     }
 }
@@ -46,8 +45,17 @@ impl ProxyBody {
 
     /// A complete local body.
     pub fn local(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
         ProxyBody::Local {
-            body: Full::new(bytes.into()),
+            data: (!bytes.is_empty()).then_some(bytes),
+        }
+    }
+
+    /// The bytes of a local body (`None` for a streamed one).
+    pub fn local_bytes(&self) -> Option<&[u8]> {
+        match self {
+            ProxyBody::Local { data } => Some(data.as_deref().unwrap_or_default()),
+            ProxyBody::Upstream { .. } => None,
         }
     }
 }
@@ -76,25 +84,23 @@ impl Body for ProxyBody {
                 }
                 Poll::Ready(frame)
             }
-            ProxyBodyProj::Local { body } => match ready!(body.poll_frame(cx)) {
-                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
-                Some(Err(never)) => match never {},
-                None => Poll::Ready(None),
-            },
+            ProxyBodyProj::Local { data } => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ProxyBody::Upstream { body, .. } => body.is_end_stream(),
-            ProxyBody::Local { body } => body.is_end_stream(),
+            ProxyBody::Local { data } => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             ProxyBody::Upstream { body, .. } => body.size_hint(),
-            ProxyBody::Local { body } => body.size_hint(),
+            ProxyBody::Local { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |b| b.len() as u64))
+            }
         }
     }
 }

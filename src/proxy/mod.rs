@@ -12,6 +12,7 @@ pub mod inspect;
 mod intake;
 pub mod local;
 pub mod negotiate;
+pub mod pass;
 mod record;
 pub mod request_id;
 pub mod respond;
@@ -177,39 +178,34 @@ impl Proxy {
         // Boxed once: the inner future is a few KiB, and hyper moves the
         // service future into place; one allocation is cheaper than the copies.
         let result = Box::pin(self.forward(req, conn, &rid, &mut trail)).await;
-        self.count(&seen, &trail, &result);
-        if let Some(rec) = self.decision_record(&seen, &trail, &rid, &result) {
+        let outcome = result.as_ref().map(|r| r.status().as_u16());
+        self.count(seen.start, &trail, outcome);
+        if let Some(rec) = self.decision_record(&seen, &trail, &rid, outcome) {
             self.log.record(rec).await;
         }
         match result {
             Ok(resp) => resp,
             Err(err) => {
-                let status = err.status().as_u16();
-                let request_id = rid.to_str().unwrap_or("");
-                if err.is_upstream() {
-                    tracing::warn!(request_id, method = %seen.method, status, code = err.code(), "{err}");
-                } else {
-                    tracing::debug!(request_id, method = %seen.method, status, code = err.code(), "{err}");
-                }
+                log_error(&err, &rid, &seen.method);
                 let accept = accept.as_ref().and_then(|v| v.to_str().ok());
                 local::error_response(&err, accept, &rid)
             }
         }
     }
 
-    /// Counts the request: by decision, rule, mode and status.
+    /// Counts the request: by decision, rule, mode and status (or error).
     fn count(
         &self,
-        seen: &record::Seen,
+        start: std::time::Instant,
         trail: &record::Trail,
-        result: &Result<Response<ProxyBody>, ProxyError>,
+        outcome: Result<u16, &ProxyError>,
     ) {
         use crate::telemetry::metrics::{
             Decision, DecisionLabels, ModeLabel, RequestLabels, UpstreamErrorKind, UpstreamLabels,
         };
-        let (status, decision) = match result {
-            Ok(r) => (
-                r.status().as_u16(),
+        let (status, decision) = match outcome {
+            Ok(status) => (
+                status,
                 trail.outcome.map_or(Decision::Forward, |(_, _, d)| d),
             ),
             Err(e) if e.is_upstream() => {
@@ -241,7 +237,7 @@ impl Proxy {
             ),
             None => (None, ModeLabel::None),
         };
-        let elapsed = seen.start.elapsed().as_secs_f64();
+        let elapsed = start.elapsed().as_secs_f64();
         if decision == Decision::Forward && rule.is_none() && status == 200 {
             self.forwarded_ok.inc();
             self.forwarded_duration.observe(elapsed);
@@ -271,13 +267,13 @@ impl Proxy {
         seen: &record::Seen,
         trail: &record::Trail,
         rid: &HeaderValue,
-        result: &Result<Response<ProxyBody>, ProxyError>,
+        outcome: Result<u16, &ProxyError>,
     ) -> Option<crate::telemetry::decision_log::DecisionRecord> {
-        let status = match result {
-            Ok(r) => r.status().as_u16(),
+        let status = match outcome {
+            Ok(s) => s,
             Err(e) => e.status().as_u16(),
         };
-        let rec = match (&trail.draft, result) {
+        let rec = match (&trail.draft, outcome) {
             (Some(d), _) => {
                 self.recorder
                     .record(seen, trail, rid, &d.decision_id, status, d.action, None)
@@ -287,7 +283,7 @@ impl Proxy {
                 self.recorder
                     .record(seen, trail, rid, &did, status, "reject", Some(e.code()))
             }
-            (None, Ok(r)) if self.forwarded_every > 0 => {
+            (None, Ok(status)) if self.forwarded_every > 0 => {
                 let n = self
                     .forwarded_seen
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -296,7 +292,7 @@ impl Proxy {
                 }
                 let did = self.decision_ids.for_request(None);
                 self.recorder
-                    .record(seen, trail, rid, &did, r.status().as_u16(), "forward", None)
+                    .record(seen, trail, rid, &did, status, "forward", None)
             }
             _ => return None,
         };
@@ -318,7 +314,7 @@ impl Proxy {
 
         // Origin-form towards the upstream (the connection already names
         // it), with the canonical path intake judged.
-        let target = match checked.target {
+        let target = match checked.target.clone() {
             Some(canonical) => canonical,
             None => parts
                 .uri
@@ -337,7 +333,53 @@ impl Proxy {
             Judged::Answer(resp) => return Ok(resp),
         };
 
-        let headers = &mut parts.headers;
+        self.upstream_headers(&mut parts.headers, &checked, conn, rid, version)?;
+
+        let up_req = Request::from_parts(parts, forward_body);
+        let timeout = self.upstream.response_header_timeout;
+        let (mut resp, lease) = match tokio::time::timeout(timeout, self.pool.send(up_req)).await {
+            Err(_) => return Err(ProxyError::UpstreamTimeout),
+            Ok(Err(e)) => return Err(upstream_error(&e)),
+            Ok(Ok(r)) => r,
+        };
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                return Err(ProxyError::Upstream(
+                    crate::upstream::UpstreamFailure::Protocol,
+                ));
+            };
+            tunnel::spawn(client_upgrade, hyper::upgrade::on(&mut resp));
+            let (mut rparts, body) = resp.into_parts();
+            append_via(&mut rparts.headers, Version::HTTP_11);
+            rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
+            return Ok(Response::from_parts(
+                rparts,
+                ProxyBody::upstream(body, None),
+            ));
+        }
+
+        let (mut rparts, body) = resp.into_parts();
+        downstream_headers(&mut rparts.headers, rid);
+        Ok(Response::from_parts(
+            rparts,
+            ProxyBody::upstream(body, Some(lease)),
+        ))
+    }
+}
+
+impl Proxy {
+    /// Rewrites a request's headers for the upstream: hop-by-hop fields
+    /// removed (an accepted upgrade kept), `Host`, the forwarding headers,
+    /// `Via` and the request id.
+    fn upstream_headers(
+        &self,
+        headers: &mut http::HeaderMap,
+        checked: &intake::Checked,
+        conn: ConnInfo,
+        rid: &HeaderValue,
+        version: Version,
+    ) -> Result<(), ProxyError> {
         let upgrade_protocol = checked
             .upgrade
             .then(|| headers.get(header::UPGRADE).cloned())
@@ -367,57 +409,16 @@ impl Proxy {
         apply_forwarding(headers, &hop);
         append_via(headers, version);
         headers.insert(X_REQUEST_ID.clone(), rid.clone());
-
-        let up_req = Request::from_parts(parts, forward_body);
-        let timeout = self.upstream.response_header_timeout;
-        let (mut resp, lease) = match tokio::time::timeout(timeout, self.pool.send(up_req)).await {
-            Err(_) => return Err(ProxyError::UpstreamTimeout),
-            Ok(Err(e)) => return Err(upstream_error(&e)),
-            Ok(Ok(r)) => r,
-        };
-
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let Some(client_upgrade) = client_upgrade else {
-                return Err(ProxyError::Upstream(
-                    crate::upstream::UpstreamFailure::Protocol,
-                ));
-            };
-            tunnel::spawn(client_upgrade, hyper::upgrade::on(&mut resp));
-            let (mut rparts, body) = resp.into_parts();
-            append_via(&mut rparts.headers, Version::HTTP_11);
-            rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
-            return Ok(Response::from_parts(
-                rparts,
-                ProxyBody::upstream(body, None),
-            ));
-        }
-
-        let (mut rparts, body) = resp.into_parts();
-        strip_hop_by_hop(&mut rparts.headers);
-        append_via(&mut rparts.headers, Version::HTTP_11);
-        rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
-        Ok(Response::from_parts(
-            rparts,
-            ProxyBody::upstream(body, Some(lease)),
-        ))
+        Ok(())
     }
-}
 
-impl Proxy {
-    /// Evaluates the policy on the canonical request; reads the body
-    /// (bounded, JSON only) only when a candidate rule needs it.
-    async fn judge(
+    /// What the policy sees of a request: its canonical host and, when a
+    /// rule asks, the bearer token's `tid`.
+    fn policy_inputs(
         &self,
         parts: &http::request::Parts,
-        body: Incoming,
         host: Option<&HeaderValue>,
-        rid: &HeaderValue,
-        trail: &mut record::Trail,
-    ) -> Result<Judged, ProxyError> {
-        let limit = self.limits.max_request_body_bytes;
-        if self.rules.rules().is_empty() {
-            return Ok(Judged::Forward(ForwardBody::new(body, limit)));
-        }
+    ) -> Result<(Option<String>, Option<crate::tenant::TenantId>), ProxyError> {
         let host = host.and_then(|h| h.to_str().ok()).map(canonical_host);
         let bearer_tid = if self.rules.needs_bearer_tid() {
             match parts
@@ -435,6 +436,24 @@ impl Proxy {
         } else {
             None
         };
+        Ok((host, bearer_tid))
+    }
+
+    /// Evaluates the policy on the canonical request; reads the body
+    /// (bounded, JSON only) only when a candidate rule needs it.
+    async fn judge(
+        &self,
+        parts: &http::request::Parts,
+        body: Incoming,
+        host: Option<&HeaderValue>,
+        rid: &HeaderValue,
+        trail: &mut record::Trail,
+    ) -> Result<Judged, ProxyError> {
+        let limit = self.limits.max_request_body_bytes;
+        if self.rules.rules().is_empty() {
+            return Ok(Judged::Forward(ForwardBody::new(body, limit)));
+        }
+        let (host, bearer_tid) = self.policy_inputs(parts, host)?;
         let view = RequestView {
             method: &parts.method,
             host: host.as_deref(),
@@ -529,6 +548,26 @@ impl Proxy {
             }
             _ => Ok(Judged::Forward(forward_body)),
         }
+    }
+}
+
+/// A response's headers towards the client: hop-by-hop fields removed,
+/// `Via` and the request id added.
+fn downstream_headers(headers: &mut http::HeaderMap, rid: &HeaderValue) {
+    strip_hop_by_hop(headers);
+    append_via(headers, Version::HTTP_11);
+    headers.insert(X_REQUEST_ID.clone(), rid.clone());
+}
+
+/// Logs a failed request once: upstream failures as warnings, the client's
+/// own errors at debug level.
+fn log_error(err: &ProxyError, rid: &HeaderValue, method: &http::Method) {
+    let status = err.status().as_u16();
+    let request_id = rid.to_str().unwrap_or("");
+    if err.is_upstream() {
+        tracing::warn!(request_id, %method, status, code = err.code(), "{err}");
+    } else {
+        tracing::debug!(request_id, %method, status, code = err.code(), "{err}");
     }
 }
 

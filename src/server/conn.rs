@@ -1,4 +1,10 @@
 //! Accepting and serving client connections (TCP or TLS, HTTP/1.1 or HTTP/2).
+//!
+//! An HTTP/1.1 connection starts on the pass-through path
+//! ([`crate::proxy::pass`]) when `server.http1_fast_path` is on; the first
+//! request that path leaves to hyper hands the connection, with the bytes
+//! already read, to hyper for the rest of its life. HTTP/2 (ALPN `h2`, or
+//! the prior-knowledge preface) goes to hyper directly.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,7 +18,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::prefixed::Prefixed;
 use crate::config::{Limits, ServerSettings};
+use crate::proxy::pass::{Client, Idle, Next};
 use crate::proxy::ConnInfo;
 use crate::server::reload::Live;
 
@@ -33,6 +41,9 @@ pub struct Shared {
     pub settings: ServerSettings,
     /// Becomes true when the drain timeout has passed: close now.
     pub force: watch::Receiver<bool>,
+    /// Becomes true when the drain starts: finish the request in flight,
+    /// then close.
+    pub stop: watch::Receiver<bool>,
 }
 
 /// HTTP settings: hyper's own limits sit above the configured ones, so that
@@ -84,14 +95,16 @@ pub async fn accept_loop(
         let watcher = graceful.watcher();
         match bound.tls.clone() {
             None => {
-                tokio::spawn(serve(tcp, ConnInfo { peer, tls: false }, shared, watcher));
+                let info = ConnInfo { peer, tls: false };
+                tokio::spawn(serve(tcp, info, shared, watcher, false));
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
                     let timeout = shared.settings.tls_handshake_timeout;
                     match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
-                            serve(tls, ConnInfo { peer, tls: true }, shared, watcher).await
+                            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            serve(tls, ConnInfo { peer, tls: true }, shared, watcher, h2).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -102,12 +115,11 @@ pub async fn accept_loop(
     }
 }
 
-async fn serve<I>(io: I, conn: ConnInfo, shared: Shared, watcher: Watcher)
+async fn serve<I>(io: I, conn: ConnInfo, shared: Shared, watcher: Watcher, h2: bool)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let live = shared.live.clone();
-    let gauge = live.metrics().open_connections.clone();
+    let gauge = shared.live.metrics().open_connections.clone();
     gauge.inc();
     // Decremented however the connection ends.
     struct Open(prometheus_client::metrics::gauge::Gauge);
@@ -117,6 +129,28 @@ where
         }
     }
     let _open = Open(gauge);
+    let mut force = shared.force.clone();
+    tokio::select! {
+        biased;
+        () = serve_http(io, conn, shared, watcher, h2) => {}
+        _ = force.wait_for(|f| *f) => {}
+    }
+}
+
+/// The pass-through path first (HTTP/1.1), then hyper.
+async fn serve_http<I>(io: I, conn: ConnInfo, shared: Shared, watcher: Watcher, h2: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = if shared.settings.http1_fast_path && !h2 {
+        match pass_through(io, conn, &shared).await {
+            Some(io) => io,
+            None => return,
+        }
+    } else {
+        Prefixed::new(bytes::Bytes::new(), io)
+    };
+    let live = shared.live.clone();
     let svc = service_fn(move |req| {
         // The snapshot at the request's start serves the whole request,
         // whatever reloads happen meanwhile.
@@ -127,14 +161,44 @@ where
         .builder
         .serve_connection_with_upgrades(TokioIo::new(io), svc)
         .into_owned();
-    let connection = watcher.watch(connection);
-    let mut force = shared.force;
-    tokio::select! {
-        r = connection => {
-            if let Err(e) = r {
-                tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Serves requests on the pass-through path until the connection closes
+/// (`None`) or a request is hyper's: then the connection and the bytes
+/// read so far are returned. The drain closes an idle connection at once
+/// and a busy one after its response.
+async fn pass_through<I>(io: I, conn: ConnInfo, shared: &Shared) -> Option<Prefixed<I>>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut client = Client::new(io, conn);
+    let mut stop = shared.stop.clone();
+    loop {
+        client.start_deadline(shared.settings.header_read_timeout);
+        if client.buf.is_empty() {
+            let read = tokio::select! {
+                biased;
+                r = client.read_more() => r,
+                _ = stop.wait_for(|s| *s) => Idle::Gone,
+            };
+            if read == Idle::Gone {
+                return None;
+            }
+            // HTTP/2 with prior knowledge: hyper's.
+            if client.buf.starts_with(b"PRI ") {
+                break;
             }
         }
-        _ = force.wait_for(|f| *f) => {}
+        let proxy = shared.live.proxy.load_full();
+        let draining = *stop.borrow();
+        match proxy.pass(&mut client, draining).await {
+            Next::KeepAlive => {}
+            Next::Close => return None,
+            Next::Handoff => break,
+        }
     }
+    Some(Prefixed::new(client.buf.freeze(), client.io))
 }

@@ -11,6 +11,7 @@
 mod admin;
 mod conn;
 pub mod notify;
+mod prefixed;
 pub mod reload;
 pub mod signal;
 mod watcher;
@@ -145,6 +146,7 @@ impl Server {
                     live: self.live.clone(),
                     settings: self.settings,
                     force: force_rx.clone(),
+                    stop: stop_rx.clone(),
                 },
                 graceful.clone(),
                 stop_rx.clone(),

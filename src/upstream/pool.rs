@@ -10,6 +10,11 @@
 //! A request is retried on a fresh connection only when hyper hands it back
 //! unsent (the pooled connection had closed), so nothing is sent twice.
 //! Idle connections are reused newest first and expire after `idle_timeout`.
+//!
+//! The pass-through path ([`crate::proxy::pass`]) speaks HTTP/1.1 itself
+//! and keeps its own idle stack of raw [`Stream`]s beside hyper's, with the
+//! same limits; a raw connection returns only after a complete, well-framed
+//! response.
 
 use std::error::Error as StdError;
 use std::io;
@@ -23,6 +28,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use super::stream::Stream;
 use crate::config::Upstream;
 use crate::proxy::body::ForwardBody;
 
@@ -58,6 +64,7 @@ pub struct UpstreamPool {
 
 struct Inner {
     idle: Mutex<Vec<Idle>>,
+    raw_idle: Mutex<Vec<(Stream, Instant)>>,
     max_idle: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
@@ -123,6 +130,7 @@ impl UpstreamPool {
         });
         let inner = Arc::new(Inner {
             idle: Mutex::new(Vec::with_capacity(up.pool_max_idle.min(1024))),
+            raw_idle: Mutex::new(Vec::with_capacity(up.pool_max_idle.min(1024))),
             max_idle: up.pool_max_idle,
             idle_timeout: up.idle_timeout,
             connect_timeout: up.connect_timeout,
@@ -168,9 +176,40 @@ impl UpstreamPool {
         }
     }
 
-    /// Idle connections currently pooled.
+    /// Idle connections currently pooled (both kinds).
     pub fn idle_count(&self) -> usize {
         self.inner.idle.lock().map_or(0, |g| g.len())
+            + self.inner.raw_idle.lock().map_or(0, |g| g.len())
+    }
+
+    /// An idle raw connection that still looks usable, newest first; the
+    /// bool is false for a new connection.
+    pub async fn stream(&self) -> Result<(Stream, bool), UpstreamError> {
+        loop {
+            let Some((stream, since)) = self.inner.raw_idle.lock().ok().and_then(|mut v| v.pop())
+            else {
+                break;
+            };
+            if since.elapsed() <= self.inner.idle_timeout && stream.looks_idle() {
+                return Ok((stream, true));
+            }
+        }
+        Ok((self.new_stream().await?, false))
+    }
+
+    /// A new raw connection (TCP, and TLS when the upstream is https).
+    pub async fn new_stream(&self) -> Result<Stream, UpstreamError> {
+        // Boxed: the connect path is cold and its future large.
+        Box::pin(self.inner.connect_stream()).await
+    }
+
+    /// Returns a raw connection after a complete response.
+    pub fn put_stream(&self, stream: Stream) {
+        if let Ok(mut idle) = self.inner.raw_idle.lock() {
+            if idle.len() < self.inner.max_idle {
+                idle.push((stream, Instant::now()));
+            }
+        }
     }
 }
 
@@ -215,9 +254,18 @@ impl Inner {
             let timeout = self.idle_timeout;
             idle.retain(|i| !i.sender.is_closed() && i.since.elapsed() <= timeout);
         }
+        if let Ok(mut idle) = self.raw_idle.lock() {
+            let timeout = self.idle_timeout;
+            idle.retain(|(s, since)| s.looks_idle() && since.elapsed() <= timeout);
+        }
     }
 
     async fn connect(&self) -> Result<SendRequest<ForwardBody>, UpstreamError> {
+        handshake(self.connect_stream().await?).await
+    }
+
+    /// TCP connect and TLS handshake, within `connect_timeout`.
+    async fn connect_stream(&self) -> Result<Stream, UpstreamError> {
         match tokio::time::timeout(self.connect_timeout, self.connect_inner()).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Connect(
@@ -227,19 +275,19 @@ impl Inner {
         }
     }
 
-    async fn connect_inner(&self) -> Result<SendRequest<ForwardBody>, UpstreamError> {
+    async fn connect_inner(&self) -> Result<Stream, UpstreamError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| UpstreamError::Connect(UpstreamFailure::Connect, Some(e)))?;
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => handshake(tcp).await,
+            None => Ok(Stream::Tcp(tcp)),
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| UpstreamError::Connect(UpstreamFailure::Tls, Some(e)))?;
-                handshake(tls).await
+                Ok(Stream::Tls(Box::new(tls)))
             }
         }
     }

@@ -1,0 +1,304 @@
+//! One request on the pass-through path: write it to a pooled upstream
+//! connection, read the response head, and relay the body.
+//!
+//! The request head and whatever of the body is already buffered go out in
+//! one write, and a small response goes back in one write. A pooled
+//! connection that turns out to be closed before any response byte arrives
+//! is replaced and the request sent again, but only when that cannot
+//! repeat an effect: an idempotent method whose body was sent from the
+//! buffer. `upstream.response_header_timeout` bounds sending the request
+//! and receiving the response head, as on hyper's path.
+
+use bytes::Buf;
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::chunked::Chunked;
+use super::head::{self, Framing, ResponseHead};
+use super::{add_date, write_local, Client};
+use crate::proxy::{downstream_headers, local, upstream_error, Proxy, ProxyError};
+use crate::upstream::stream::Stream;
+use crate::upstream::UpstreamFailure;
+
+/// The longest upstream response head read.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// How an exchange ended.
+pub(super) enum Outcome {
+    /// The whole response went to the client.
+    Done {
+        /// Its status.
+        status: u16,
+        /// Whether the client connection can carry another request.
+        keep_alive: bool,
+    },
+    /// The exchange stopped (an error page was sent if nothing else had
+    /// been); the client connection closes. The status or error counts.
+    Broken(Result<u16, ProxyError>),
+}
+
+/// Why sending a request or reading its response head failed.
+enum SendError {
+    /// The connection was closed before any response byte: on a pooled
+    /// connection, the upstream had closed it while idle.
+    Stale,
+    /// The client's body stopped.
+    Client,
+    /// `response_header_timeout` passed.
+    Timeout,
+    /// An invalid or broken response.
+    Protocol,
+}
+
+fn protocol() -> ProxyError {
+    ProxyError::Upstream(UpstreamFailure::Protocol)
+}
+
+impl Proxy {
+    /// Sends the request (`parts`, already rewritten; `body_len` bytes of
+    /// body, some perhaps in `c.buf`) and relays the response.
+    pub(super) async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        c: &mut Client<I>,
+        parts: &http::request::Parts,
+        body_len: u64,
+        rid: &HeaderValue,
+        accept: Option<&HeaderValue>,
+        close: bool,
+    ) -> Outcome {
+        c.out.clear();
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        head::write_request(&mut c.out, &parts.method, target, &parts.headers);
+        let in_buf = usize::try_from(body_len)
+            .unwrap_or(usize::MAX)
+            .min(c.buf.len());
+        c.out.extend_from_slice(&c.buf[..in_buf]);
+        c.buf.advance(in_buf);
+        let rest = body_len - in_buf as u64;
+        let replayable = rest == 0 && is_idempotent(&parts.method);
+        let head_request = parts.method == Method::HEAD;
+
+        let (mut up, response) = loop {
+            let (mut up, pooled) = match self.pool.stream().await {
+                Ok(s) => s,
+                Err(e) => return fail(c, upstream_error(&e), rid, accept).await,
+            };
+            c.start_deadline(self.upstream.response_header_timeout);
+            match send(c, &mut up, rest, head_request).await {
+                Ok(r) => break (up, r),
+                Err(SendError::Stale) if pooled && replayable => continue,
+                Err(SendError::Client) => return Outcome::Broken(Err(ProxyError::ClientBody)),
+                Err(SendError::Timeout) => {
+                    return fail(c, ProxyError::UpstreamTimeout, rid, accept).await
+                }
+                Err(SendError::Stale | SendError::Protocol) => {
+                    return fail(c, protocol(), rid, accept).await
+                }
+            }
+        };
+
+        let ResponseHead {
+            response,
+            framing,
+            keep_alive: upstream_keeps,
+        } = response;
+        let (mut rparts, ()) = response.into_parts();
+        let status = rparts.status.as_u16();
+        downstream_headers(&mut rparts.headers, rid);
+        if framing == Framing::Chunked {
+            rparts.headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
+        let keep_alive = !close && framing != Framing::Close;
+        if !keep_alive {
+            rparts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        add_date(&mut rparts.headers);
+        c.out.clear();
+        head::write_response(&mut c.out, rparts.status, &rparts.headers);
+        drop(rparts);
+        match relay(c, &mut up, framing).await {
+            Ok(clean) => {
+                if clean && upstream_keeps {
+                    self.pool.put_stream(up);
+                }
+                Outcome::Done { status, keep_alive }
+            }
+            Err(()) => Outcome::Broken(Ok(status)),
+        }
+    }
+}
+
+/// Writes `c.out` and the rest of the body, then reads the response head
+/// (skipping 1xx), all before `c.timer`.
+async fn send<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Client<I>,
+    up: &mut Stream,
+    mut rest: u64,
+    head_request: bool,
+) -> Result<ResponseHead, SendError> {
+    tokio::select! {
+        biased;
+        r = write_all(up, &c.out) => r.map_err(|()| SendError::Stale)?,
+        () = c.timer.as_mut() => return Err(SendError::Timeout),
+    }
+    while rest > 0 {
+        c.buf.clear();
+        if c.buf.capacity() < 8 * 1024 {
+            c.buf.reserve(16 * 1024);
+        }
+        let n = tokio::select! {
+            biased;
+            r = c.io.read_buf(&mut c.buf) => match r {
+                Ok(n) if n > 0 => n,
+                _ => return Err(SendError::Client),
+            },
+            () = c.timer.as_mut() => return Err(SendError::Timeout),
+        };
+        let take = usize::try_from(rest).unwrap_or(usize::MAX).min(n);
+        tokio::select! {
+            biased;
+            r = write_all(up, &c.buf[..take]) => r.map_err(|()| SendError::Protocol)?,
+            () = c.timer.as_mut() => return Err(SendError::Timeout),
+        }
+        c.buf.advance(take);
+        rest -= take as u64;
+    }
+    c.up_buf.clear();
+    let mut received = false;
+    loop {
+        match head::parse_response(&mut c.up_buf, head_request) {
+            Ok(Some(h)) if h.response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                return Err(SendError::Protocol)
+            }
+            // 1xx: interim; the final response follows.
+            Ok(Some(h)) if h.response.status().is_informational() => continue,
+            Ok(Some(h)) => return Ok(h),
+            Ok(None) if c.up_buf.len() > MAX_RESPONSE_HEAD => return Err(SendError::Protocol),
+            Ok(None) => {}
+            Err(_) => return Err(SendError::Protocol),
+        }
+        if c.up_buf.capacity() - c.up_buf.len() < 4 * 1024 {
+            c.up_buf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            biased;
+            r = up.read_buf(&mut c.up_buf) => match r {
+                Ok(n) if n > 0 => received = true,
+                _ if received => return Err(SendError::Protocol),
+                _ => return Err(SendError::Stale),
+            },
+            () = c.timer.as_mut() => return Err(SendError::Timeout),
+        }
+    }
+}
+
+/// Relays the response body after the head in `c.out`. `Ok(clean)`: the
+/// response went out whole, and `clean` says the upstream sent nothing
+/// after it. `Err`: a side failed; both connections are closed.
+async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Client<I>,
+    up: &mut Stream,
+    framing: Framing,
+) -> Result<bool, ()> {
+    match framing {
+        Framing::Empty => {
+            c.write_out().await.map_err(drop)?;
+            Ok(c.up_buf.is_empty())
+        }
+        Framing::Length(n) => {
+            let mut left = n;
+            let take = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(c.up_buf.len());
+            c.out.extend_from_slice(&c.up_buf[..take]);
+            c.up_buf.advance(take);
+            left -= take as u64;
+            c.write_out().await.map_err(drop)?;
+            while left > 0 {
+                let n = read_upstream(c, up).await?;
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(n);
+                write_all(&mut c.io, &c.up_buf[..take]).await?;
+                c.up_buf.advance(take);
+                left -= take as u64;
+            }
+            Ok(c.up_buf.is_empty())
+        }
+        Framing::Chunked => {
+            let mut scanner = Chunked::default();
+            let mut end = scanner.scan(&c.up_buf).map_err(drop)?;
+            let take = end.unwrap_or(c.up_buf.len());
+            c.out.extend_from_slice(&c.up_buf[..take]);
+            c.up_buf.advance(take);
+            c.write_out().await.map_err(drop)?;
+            while end.is_none() {
+                read_upstream(c, up).await?;
+                end = scanner.scan(&c.up_buf).map_err(drop)?;
+                let take = end.unwrap_or(c.up_buf.len());
+                write_all(&mut c.io, &c.up_buf[..take]).await?;
+                c.up_buf.advance(take);
+            }
+            Ok(c.up_buf.is_empty())
+        }
+        Framing::Close => {
+            c.out.extend_from_slice(&c.up_buf);
+            c.up_buf.clear();
+            c.write_out().await.map_err(drop)?;
+            loop {
+                c.up_buf.clear();
+                if c.up_buf.capacity() < 8 * 1024 {
+                    c.up_buf.reserve(16 * 1024);
+                }
+                match up.read_buf(&mut c.up_buf).await {
+                    Ok(0) => return Ok(false),
+                    Ok(_) => write_all(&mut c.io, &c.up_buf).await?,
+                    Err(_) => return Err(()),
+                }
+            }
+        }
+    }
+}
+
+/// Reads more of the body from the upstream into the emptied `c.up_buf`.
+async fn read_upstream<I>(c: &mut Client<I>, up: &mut Stream) -> Result<usize, ()> {
+    c.up_buf.clear();
+    if c.up_buf.capacity() < 8 * 1024 {
+        c.up_buf.reserve(16 * 1024);
+    }
+    match up.read_buf(&mut c.up_buf).await {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(()),
+    }
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(), ()> {
+    w.write_all(bytes).await.map_err(drop)?;
+    w.flush().await.map_err(drop)
+}
+
+/// Answers with the error page for `err` and closes.
+async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Client<I>,
+    err: ProxyError,
+    rid: &HeaderValue,
+    accept: Option<&HeaderValue>,
+) -> Outcome {
+    let accept = accept.and_then(|v| v.to_str().ok());
+    c.out.clear();
+    write_local(&mut c.out, local::error_response(&err, accept, rid));
+    let _ = c.write_out().await;
+    Outcome::Broken(Err(err))
+}
+
+/// Methods that can be sent twice without a second effect (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
