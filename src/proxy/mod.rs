@@ -416,13 +416,12 @@ impl Proxy {
     /// rule asks, the bearer token's `tid`.
     fn policy_inputs(
         &self,
-        parts: &http::request::Parts,
-        host: Option<&HeaderValue>,
+        headers: &http::HeaderMap,
+        host: Option<&str>,
     ) -> Result<(Option<String>, Option<crate::tenant::TenantId>), ProxyError> {
-        let host = host.and_then(|h| h.to_str().ok()).map(canonical_host);
+        let host = host.map(canonical_host);
         let bearer_tid = if self.rules.needs_bearer_tid() {
-            match parts
-                .headers
+            match headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
             {
@@ -453,7 +452,8 @@ impl Proxy {
         if self.rules.rules().is_empty() {
             return Ok(Judged::Forward(ForwardBody::new(body, limit)));
         }
-        let (host, bearer_tid) = self.policy_inputs(parts, host)?;
+        let (host, bearer_tid) =
+            self.policy_inputs(&parts.headers, host.and_then(|h| h.to_str().ok()))?;
         let view = RequestView {
             method: &parts.method,
             host: host.as_deref(),

@@ -38,15 +38,30 @@ impl RequestIds {
         if let Some(v) = incoming.filter(|v| is_valid(v.as_bytes())) {
             return v.clone();
         }
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut id = Vec::with_capacity(32);
+        self.write_new(&mut id);
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(id))
+            .unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+
+    /// Replaces `out` with the id for a request: `incoming` when it is
+    /// well-formed, else a new one (the same rule as [`Self::for_request`],
+    /// into a reused buffer).
+    pub fn fill(&self, incoming: Option<&[u8]>, out: &mut Vec<u8>) {
+        out.clear();
+        match incoming.filter(|v| is_valid(v)) {
+            Some(v) => out.extend_from_slice(v),
+            None => self.write_new(out),
+        }
+    }
+
+    fn write_new(&self, id: &mut Vec<u8>) {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
         for word in [self.prefix, n] {
             for shift in (0..16).rev() {
                 id.push(HEX[((word >> (shift * 4)) & 0xf) as usize]);
             }
         }
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(id))
-            .unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 }
 

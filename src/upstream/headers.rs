@@ -33,6 +33,13 @@ pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-h
 /// `Forwarded` (RFC 7239)
 pub static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
+/// Whether `name` is a hop-by-hop header (any case).
+pub fn is_hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+}
+
 /// Removes hop-by-hop headers, including every header named in `Connection`.
 /// Returns whether `Connection` listed the `upgrade` token.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
@@ -76,15 +83,43 @@ pub struct Hop<'a> {
     pub host: Option<&'a str>,
 }
 
-/// Sets `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
-pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
+/// What one hop sets of `X-Forwarded-Host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostValue {
+    /// Keep what the (trusted) peer sent.
+    Keep,
+    /// Set this value.
+    Set(String),
+    /// Send none.
+    Remove,
+}
+
+/// The forwarding headers one hop sends, computed from what the peer sent:
+/// the same rules for hyper's path ([`apply_forwarding`]) and the
+/// pass-through path, which writes them without a `HeaderMap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardingValues {
+    /// `X-Forwarded-For`.
+    pub xff: String,
+    /// `X-Forwarded-Proto`: `None` keeps what the trusted peer sent.
+    pub proto: Option<&'static str>,
+    /// `X-Forwarded-Host`.
+    pub host: HostValue,
+    /// `Forwarded`.
+    pub forwarded: String,
+}
+
+/// Computes the forwarding headers for `hop`. `joined(name)` gives the
+/// peer's values of `name` joined by ", " (see [`join_values`]); it is
+/// asked only when the peer is trusted.
+pub fn forwarding_values(
+    hop: &Hop<'_>,
+    joined: impl Fn(&HeaderName) -> Option<String>,
+) -> ForwardingValues {
     let peer = strip_mapped(hop.peer);
     let peer_text = peer.to_string();
-    let xff = match hop
-        .trusted
-        .then(|| joined(headers, &X_FORWARDED_FOR))
-        .flatten()
-    {
+    let prior = |name: &HeaderName| if hop.trusted { joined(name) } else { None };
+    let xff = match prior(&X_FORWARDED_FOR) {
         Some(mut prev) => {
             prev.push_str(", ");
             prev.push_str(&peer_text);
@@ -92,21 +127,15 @@ pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
         }
         None => peer_text.clone(),
     };
-    set(headers, &X_FORWARDED_FOR, xff);
-    if !(hop.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
-        headers.insert(
-            X_FORWARDED_PROTO.clone(),
-            HeaderValue::from_static(hop.proto),
-        );
-    }
-    if !(hop.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
-        match hop.host {
-            Some(h) => set(headers, &X_FORWARDED_HOST, h.to_string()),
-            None => {
-                headers.remove(&X_FORWARDED_HOST);
-            }
-        }
-    }
+    let proto = match prior(&X_FORWARDED_PROTO) {
+        Some(_) => None,
+        None => Some(hop.proto),
+    };
+    let host = match (prior(&X_FORWARDED_HOST), hop.host) {
+        (Some(_), _) => HostValue::Keep,
+        (None, Some(h)) => HostValue::Set(h.to_string()),
+        (None, None) => HostValue::Remove,
+    };
     // RFC 7239: IPv6 nodes are bracketed and quoted; a host with a port is
     // not a token, so it is always quoted.
     let mut element = String::with_capacity(64);
@@ -132,7 +161,7 @@ pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
     }
     element.push_str(";proto=");
     element.push_str(hop.proto);
-    let forwarded = match hop.trusted.then(|| joined(headers, &FORWARDED)).flatten() {
+    let forwarded = match prior(&FORWARDED) {
         Some(mut prev) => {
             prev.push_str(", ");
             prev.push_str(&element);
@@ -140,16 +169,34 @@ pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
         }
         None => element,
     };
-    set(headers, &FORWARDED, forwarded);
+    ForwardingValues {
+        xff,
+        proto,
+        host,
+        forwarded,
+    }
+}
+
+/// Sets `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
+pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
+    let v = forwarding_values(hop, |name| joined(headers, name));
+    set(headers, &X_FORWARDED_FOR, v.xff);
+    if let Some(proto) = v.proto {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    }
+    match v.host {
+        HostValue::Keep => {}
+        HostValue::Set(h) => set(headers, &X_FORWARDED_HOST, h),
+        HostValue::Remove => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
+    set(headers, &FORWARDED, v.forwarded);
 }
 
 /// Appends this proxy to `Via` (RFC 9110 §7.6.3).
 pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
-    let ours = match version {
-        http::Version::HTTP_10 => "1.0 portalgate",
-        http::Version::HTTP_2 => "2 portalgate",
-        _ => "1.1 portalgate",
-    };
+    let ours = via_token(version);
     match joined(headers, &header::VIA) {
         Some(mut prev) => {
             prev.push_str(", ");
@@ -162,6 +209,15 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
     }
 }
 
+/// This proxy's `Via` entry for a message received with `version`.
+pub fn via_token(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_10 => "1.0 portalgate",
+        http::Version::HTTP_2 => "2 portalgate",
+        _ => "1.1 portalgate",
+    }
+}
+
 fn strip_mapped(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -171,9 +227,21 @@ fn strip_mapped(ip: IpAddr) -> IpAddr {
 
 /// All values of `name` joined by ", ", if there is any readable value.
 fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    join_values(headers.get_all(name).iter().map(HeaderValue::as_bytes))
+}
+
+/// Values joined by ", ": each trimmed, empty ones and ones that are not
+/// visible ASCII (what `HeaderValue::to_str` refuses) left out; `None` when
+/// nothing is left.
+pub fn join_values<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<String> {
     let mut out = String::new();
-    for v in headers.get_all(name) {
-        let Ok(s) = v.to_str() else { continue };
+    for v in values {
+        if !v.iter().all(|&b| b == b'\t' || (b' '..0x7f).contains(&b)) {
+            continue;
+        }
+        let Ok(s) = std::str::from_utf8(v) else {
+            continue;
+        };
         let s = s.trim();
         if s.is_empty() {
             continue;

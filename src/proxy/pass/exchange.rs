@@ -10,14 +10,13 @@
 //! and receiving the response head, as on hyper's path.
 
 use bytes::Buf;
-use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::chunked::Chunked;
-use super::head::{self, Framing, ResponseHead};
-use super::{add_date, write_local, Client};
-use crate::proxy::{downstream_headers, local, upstream_error, Proxy, ProxyError};
+use super::head::{self, Framing};
+use super::{write_local, Client, Ready};
+use crate::proxy::{local, upstream_error, Proxy, ProxyError};
 use crate::upstream::stream::Stream;
 use crate::upstream::UpstreamFailure;
 
@@ -56,78 +55,44 @@ fn protocol() -> ProxyError {
 }
 
 impl Proxy {
-    /// Sends the request (`parts`, already rewritten; `body_len` bytes of
+    /// Sends the request (its head in `c.out`; `ready.body_len` bytes of
     /// body, some perhaps in `c.buf`) and relays the response.
     pub(super) async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
         &self,
         c: &mut Client<I>,
-        parts: &http::request::Parts,
-        body_len: u64,
-        rid: &HeaderValue,
-        accept: Option<&HeaderValue>,
-        close: bool,
+        ready: &Ready,
     ) -> Outcome {
-        c.out.clear();
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        head::write_request(&mut c.out, &parts.method, target, &parts.headers);
-        let in_buf = usize::try_from(body_len)
+        let in_buf = usize::try_from(ready.body_len)
             .unwrap_or(usize::MAX)
             .min(c.buf.len());
         c.out.extend_from_slice(&c.buf[..in_buf]);
         c.buf.advance(in_buf);
-        let rest = body_len - in_buf as u64;
-        let replayable = rest == 0 && is_idempotent(&parts.method);
-        let head_request = parts.method == Method::HEAD;
+        let rest = ready.body_len - in_buf as u64;
+        let replayable = rest == 0 && is_idempotent(&ready.method);
 
-        let (mut up, response) = loop {
+        let (mut up, framing, upstream_keeps, status) = loop {
             let (mut up, pooled) = match self.pool.stream().await {
                 Ok(s) => s,
-                Err(e) => return fail(c, upstream_error(&e), rid, accept).await,
+                Err(e) => return fail(c, upstream_error(&e)).await,
             };
             c.start_deadline(self.upstream.response_header_timeout);
-            match send(c, &mut up, rest, head_request).await {
-                Ok(r) => break (up, r),
+            match send(c, &mut up, rest, ready).await {
+                Ok((framing, keeps, status)) => break (up, framing, keeps, status),
                 Err(SendError::Stale) if pooled && replayable => continue,
                 Err(SendError::Client) => return Outcome::Broken(Err(ProxyError::ClientBody)),
-                Err(SendError::Timeout) => {
-                    return fail(c, ProxyError::UpstreamTimeout, rid, accept).await
-                }
-                Err(SendError::Stale | SendError::Protocol) => {
-                    return fail(c, protocol(), rid, accept).await
-                }
+                Err(SendError::Timeout) => return fail(c, ProxyError::UpstreamTimeout).await,
+                Err(SendError::Stale | SendError::Protocol) => return fail(c, protocol()).await,
             }
         };
-
-        let ResponseHead {
-            response,
-            framing,
-            keep_alive: upstream_keeps,
-        } = response;
-        let (mut rparts, ()) = response.into_parts();
-        let status = rparts.status.as_u16();
-        downstream_headers(&mut rparts.headers, rid);
-        if framing == Framing::Chunked {
-            rparts.headers.insert(
-                header::TRANSFER_ENCODING,
-                HeaderValue::from_static("chunked"),
-            );
-        }
-        let keep_alive = !close && framing != Framing::Close;
-        if !keep_alive {
-            rparts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        add_date(&mut rparts.headers);
-        c.out.clear();
-        head::write_response(&mut c.out, rparts.status, &rparts.headers);
-        drop(rparts);
         match relay(c, &mut up, framing).await {
             Ok(clean) => {
                 if clean && upstream_keeps {
                     self.pool.put_stream(up);
                 }
-                Outcome::Done { status, keep_alive }
+                Outcome::Done {
+                    status,
+                    keep_alive: !ready.close && framing != Framing::Close,
+                }
             }
             Err(()) => Outcome::Broken(Ok(status)),
         }
@@ -135,13 +100,15 @@ impl Proxy {
 }
 
 /// Writes `c.out` and the rest of the body, then reads the response head
-/// (skipping 1xx), all before `c.timer`.
+/// (skipping 1xx) and writes the client's head into `c.out`, all before
+/// `c.timer`. Gives the body's framing, whether the upstream keeps the
+/// connection, and the status.
 async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Client<I>,
     up: &mut Stream,
     mut rest: u64,
-    head_request: bool,
-) -> Result<ResponseHead, SendError> {
+    ready: &Ready,
+) -> Result<(Framing, bool, u16), SendError> {
     tokio::select! {
         biased;
         r = write_all(up, &c.out) => r.map_err(|()| SendError::Stale)?,
@@ -172,13 +139,26 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     c.up_buf.clear();
     let mut received = false;
     loop {
-        match head::parse_response(&mut c.up_buf, head_request) {
-            Ok(Some(h)) if h.response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+        let mut fields = head::fields();
+        match head::parse_response(&c.up_buf, &mut fields, ready.head_request) {
+            Ok(Some((h, _))) if h.status == StatusCode::SWITCHING_PROTOCOLS => {
                 return Err(SendError::Protocol)
             }
             // 1xx: interim; the final response follows.
-            Ok(Some(h)) if h.response.status().is_informational() => continue,
-            Ok(Some(h)) => return Ok(h),
+            Ok(Some((h, len))) if h.status.is_informational() => {
+                drop(h);
+                c.up_buf.advance(len);
+                continue;
+            }
+            Ok(Some((h, len))) => {
+                let keep_alive = !ready.close && h.framing != Framing::Close;
+                c.out.clear();
+                head::write_response(&mut c.out, &h, &c.rid, keep_alive);
+                let found = (h.framing, h.keep_alive, h.status.as_u16());
+                drop(h);
+                c.up_buf.advance(len);
+                return Ok(found);
+            }
             Ok(None) if c.up_buf.len() > MAX_RESPONSE_HEAD => return Err(SendError::Protocol),
             Ok(None) => {}
             Err(_) => return Err(SendError::Protocol),
@@ -282,15 +262,13 @@ async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(),
 }
 
 /// Answers with the error page for `err` and closes.
-async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
-    c: &mut Client<I>,
-    err: ProxyError,
-    rid: &HeaderValue,
-    accept: Option<&HeaderValue>,
-) -> Outcome {
-    let accept = accept.and_then(|v| v.to_str().ok());
+async fn fail<I: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<I>, err: ProxyError) -> Outcome {
+    let rid = c.rid_value();
+    let accept = std::str::from_utf8(&c.accept)
+        .ok()
+        .filter(|a| !a.is_empty());
     c.out.clear();
-    write_local(&mut c.out, local::error_response(&err, accept, rid));
+    write_local(&mut c.out, local::error_response(&err, accept, &rid));
     let _ = c.write_out().await;
     Outcome::Broken(Err(err))
 }

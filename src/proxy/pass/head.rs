@@ -1,39 +1,100 @@
-//! Message heads on the pass-through path: parsed with `httparse` into the
-//! `http` types the rest of the proxy works on (names and values are
-//! slices of the read buffer, not copies), and written back as HTTP/1.1.
+//! Message heads on the pass-through path, read in place with `httparse`
+//! and written back as HTTP/1.1 without building `HeaderMap`s.
 //!
-//! Parsing is strict (httparse's defaults, as hyper uses them), and a
-//! request this path does not serve (HTTP/1.0, a target that is not
-//! origin-form, `Transfer-Encoding`, `Upgrade`, `Expect`, more header
-//! fields than it parses) is [`Parse::Other`]: hyper serves it, from the
-//! same bytes.
+//! Parsing is strict (httparse's defaults, as hyper uses them). A request
+//! this path does not serve (HTTP/1.0, a target that is not origin-form,
+//! `Transfer-Encoding`, `Upgrade`, `Expect`, more header fields than it
+//! parses, anything httparse refuses) is [`Parse::Other`]: hyper serves it,
+//! from the same bytes, and answers what is invalid.
+//!
+//! Response heads are rewritten the way [`crate::proxy::downstream_headers`]
+//! rewrites them on hyper's path: hop-by-hop fields (and those named in
+//! `Connection`) dropped, `Via` extended, `X-Request-Id` set.
 
-use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use std::mem::MaybeUninit;
+
+use http::header::{self, HeaderName};
+use http::StatusCode;
+
+use crate::upstream::headers::{is_hop_by_hop, join_values, via_token};
 
 /// Header fields a request on this path may have; more go to hyper.
 pub const MAX_REQUEST_HEADERS: usize = 64;
 /// Header fields an upstream response may have.
-const MAX_RESPONSE_HEADERS: usize = 128;
+pub const MAX_RESPONSE_HEADERS: usize = 128;
+
+/// Room for the header fields of one head.
+pub type Fields<'b, const N: usize> = [MaybeUninit<httparse::Header<'b>>; N];
+
+/// Empty room for `N` header fields.
+pub fn fields<'b, const N: usize>() -> Fields<'b, N> {
+    [MaybeUninit::uninit(); N]
+}
 
 /// What a buffer holds.
 #[derive(Debug)]
 pub enum Parse<T> {
     /// Not a complete head yet.
     Partial,
-    /// Something this path leaves to hyper (or an invalid head, which
-    /// hyper answers).
+    /// Something this path leaves to hyper.
     Other,
-    /// A complete head, removed from the buffer; the bytes it was parsed
-    /// from (to give back to hyper if this path does not serve it).
-    Head(T, Bytes),
+    /// A complete head of this many bytes.
+    Head(T, usize),
+}
+
+/// Parses the request head at the start of `buf`, in place.
+pub fn parse_request<'h, 'b>(
+    buf: &'b [u8],
+    fields: &'h mut Fields<'b, MAX_REQUEST_HEADERS>,
+) -> Parse<httparse::Request<'h, 'b>> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, fields) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parse::Partial,
+        Err(_) => return Parse::Other,
+    };
+    if req.version != Some(1) || !req.path.is_some_and(|p| p.starts_with('/')) {
+        return Parse::Other;
+    }
+    let for_hyper = [header::TRANSFER_ENCODING, header::UPGRADE, header::EXPECT];
+    if req
+        .headers
+        .iter()
+        .any(|h| for_hyper.iter().any(|n| is(h, n)))
+    {
+        return Parse::Other;
+    }
+    Parse::Head(req, len)
+}
+
+/// Whether field `h` is named `name` (any case).
+pub fn is(h: &httparse::Header<'_>, name: &HeaderName) -> bool {
+    h.name.eq_ignore_ascii_case(name.as_str())
+}
+
+/// The values of `name` joined by ", " (see [`join_values`]).
+pub fn joined(headers: &[httparse::Header<'_>], name: &HeaderName) -> Option<String> {
+    join_values(headers.iter().filter(|h| is(h, name)).map(|h| h.value))
+}
+
+/// Whether a `Connection` value in `headers` lists `token` (any case).
+pub fn connection_lists(headers: &[httparse::Header<'_>], token: &[u8]) -> bool {
+    headers
+        .iter()
+        .filter(|h| is(h, &header::CONNECTION))
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Whether `h` is hop-by-hop: one of the fixed set, or named in `Connection`.
+pub fn is_hop(headers: &[httparse::Header<'_>], h: &httparse::Header<'_>) -> bool {
+    is_hop_by_hop(h.name.as_bytes()) || connection_lists(headers, h.name.as_bytes())
 }
 
 /// How the upstream's response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    /// No body (`HEAD`, 204, 304).
+    /// No body (`HEAD`, 204, 304, 1xx, or `Content-Length: 0`).
     Empty,
     /// `Content-Length`.
     Length(u64),
@@ -56,102 +117,13 @@ pub enum BadResponse {
     Framing,
 }
 
-/// Offsets of a header field in the buffer.
-#[derive(Clone, Copy, Default)]
-struct Field {
-    name: (usize, usize),
-    value: (usize, usize),
-}
-
-fn range(base: &[u8], part: &[u8]) -> (usize, usize) {
-    let start = part.as_ptr() as usize - base.as_ptr() as usize;
-    (start, start + part.len())
-}
-
-/// Parses a request head at the start of `buf`.
-pub fn parse_request(buf: &mut BytesMut) -> Parse<Request<()>> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
-    let mut fields = [Field::default(); MAX_REQUEST_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let (len, method, target, count) = match req.parse(buf) {
-        Ok(httparse::Status::Partial) => return Parse::Partial,
-        Err(_) => return Parse::Other,
-        Ok(httparse::Status::Complete(len)) => {
-            let (Some(method), Some(path), Some(1)) = (req.method, req.path, req.version) else {
-                return Parse::Other;
-            };
-            if !path.starts_with('/') {
-                return Parse::Other;
-            }
-            for (f, h) in fields.iter_mut().zip(req.headers.iter()) {
-                let name = h.name.as_bytes();
-                if [header::TRANSFER_ENCODING, header::UPGRADE, header::EXPECT]
-                    .iter()
-                    .any(|n| name.eq_ignore_ascii_case(n.as_str().as_bytes()))
-                {
-                    return Parse::Other;
-                }
-                *f = Field {
-                    name: range(buf, name),
-                    value: range(buf, h.value),
-                };
-            }
-            let Ok(method) = Method::from_bytes(method.as_bytes()) else {
-                return Parse::Other;
-            };
-            (len, method, range(buf, path.as_bytes()), req.headers.len())
-        }
-    };
-    let head = buf.split_to(len).freeze();
-    let Some(headers) = header_map(&head, &fields[..count]) else {
-        // Cannot happen for what httparse accepted; hyper answers it anyway.
-        buf.unsplit_front(head);
-        return Parse::Other;
-    };
-    let Ok(uri) = Uri::from_maybe_shared(head.slice(target.0..target.1)) else {
-        buf.unsplit_front(head);
-        return Parse::Other;
-    };
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = headers;
-    Parse::Head(request, head)
-}
-
-/// Puts a consumed head back in front of the buffer (for handing the
-/// request to hyper).
-pub trait UnsplitFront {
-    /// `head` followed by what `self` holds.
-    fn unsplit_front(&mut self, head: Bytes);
-}
-
-impl UnsplitFront for BytesMut {
-    fn unsplit_front(&mut self, head: Bytes) {
-        let mut whole = BytesMut::with_capacity(head.len() + self.len());
-        whole.extend_from_slice(&head);
-        whole.extend_from_slice(self);
-        *self = whole;
-    }
-}
-
-fn header_map(head: &Bytes, fields: &[Field]) -> Option<HeaderMap> {
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for f in fields {
-        let name = HeaderName::from_bytes(&head[f.name.0..f.name.1]).ok()?;
-        let value = HeaderValue::from_maybe_shared(head.slice(f.value.0..f.value.1)).ok()?;
-        map.append(name, value);
-    }
-    Some(map)
-}
-
-/// A parsed upstream response head: the response (without body), how its
-/// body is framed, and whether the connection can carry another request.
+/// A response head read in place.
 #[derive(Debug)]
-pub struct ResponseHead {
-    /// Status and headers, as the upstream sent them.
-    pub response: Response<()>,
+pub struct ResponseHead<'h, 'b> {
+    /// Status and fields, as the upstream sent them.
+    pub response: httparse::Response<'h, 'b>,
+    /// The status.
+    pub status: StatusCode,
     /// How the body is delimited.
     pub framing: Framing,
     /// Whether the upstream keeps the connection open afterwards.
@@ -161,63 +133,42 @@ pub struct ResponseHead {
 /// Parses a response head at the start of `buf`; `head_request` says the
 /// request was `HEAD` (no body whatever the head says). `Ok(None)`: not
 /// complete yet.
-pub fn parse_response(
-    buf: &mut BytesMut,
+pub fn parse_response<'h, 'b>(
+    buf: &'b [u8],
+    fields: &'h mut Fields<'b, MAX_RESPONSE_HEADERS>,
     head_request: bool,
-) -> Result<Option<ResponseHead>, BadResponse> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut fields = [Field::default(); MAX_RESPONSE_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let (len, code, version, count) = match resp.parse(buf) {
+) -> Result<Option<(ResponseHead<'h, 'b>, usize)>, BadResponse> {
+    let mut resp = httparse::Response::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let len = match config.parse_response_with_uninit_headers(&mut resp, buf, fields) {
+        Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(BadResponse::Syntax),
-        Ok(httparse::Status::Complete(len)) => {
-            let (Some(code), Some(version)) = (resp.code, resp.version) else {
-                return Err(BadResponse::Syntax);
-            };
-            for (f, h) in fields.iter_mut().zip(resp.headers.iter()) {
-                *f = Field {
-                    name: range(buf, h.name.as_bytes()),
-                    value: range(buf, h.value),
-                };
-            }
-            (len, code, version, resp.headers.len())
-        }
     };
-    let head = buf.split_to(len).freeze();
-    let headers = header_map(&head, &fields[..count]).ok_or(BadResponse::Syntax)?;
-    let status = StatusCode::from_u16(code).map_err(|_| BadResponse::Syntax)?;
-    let framing = framing(status, &headers, head_request)?;
-    let close = has_token(&headers, "close");
-    let keep_alive = match version {
-        1 => !close,
-        _ => false,
-    } && framing != Framing::Close;
-    let mut response = Response::new(());
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    Ok(Some(ResponseHead {
-        response,
-        framing,
-        keep_alive,
-    }))
+    let status = resp
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(BadResponse::Syntax)?;
+    let framing = framing(status, resp.headers, head_request)?;
+    let keep_alive = resp.version == Some(1)
+        && !connection_lists(resp.headers, b"close")
+        && framing != Framing::Close;
+    Ok(Some((
+        ResponseHead {
+            response: resp,
+            status,
+            framing,
+            keep_alive,
+        },
+        len,
+    )))
 }
 
-/// Whether `Connection` lists `token`.
-pub fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
-}
-
-/// How the body of a response with `status` and `headers` is delimited
-/// (RFC 9112 §6.3), refusing what two parties could read differently.
+/// How the body of a response is delimited (RFC 9112 §6.3), refusing what
+/// two parties could read differently.
 fn framing(
     status: StatusCode,
-    headers: &HeaderMap,
+    headers: &[httparse::Header<'_>],
     head_request: bool,
 ) -> Result<Framing, BadResponse> {
     if head_request
@@ -227,26 +178,19 @@ fn framing(
     {
         return Ok(Framing::Empty);
     }
-    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
-    let lengths = headers.get_all(header::CONTENT_LENGTH);
+    let mut codings = headers.iter().filter(|h| is(h, &header::TRANSFER_ENCODING));
+    let mut lengths = headers.iter().filter(|h| is(h, &header::CONTENT_LENGTH));
     if let Some(te) = codings.next() {
-        let chunked = te
-            .to_str()
-            .is_ok_and(|s| s.trim().eq_ignore_ascii_case("chunked"));
-        if !chunked || codings.next().is_some() || lengths.iter().next().is_some() {
+        let chunked = te.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        if !chunked || codings.next().is_some() || lengths.next().is_some() {
             return Err(BadResponse::Framing);
         }
         return Ok(Framing::Chunked);
     }
     let mut length = None;
-    for v in lengths {
-        let s = v.to_str().map_err(|_| BadResponse::Framing)?;
-        for part in s.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(BadResponse::Framing);
-            }
-            let n: u64 = part.parse().map_err(|_| BadResponse::Framing)?;
+    for h in lengths {
+        for part in h.value.split(|&b| b == b',') {
+            let n = digits(part.trim_ascii()).ok_or(BadResponse::Framing)?;
             if length.is_some_and(|l| l != n) {
                 return Err(BadResponse::Framing);
             }
@@ -260,34 +204,72 @@ fn framing(
     })
 }
 
-fn write_fields(out: &mut Vec<u8>, headers: &HeaderMap) {
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+/// A decimal number of 1 to 19 digits.
+pub fn digits(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
     }
+    Some(s.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Appends a header field line.
+pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends an HTTP/1.1 request head for `method`, the origin-form `target`
-/// and `headers`.
-pub fn write_request(out: &mut Vec<u8>, method: &Method, target: &str, headers: &HeaderMap) {
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    write_fields(out, headers);
-}
-
-/// Appends an HTTP/1.1 response head.
-pub fn write_response(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap) {
+/// Appends the status line.
+pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    write_fields(out, headers);
+}
+
+/// Appends the client's response head for `head`: the upstream's fields
+/// less hop-by-hop ones, `Via` extended, `X-Request-Id: rid`, the framing
+/// the body is sent with, `Connection: close` unless `keep_alive`, and a
+/// `Date` if the upstream sent none.
+pub fn write_response(
+    out: &mut Vec<u8>,
+    head: &ResponseHead<'_, '_>,
+    rid: &[u8],
+    keep_alive: bool,
+) {
+    let headers: &[httparse::Header<'_>] = head.response.headers;
+    status_line(out, head.status);
+    let mut date = false;
+    for h in headers.iter() {
+        if is_hop(headers, h) || is(h, &header::VIA) || is(h, &crate::proxy::X_REQUEST_ID) {
+            continue;
+        }
+        date |= is(h, &header::DATE);
+        field(out, h.name.as_bytes(), h.value);
+    }
+    let mut via = joined(headers, &header::VIA).unwrap_or_default();
+    if !via.is_empty() {
+        via.push_str(", ");
+    }
+    via.push_str(via_token(http::Version::HTTP_11));
+    field(out, b"via", via.as_bytes());
+    field(out, b"x-request-id", rid);
+    if head.framing == Framing::Chunked {
+        field(out, b"transfer-encoding", b"chunked");
+    }
+    if !keep_alive {
+        field(out, b"connection", b"close");
+    }
+    if !date {
+        field(
+            out,
+            b"date",
+            httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -33,19 +33,21 @@
 pub mod chunked;
 mod exchange;
 pub mod head;
+pub mod plain;
 
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderValue};
 use http::{Response, Uri, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
-use self::head::{Parse, UnsplitFront};
-use super::{intake, ConnInfo, Proxy, ProxyBody, X_REQUEST_ID};
+use self::head::Parse;
+use super::{ConnInfo, Proxy, ProxyBody};
 use crate::policy::{Action, BodyView, Evaluation, RequestView};
+use crate::upstream::headers::Hop;
 
 /// A client connection on the pass-through path, with its buffers.
 pub struct Client<I> {
@@ -59,6 +61,10 @@ pub struct Client<I> {
     out: Vec<u8>,
     /// Bytes read from the upstream.
     up_buf: BytesMut,
+    /// The current request's id.
+    rid: Vec<u8>,
+    /// The current request's `Accept` value (for an error page).
+    accept: Vec<u8>,
     /// The deadline of the current wait (request head, response head).
     timer: Pin<Box<Sleep>>,
 }
@@ -92,6 +98,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
             info,
             out: Vec::with_capacity(4 * 1024),
             up_buf: BytesMut::with_capacity(16 * 1024),
+            rid: Vec::with_capacity(64),
+            accept: Vec::with_capacity(64),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
@@ -116,6 +124,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
         }
     }
 
+    /// The request id as a header value.
+    fn rid_value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.rid).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+
     async fn write_out(&mut self) -> std::io::Result<()> {
         self.io.write_all(&self.out).await?;
         self.io.flush().await
@@ -131,9 +144,10 @@ impl Proxy {
         draining: bool,
     ) -> Next {
         let max_head = self.limits.max_header_bytes + self.limits.max_uri_bytes + 1024;
-        let (req, head) = loop {
-            match head::parse_request(&mut client.buf) {
-                Parse::Head(req, head) => break (req, head),
+        loop {
+            let mut fields = head::fields();
+            match head::parse_request(&client.buf, &mut fields) {
+                Parse::Head(..) => break,
                 Parse::Other => return Next::Handoff,
                 // Over the limits: hyper answers with its 414/431.
                 Parse::Partial if client.buf.len() > max_head => return Next::Handoff,
@@ -143,53 +157,12 @@ impl Proxy {
                     }
                 }
             }
-        };
+        }
         let start = std::time::Instant::now();
-        let checked = match intake::check(&req, &self.limits) {
-            Ok(c) if !c.upgrade => c,
-            _ => {
-                client.buf.unsplit_front(head);
-                return Next::Handoff;
-            }
+        let Some(ready) = self.prepare(client, draining) else {
+            return Next::Handoff;
         };
-        let (mut parts, ()) = req.into_parts();
-        let raw_target = parts.uri.clone();
-        if let Some(target) = checked.target.clone() {
-            parts.uri = Uri::from(target);
-        }
-        if !self.plainly_forwarded(&parts, checked.host.as_ref()) {
-            client.buf.unsplit_front(head);
-            return Next::Handoff;
-        }
-        let rid = self.ids.for_request(parts.headers.get(&X_REQUEST_ID));
-        let accept = parts.headers.get(header::ACCEPT).cloned();
-        let user_agent = parts.headers.get(header::USER_AGENT).cloned();
-        let close = draining || head::has_token(&parts.headers, "close");
-        // intake checked it: one Content-Length of digits, within the limit.
-        let body_len: u64 = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        if self
-            .upstream_headers(
-                &mut parts.headers,
-                &checked,
-                client.info,
-                &rid,
-                Version::HTTP_11,
-            )
-            .is_err()
-        {
-            client.buf.unsplit_front(head);
-            return Next::Handoff;
-        }
-        drop(head);
-
-        let outcome = self
-            .exchange(client, &parts, body_len, &rid, accept.as_ref(), close)
-            .await;
+        let outcome = self.exchange(client, &ready).await;
         let (status, next) = match outcome {
             exchange::Outcome::Done { status, keep_alive } => (
                 Ok(status),
@@ -201,24 +174,21 @@ impl Proxy {
             ),
             exchange::Outcome::Broken(status) => (status, Next::Close),
         };
-        self.count(
-            start,
-            &super::record::Trail::default(),
-            status.as_ref().copied(),
-        );
+        let trail = super::record::Trail::default();
+        self.count(start, &trail, status.as_ref().copied());
         if let Err(e) = &status {
-            super::log_error(e, &rid, &parts.method);
+            super::log_error(e, &client.rid_value(), &ready.method);
         }
-        if self.forwarded_every > 0 {
+        if let Some((raw_target, user_agent)) = ready.sampled {
             let seen = super::record::Seen {
                 start,
-                method: parts.method.clone(),
+                method: ready.method,
                 version: Version::HTTP_11,
                 raw_target,
                 user_agent,
                 peer: client.info.peer.ip(),
             };
-            let trail = super::record::Trail::default();
+            let rid = client.rid_value();
             if let Some(rec) = self.decision_record(&seen, &trail, &rid, status.as_ref().copied()) {
                 self.log.record(rec).await;
             }
@@ -226,21 +196,90 @@ impl Proxy {
         next
     }
 
+    /// Judges the complete head at the start of `client.buf`. When it is
+    /// a plain forward, writes the upstream head into `client.out`, the
+    /// request id into `client.rid`, and removes the head from the buffer;
+    /// `None` leaves everything for the full handler.
+    fn prepare<I>(&self, client: &mut Client<I>, draining: bool) -> Option<Ready> {
+        let mut fields = head::fields();
+        let Parse::Head(req, len) = head::parse_request(&client.buf, &mut fields) else {
+            return None;
+        };
+        let plain = plain::plain(&req, &self.limits)?;
+        if !self.rules.rules().is_empty()
+            && (self.rules.may_match(&plain.path)
+                || (self.rules.needs_bearer_tid() && plain.authorization))
+            && !self.plainly_forwarded(&plain, req.headers)
+        {
+            return None;
+        }
+        let upstream_host = if self.upstream.preserve_host {
+            plain.host
+        } else {
+            self.upstream.authority.as_str()
+        };
+        let hop = Hop {
+            peer: client.info.peer.ip(),
+            trusted: self.forwarding.is_trusted(client.info.peer.ip()),
+            proto: if client.info.tls { "https" } else { "http" },
+            host: Some(plain.host),
+        };
+        self.ids.fill(plain.request_id, &mut client.rid);
+        client.accept.clear();
+        client
+            .accept
+            .extend_from_slice(plain.accept.unwrap_or_default());
+        client.out.clear();
+        plain::write_upstream_head(
+            &mut client.out,
+            &req,
+            &plain,
+            upstream_host,
+            &hop,
+            &client.rid,
+        );
+        let sampled = (self.forwarded_every > 0).then(|| {
+            let target = req.path.unwrap_or("/");
+            let user_agent = req
+                .headers
+                .iter()
+                .find(|h| head::is(h, &header::USER_AGENT))
+                .and_then(|h| HeaderValue::from_bytes(h.value).ok());
+            (Uri::try_from(target).unwrap_or_default(), user_agent)
+        });
+        let ready = Ready {
+            head_request: plain.method == http::Method::HEAD,
+            method: plain.method,
+            body_len: plain.body_len,
+            close: draining || plain.close,
+            sampled,
+        };
+        client.buf.advance(len);
+        Some(ready)
+    }
+
     /// Whether the policy forwards this request with nothing to record and
     /// without looking at its body. Anything else, errors included, is for
     /// the full handler.
-    fn plainly_forwarded(&self, parts: &http::request::Parts, host: Option<&HeaderValue>) -> bool {
-        if self.rules.rules().is_empty() {
-            return true;
+    fn plainly_forwarded(&self, plain: &plain::Plain<'_>, fields: &[httparse::Header<'_>]) -> bool {
+        let mut headers = http::HeaderMap::with_capacity(fields.len());
+        for f in fields {
+            let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(f.name.as_bytes()),
+                HeaderValue::from_bytes(f.value),
+            ) else {
+                return false;
+            };
+            headers.append(name, value);
         }
-        let Ok((host, bearer_tid)) = self.policy_inputs(parts, host) else {
+        let Ok((host, bearer_tid)) = self.policy_inputs(&headers, Some(plain.host)) else {
             return false;
         };
         let view = RequestView {
-            method: &parts.method,
+            method: &plain.method,
             host: host.as_deref(),
-            path: parts.uri.path(),
-            headers: &parts.headers,
+            path: &plain.path,
+            headers: &headers,
             bearer_tid,
         };
         match self
@@ -255,6 +294,18 @@ impl Proxy {
     }
 }
 
+/// A request judged plain, its upstream head written.
+struct Ready {
+    method: http::Method,
+    head_request: bool,
+    body_len: u64,
+    /// Close the client connection after the response.
+    close: bool,
+    /// The raw target and `User-Agent`, when this request's forward is
+    /// sampled into the decision log.
+    sampled: Option<(Uri, Option<HeaderValue>)>,
+}
+
 /// Appends a complete local response (an error page) as HTTP/1.1, closing
 /// the connection after it.
 fn write_local(out: &mut Vec<u8>, resp: Response<ProxyBody>) {
@@ -267,7 +318,11 @@ fn write_local(out: &mut Vec<u8>, resp: Response<ProxyBody>) {
         .headers
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     add_date(&mut parts.headers);
-    head::write_response(out, parts.status, &parts.headers);
+    head::status_line(out, parts.status);
+    for (name, value) in &parts.headers {
+        head::field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(bytes);
 }
 
