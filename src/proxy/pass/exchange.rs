@@ -146,7 +146,6 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
             }
             // 1xx: interim; the final response follows.
             Ok(Some((h, len))) if h.status.is_informational() => {
-                drop(h);
                 c.up_buf.advance(len);
                 continue;
             }
@@ -155,7 +154,6 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
                 c.out.clear();
                 head::write_response(&mut c.out, &h, &c.rid, keep_alive);
                 let found = (h.framing, h.keep_alive, h.status.as_u16());
-                drop(h);
                 c.up_buf.advance(len);
                 return Ok(found);
             }
