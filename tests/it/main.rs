@@ -11,6 +11,7 @@ mod decisions;
 mod errors;
 mod forward;
 mod limits;
+mod passthrough;
 mod policy;
 mod reload;
 mod streaming;

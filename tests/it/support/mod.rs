@@ -6,6 +6,7 @@ pub mod certs;
 pub mod child;
 pub mod client;
 pub mod proxy;
+pub mod script;
 
 pub use backend::Backend;
 pub use proxy::ProxyBuilder;
