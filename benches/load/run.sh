@@ -3,11 +3,14 @@
 #
 # A tiny nginx backend, then each proxy in turn on loopback; proxy and
 # backend pinned to cpu0, wrk pinned to cpu1. Per proxy: wrk 1 thread,
-# 64 keep-alive connections, 10 s, and a 1-connection latency run.
+# 64 keep-alive connections, 10 s, and a 1-connection latency run; all
+# proxies in turn, for two rounds (medians: on a shared machine a noisy
+# neighbour then moves one round, not the comparison). portalgate runs
+# twice: plain, and judging every request against the Germany pack.
 # Prints one table: req/s, p50/p99, CPU time per request, peak RSS, and the
 # ratios to nginx from the same run. Stops everything it started by PID.
 #
-# Usage: benches/load/run.sh [--duration 10] [--connections 64]
+# Usage: benches/load/run.sh [--duration 10] [--connections 64] [--rounds 2]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

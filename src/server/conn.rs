@@ -175,14 +175,20 @@ where
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let mut client = Client::new(io, conn);
+    // One wait for the drain for the connection's life: registering a new
+    // one per request costs more than the request's own bookkeeping.
     let mut stop = shared.stop.clone();
+    let mut stopping = Box::pin(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
     loop {
         client.start_deadline(shared.settings.header_read_timeout);
         if client.buf.is_empty() {
             let read = tokio::select! {
                 biased;
                 r = client.read_more() => r,
-                _ = stop.wait_for(|s| *s) => Idle::Gone,
+                // Polled again only while pending: its end ends the loop.
+                () = stopping.as_mut() => Idle::Gone,
             };
             if read == Idle::Gone {
                 return None;
@@ -193,7 +199,7 @@ where
             }
         }
         let proxy = shared.live.proxy.load_full();
-        let draining = *stop.borrow();
+        let draining = *shared.stop.borrow();
         match proxy.pass(&mut client, draining).await {
             Next::KeepAlive => {}
             Next::Close => return None,
