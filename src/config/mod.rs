@@ -163,6 +163,16 @@ pub struct Limits {
     pub max_request_body_bytes: Option<u64>,
 }
 
+impl Limits {
+    /// The longest request head read before refusing it with 431: above
+    /// the configured limits (a head just over them gets the proxy's
+    /// 414/431 naming the limit), and bounded, so a client cannot make the
+    /// proxy buffer without end.
+    pub fn max_head_bytes(&self) -> usize {
+        self.max_header_bytes * 2 + self.max_uri_bytes * 2 + 8192
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

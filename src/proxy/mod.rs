@@ -186,7 +186,7 @@ impl Proxy {
         match result {
             Ok(resp) => resp,
             Err(err) => {
-                log_error(&err, &rid, &seen.method);
+                log_error(&err, &rid, Some(&seen.method));
                 let accept = accept.as_ref().and_then(|v| v.to_str().ok());
                 local::error_response(&err, accept, &rid)
             }
@@ -561,13 +561,14 @@ fn downstream_headers(headers: &mut http::HeaderMap, rid: &HeaderValue) {
 
 /// Logs a failed request once: upstream failures as warnings, the client's
 /// own errors at debug level.
-fn log_error(err: &ProxyError, rid: &HeaderValue, method: &http::Method) {
+fn log_error(err: &ProxyError, rid: &HeaderValue, method: Option<&http::Method>) {
     let status = err.status().as_u16();
     let request_id = rid.to_str().unwrap_or("");
+    let method = method.map_or("-", http::Method::as_str);
     if err.is_upstream() {
-        tracing::warn!(request_id, %method, status, code = err.code(), "{err}");
+        tracing::warn!(request_id, method, status, code = err.code(), "{err}");
     } else {
-        tracing::debug!(request_id, %method, status, code = err.code(), "{err}");
+        tracing::debug!(request_id, method, status, code = err.code(), "{err}");
     }
 }
 

@@ -51,7 +51,7 @@ pub struct Shared {
 /// far larger heads are refused by hyper's parser itself.
 pub fn http_builder(settings: &ServerSettings, limits: &Limits) -> HttpBuilder {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    let head = limits.max_header_bytes * 2 + limits.max_uri_bytes * 2 + 8192;
+    let head = limits.max_head_bytes();
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)

@@ -267,7 +267,9 @@ async fn fail<I: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<I>, err: ProxyEr
         .filter(|a| !a.is_empty());
     c.out.clear();
     write_local(&mut c.out, local::error_response(&err, accept, &rid));
-    let _ = c.write_out().await;
+    if c.write_out().await.is_ok() {
+        c.linger().await;
+    }
     Outcome::Broken(Err(err))
 }
 

@@ -4,8 +4,8 @@
 //! Parsing is strict (httparse's defaults, as hyper uses them). A request
 //! this path does not serve (HTTP/1.0, a target that is not origin-form,
 //! `Transfer-Encoding`, `Upgrade`, `Expect`, more header fields than it
-//! parses, anything httparse refuses) is [`Parse::Other`]: hyper serves it,
-//! from the same bytes, and answers what is invalid.
+//! parses) is [`Parse::Other`]: hyper serves it, from the same bytes. What
+//! httparse refuses is [`Parse::Invalid`], answered with 400 and a body.
 //!
 //! Response heads are rewritten the way [`crate::proxy::downstream_headers`]
 //! rewrites them on hyper's path: hop-by-hop fields (and those named in
@@ -38,6 +38,8 @@ pub enum Parse<T> {
     Partial,
     /// Something this path leaves to hyper.
     Other,
+    /// Not HTTP/1.x (httparse refuses it).
+    Invalid,
     /// A complete head of this many bytes.
     Head(T, usize),
 }
@@ -51,7 +53,9 @@ pub fn parse_request<'h, 'b>(
     let len = match req.parse_with_uninit_headers(buf, fields) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parse::Partial,
-        Err(_) => return Parse::Other,
+        // More fields than this path parses may still be within the limits.
+        Err(httparse::Error::TooManyHeaders) => return Parse::Other,
+        Err(_) => return Parse::Invalid,
     };
     if req.version != Some(1) || !req.path.is_some_and(|p| p.starts_with('/')) {
         return Parse::Other;

@@ -45,7 +45,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
 use self::head::Parse;
-use super::{ConnInfo, Proxy, ProxyBody};
+use super::{ConnInfo, Proxy, ProxyBody, ProxyError};
 use crate::policy::{Action, BodyView, Evaluation, RequestView};
 use crate::upstream::headers::Hop;
 
@@ -124,6 +124,24 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
         }
     }
 
+    /// Closes after an error page the way nginx's lingering close does:
+    /// send FIN, then read and discard what the client is still sending
+    /// (a bounded amount, for a bounded time), so that closing with unread
+    /// bytes does not reset the connection before the client has read the
+    /// answer.
+    async fn linger(&mut self) {
+        let _ = self.io.shutdown().await;
+        self.start_deadline(Duration::from_secs(2));
+        let mut discarded = 0;
+        while discarded < 1 << 20 {
+            self.buf.clear();
+            if self.read_more().await == Idle::Gone {
+                break;
+            }
+            discarded += self.buf.len();
+        }
+    }
+
     /// The request id as a header value.
     fn rid_value(&self) -> HeaderValue {
         HeaderValue::from_bytes(&self.rid).unwrap_or_else(|_| HeaderValue::from_static("0"))
@@ -143,20 +161,23 @@ impl Proxy {
         client: &mut Client<I>,
         draining: bool,
     ) -> Next {
-        let max_head = self.limits.max_header_bytes + self.limits.max_uri_bytes + 1024;
         loop {
             let mut fields = head::fields();
-            match head::parse_request(&client.buf, &mut fields) {
+            let refused = match head::parse_request(&client.buf, &mut fields) {
                 Parse::Head(..) => break,
                 Parse::Other => return Next::Handoff,
-                // Over the limits: hyper answers with its 414/431.
-                Parse::Partial if client.buf.len() > max_head => return Next::Handoff,
+                Parse::Invalid => ProxyError::BadRequest("malformed request head"),
+                Parse::Partial if client.buf.len() > self.limits.max_head_bytes() => {
+                    ProxyError::HeadersTooLarge("request head too large")
+                }
                 Parse::Partial => {
                     if client.read_more().await == Idle::Gone {
                         return Next::Close;
                     }
+                    continue;
                 }
-            }
+            };
+            return self.refuse(client, refused).await;
         }
         let start = std::time::Instant::now();
         let Some(ready) = self.prepare(client, draining) else {
@@ -177,7 +198,7 @@ impl Proxy {
         let trail = super::record::Trail::default();
         self.count(start, &trail, status.as_ref().copied());
         if let Err(e) = &status {
-            super::log_error(e, &client.rid_value(), &ready.method);
+            super::log_error(e, &client.rid_value(), Some(&ready.method));
         }
         if let Some((raw_target, user_agent)) = ready.sampled {
             let seen = super::record::Seen {
@@ -194,6 +215,31 @@ impl Proxy {
             }
         }
         next
+    }
+
+    /// Answers a request head that cannot be read (400, or 431 when it
+    /// does not end within [`crate::config::Limits::max_head_bytes`]) with
+    /// an error page, and closes: where the next request would start is
+    /// unknown.
+    async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        client: &mut Client<I>,
+        err: ProxyError,
+    ) -> Next {
+        let start = std::time::Instant::now();
+        self.ids.fill(None, &mut client.rid);
+        let rid = client.rid_value();
+        client.out.clear();
+        write_local(
+            &mut client.out,
+            super::local::error_response(&err, None, &rid),
+        );
+        if client.write_out().await.is_ok() {
+            client.linger().await;
+        }
+        self.count(start, &super::record::Trail::default(), Err(&err));
+        super::log_error(&err, &rid, None);
+        Next::Close
     }
 
     /// Judges the complete head at the start of `client.buf`. When it is

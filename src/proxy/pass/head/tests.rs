@@ -7,6 +7,7 @@ fn request(text: &str) -> Parse<()> {
         Parse::Head(_, len) => Parse::Head((), len),
         Parse::Partial => Parse::Partial,
         Parse::Other => Parse::Other,
+        Parse::Invalid => Parse::Invalid,
     }
 }
 
@@ -36,10 +37,15 @@ fn requests_for_hyper_are_other() {
         "POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: gzip\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
         "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
-        "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
     ] {
         assert!(matches!(request(text), Parse::Other), "{text:?}");
+    }
+    for text in [
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+        "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/2.0\r\n\r\n",
+    ] {
+        assert!(matches!(request(text), Parse::Invalid), "{text:?}");
     }
     let many: String = (0..=MAX_REQUEST_HEADERS)
         .map(|i| format!("X-{i}: v\r\n"))
