@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! server     accept TCP or TLS (rustls, ALPN h2/http1.1), serve HTTP/1.1 and HTTP/2;
-//!            take the configuration snapshot in force (reload swaps it atomically)
+//!            take the configuration snapshot in force (reload swaps it atomically);
+//!            plain HTTP/1.1 forwards take proxy::pass, everything else hyper
 //!   -> proxy      intake: limits, framing, Host, request id
 //!   -> canonical  ONE canonical path, judged and forwarded (ambiguous -> 400)
 //!   -> tenant     tenant id from the rule's sources (must agree) -> region
@@ -22,7 +23,9 @@
 //! - [`config`]: raw TOML structures validated into typed [`config::Config`],
 //!   every error located by file, line, column and key path.
 //! - [`proxy`]: the request handler (outer: always a response and one record;
-//!   inner: `?`), body inspection, policy answers, the single error → status map.
+//!   inner: `?`), body inspection, policy answers, the single error → status map;
+//!   [`proxy::pass`]: the HTTP/1.1 pass-through path for plain forwards, which
+//!   hands everything else to the handler.
 //! - [`upstream`]: the connection pool and the header rewriting towards the backend.
 //! - [`server`]: listeners, TLS termination, reload and file watching, graceful
 //!   drain, sd_notify, the admin listener.

@@ -179,7 +179,7 @@ impl Proxy {
         // service future into place; one allocation is cheaper than the copies.
         let result = Box::pin(self.forward(req, conn, &rid, &mut trail)).await;
         let outcome = result.as_ref().map(|r| r.status().as_u16());
-        self.count(seen.start, &trail, outcome);
+        self.count(seen.start.elapsed(), &trail, outcome);
         if let Some(rec) = self.decision_record(&seen, &trail, &rid, outcome) {
             self.log.record(rec).await;
         }
@@ -193,10 +193,11 @@ impl Proxy {
         }
     }
 
-    /// Counts the request: by decision, rule, mode and status (or error).
+    /// Counts the request: by decision, rule, mode and status (or error);
+    /// `elapsed`: until the response head was ready.
     fn count(
         &self,
-        start: std::time::Instant,
+        elapsed: std::time::Duration,
         trail: &record::Trail,
         outcome: Result<u16, &ProxyError>,
     ) {
@@ -237,7 +238,7 @@ impl Proxy {
             ),
             None => (None, ModeLabel::None),
         };
-        let elapsed = start.elapsed().as_secs_f64();
+        let elapsed = elapsed.as_secs_f64();
         if decision == Decision::Forward && rule.is_none() && status == 200 {
             self.forwarded_ok.inc();
             self.forwarded_duration.observe(elapsed);

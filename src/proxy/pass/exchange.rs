@@ -154,6 +154,7 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
                 c.out.clear();
                 head::write_response(&mut c.out, &h, &c.rid, keep_alive);
                 let found = (h.framing, h.keep_alive, h.status.as_u16());
+                c.answered = Some(std::time::Instant::now());
                 c.up_buf.advance(len);
                 return Ok(found);
             }
@@ -267,6 +268,7 @@ async fn fail<I: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<I>, err: ProxyEr
         .filter(|a| !a.is_empty());
     c.out.clear();
     write_local(&mut c.out, local::error_response(&err, accept, &rid));
+    c.answered = Some(std::time::Instant::now());
     if c.write_out().await.is_ok() {
         c.linger().await;
     }

@@ -7,7 +7,7 @@
 //! parses) is [`Parse::Other`]: hyper serves it, from the same bytes. What
 //! httparse refuses is [`Parse::Invalid`], answered with 400 and a body.
 //!
-//! Response heads are rewritten the way [`crate::proxy::downstream_headers`]
+//! Response heads are rewritten the way `proxy::downstream_headers`
 //! rewrites them on hyper's path: hop-by-hop fields (and those named in
 //! `Connection`) dropped, `Via` extended, `X-Request-Id` set.
 

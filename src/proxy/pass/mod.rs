@@ -65,6 +65,8 @@ pub struct Client<I> {
     rid: Vec<u8>,
     /// The current request's `Accept` value (for an error page).
     accept: Vec<u8>,
+    /// When the current request's response head was ready.
+    answered: Option<std::time::Instant>,
     /// The deadline of the current wait (request head, response head).
     timer: Pin<Box<Sleep>>,
 }
@@ -100,6 +102,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
             up_buf: BytesMut::with_capacity(16 * 1024),
             rid: Vec::with_capacity(64),
             accept: Vec::with_capacity(64),
+            answered: None,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
@@ -196,7 +199,12 @@ impl Proxy {
             exchange::Outcome::Broken(status) => (status, Next::Close),
         };
         let trail = super::record::Trail::default();
-        self.count(start, &trail, status.as_ref().copied());
+        // Until the response head, as on hyper's path.
+        let answered = client
+            .answered
+            .take()
+            .unwrap_or_else(std::time::Instant::now);
+        self.count(answered - start, &trail, status.as_ref().copied());
         if let Err(e) = &status {
             super::log_error(e, &client.rid_value(), Some(&ready.method));
         }
@@ -237,7 +245,7 @@ impl Proxy {
         if client.write_out().await.is_ok() {
             client.linger().await;
         }
-        self.count(start, &super::record::Trail::default(), Err(&err));
+        self.count(start.elapsed(), &super::record::Trail::default(), Err(&err));
         super::log_error(&err, &rid, None);
         Next::Close
     }
