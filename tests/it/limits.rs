@@ -122,15 +122,10 @@ async fn ambiguous_framing_never_reaches_the_backend() {
 
 /// Reads until the proxy closes the connection (bounded).
 async fn raw_until_close(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("the proxy kept a connection open after ambiguous framing")
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
+    crate::support::client::read_to_close(&mut s).await
 }
 
 /// Both Content-Length and Transfer-Encoding: hyper's parser drops the

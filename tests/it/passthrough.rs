@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::backend::Backend;
-use crate::support::client::{find, raw, read_response, status_of};
+use crate::support::client::{find, raw, read_response, read_to_close, status_of};
 use crate::support::proxy::ProxyBuilder;
 use crate::support::script::Script;
 
@@ -27,16 +27,6 @@ async fn read_until(s: &mut TcpStream, needle: &[u8]) -> String {
     })
     .await
     .expect("no answer within 10 s");
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// Reads until the peer closes (bounded to 10 s).
-async fn read_to_close(s: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
-        .await
-        .expect("not closed within 10 s")
-        .unwrap();
     String::from_utf8_lossy(&buf).into_owned()
 }
 

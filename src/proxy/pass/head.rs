@@ -224,6 +224,19 @@ pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends `Via` (the peer's entries, then this proxy's, one line) and
+/// `X-Request-Id: rid`; the peer's own fields of these names are not
+/// copied.
+pub fn via_and_request_id(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], rid: &[u8]) {
+    let mut via = joined(headers, &header::VIA).unwrap_or_default();
+    if !via.is_empty() {
+        via.push_str(", ");
+    }
+    via.push_str(via_token(http::Version::HTTP_11));
+    field(out, b"via", via.as_bytes());
+    field(out, b"x-request-id", rid);
+}
+
 /// Appends the status line.
 pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -253,13 +266,7 @@ pub fn write_response(
         date |= is(h, &header::DATE);
         field(out, h.name.as_bytes(), h.value);
     }
-    let mut via = joined(headers, &header::VIA).unwrap_or_default();
-    if !via.is_empty() {
-        via.push_str(", ");
-    }
-    via.push_str(via_token(http::Version::HTTP_11));
-    field(out, b"via", via.as_bytes());
-    field(out, b"x-request-id", rid);
+    via_and_request_id(out, headers, rid);
     if head.framing == Framing::Chunked {
         field(out, b"transfer-encoding", b"chunked");
     }

@@ -16,12 +16,12 @@ use std::borrow::Cow;
 use http::header;
 use http::Method;
 
-use super::head::{field, is, is_hop, joined};
+use super::head::{field, is, is_hop, joined, via_and_request_id};
 use crate::canonical::canonical_path;
 use crate::config::Limits;
 use crate::proxy::X_REQUEST_ID;
 use crate::upstream::headers::{
-    forwarding_values, via_token, Hop, HostValue, FORWARDED, X_FORWARDED_FOR, X_FORWARDED_HOST,
+    forwarding_values, Hop, HostValue, FORWARDED, X_FORWARDED_FOR, X_FORWARDED_HOST,
     X_FORWARDED_PROTO,
 };
 
@@ -190,13 +190,7 @@ pub fn write_upstream_head(
         field(out, b"x-forwarded-host", h.as_bytes());
     }
     field(out, b"forwarded", values.forwarded.as_bytes());
-    let mut via = joined(headers, &header::VIA).unwrap_or_default();
-    if !via.is_empty() {
-        via.push_str(", ");
-    }
-    via.push_str(via_token(http::Version::HTTP_11));
-    field(out, b"via", via.as_bytes());
-    field(out, b"x-request-id", rid);
+    via_and_request_id(out, headers, rid);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -91,6 +91,16 @@ pub async fn read_response(s: &mut TcpStream) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// Reads until the peer closes; fails the test after 10 s.
+pub async fn read_to_close(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("the proxy kept the connection open for 10 s")
+        .unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
