@@ -215,3 +215,70 @@ mod tests {
         assert_eq!(whole(&long_ext), Err(ChunkedError));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A well-formed chunked body: chunks (with or without an extension),
+    /// the last chunk, trailers.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let chunk = (prop::collection::vec(any::<u8>(), 1..40), any::<bool>());
+        let trailer = prop::sample::select(vec!["X-T: 1\r\n", "Expires: 0\r\n"]);
+        (
+            prop::collection::vec(chunk, 0..6),
+            prop::collection::vec(trailer, 0..3),
+        )
+            .prop_map(|(chunks, trailers)| {
+                let mut b = Vec::new();
+                for (data, ext) in chunks {
+                    b.extend_from_slice(format!("{:x}", data.len()).as_bytes());
+                    if ext {
+                        b.extend_from_slice(b";name=value");
+                    }
+                    b.extend_from_slice(b"\r\n");
+                    b.extend_from_slice(&data);
+                    b.extend_from_slice(b"\r\n");
+                }
+                b.extend_from_slice(b"0\r\n");
+                for t in trailers {
+                    b.extend_from_slice(t.as_bytes());
+                }
+                b.extend_from_slice(b"\r\n");
+                b
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The end is found exactly, however the bytes arrive, and what
+        /// follows is never taken for the body.
+        #[test]
+        fn the_end_is_exact(body in body(), cut in 1usize..64, next in "[ -~]{0,20}") {
+            let mut input = body.clone();
+            input.extend_from_slice(next.as_bytes());
+            let mut c = Chunked::default();
+            let mut pos = 0;
+            let mut end = None;
+            for piece in input.chunks(cut) {
+                if let Some(n) = c.scan(piece).unwrap() {
+                    end = Some(pos + n);
+                    break;
+                }
+                pos += piece.len();
+            }
+            prop_assert_eq!(end, Some(body.len()));
+        }
+
+        /// Any bytes: an answer, never a panic, and never an end past the input.
+        #[test]
+        fn any_bytes_are_judged(input in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(Some(n)) = Chunked::default().scan(&input) {
+                prop_assert!(n <= input.len());
+            }
+        }
+    }
+}

@@ -154,3 +154,94 @@ fn the_rewrite_equals_hyper_paths_for_trusted_and_untrusted_peers() {
         }
     }
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn head_text() -> impl Strategy<Value = String> {
+        let method = prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]);
+        let path = prop::collection::vec(
+            prop::sample::select(vec![
+                "/", "a", ".", "..", "%2e", "%41", "%2F", "//", "b;c", "?x=1",
+            ]),
+            1..6,
+        )
+        .prop_map(|v| format!("/{}", v.concat()));
+        let name = prop::sample::select(vec![
+            "Host",
+            "host",
+            "Content-Length",
+            "content-length",
+            "Connection",
+            "Keep-Alive",
+            "TE",
+            "Via",
+            "X-Forwarded-For",
+            "X-Request-Id",
+            "X-A",
+        ]);
+        let value = prop::sample::select(vec![
+            "5",
+            "05",
+            "0",
+            "1,1",
+            " 3",
+            "close",
+            "content-length",
+            "keep-alive, X-A",
+            "host",
+            "portal",
+            "portal:8080",
+            "abc",
+        ]);
+        let fields = prop::collection::vec((name, value), 0..8);
+        (method, path, fields).prop_map(|(m, p, f)| {
+            let fields: String = f.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+            format!("{m} {p} HTTP/1.1\r\n{fields}\r\n")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever a plain request looked like, the head sent upstream is
+        /// one well-formed HTTP/1.1 head whose framing is exactly the
+        /// client's: one `Content-Length` with the same value when there is
+        /// a body, no `Transfer-Encoding`, one `Host`.
+        #[test]
+        fn the_upstream_head_keeps_the_framing(text in head_text()) {
+            let mut fields = head::fields();
+            let Parse::Head(req, _) = head::parse_request(text.as_bytes(), &mut fields) else {
+                return Ok(());
+            };
+            let Some(p) = plain(&req, &Limits::default()) else {
+                return Ok(());
+            };
+            let hop = Hop { peer: [192, 0, 2, 1].into(), trusted: false, proto: "http", host: Some(p.host) };
+            let mut out = Vec::new();
+            write_upstream_head(&mut out, &req, &p, "up", &hop, b"rid");
+            let mut up_fields = [httparse::EMPTY_HEADER; 64];
+            let mut up = httparse::Request::new(&mut up_fields);
+            prop_assert_eq!(up.parse(&out), Ok(httparse::Status::Complete(out.len())));
+            let count = |n: &str| up.headers.iter().filter(|h| h.name.eq_ignore_ascii_case(n)).count();
+            prop_assert_eq!(count("transfer-encoding"), 0);
+            prop_assert_eq!(count("host"), 1);
+            let lengths: Vec<&[u8]> = up
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| h.value)
+                .collect();
+            let sent_length = text.to_ascii_lowercase().contains("\r\ncontent-length:");
+            if sent_length {
+                prop_assert_eq!(lengths.len(), 1);
+                prop_assert_eq!(head::digits(lengths[0]), Some(p.body_len));
+            } else {
+                prop_assert!(lengths.is_empty());
+                prop_assert_eq!(p.body_len, 0);
+            }
+        }
+    }
+}
