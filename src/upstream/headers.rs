@@ -13,15 +13,28 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 /// (RFC 9110 §7.6.1), plus `Expect`: the proxy answers `100-continue` to its
 /// own client and reads the body only when the upstream takes it.
 static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::EXPECT,
+    HeaderName::from_static(HOP_BY_HOP_NAMES[0]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[1]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[2]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[3]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[4]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[5]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[6]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[7]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[8]),
+];
+
+/// The names of [`HOP_BY_HOP`], for comparing raw bytes without a lookup.
+const HOP_BY_HOP_NAMES: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
 ];
 
 /// `X-Forwarded-For`
@@ -35,9 +48,9 @@ pub static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// Whether `name` is a hop-by-hop header (any case).
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
-    HOP_BY_HOP
+    HOP_BY_HOP_NAMES
         .iter()
-        .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
 }
 
 /// Removes hop-by-hop headers, including every header named in `Connection`.

@@ -90,9 +90,28 @@ pub fn connection_lists(headers: &[httparse::Header<'_>], token: &[u8]) -> bool 
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
-/// Whether `h` is hop-by-hop: one of the fixed set, or named in `Connection`.
-pub fn is_hop(headers: &[httparse::Header<'_>], h: &httparse::Header<'_>) -> bool {
-    is_hop_by_hop(h.name.as_bytes()) || connection_lists(headers, h.name.as_bytes())
+/// Which fields of a head are hop-by-hop: the fixed set, and those its
+/// `Connection` fields name (looked for only when it has one).
+pub struct Hops<'h, 'b> {
+    headers: &'h [httparse::Header<'b>],
+    connection: bool,
+}
+
+impl<'h, 'b> Hops<'h, 'b> {
+    /// The hop-by-hop fields of `headers`.
+    pub fn of(headers: &'h [httparse::Header<'b>]) -> Self {
+        let connection = headers.iter().any(|h| is(h, &header::CONNECTION));
+        Hops {
+            headers,
+            connection,
+        }
+    }
+
+    /// Whether `h` is one of them.
+    pub fn contains(&self, h: &httparse::Header<'_>) -> bool {
+        let name = h.name.as_bytes();
+        is_hop_by_hop(name) || (self.connection && connection_lists(self.headers, name))
+    }
 }
 
 /// How the upstream's response body is delimited.
@@ -259,8 +278,9 @@ pub fn write_response(
     let headers: &[httparse::Header<'_>] = head.response.headers;
     status_line(out, head.status);
     let mut date = false;
+    let hops = Hops::of(headers);
     for h in headers.iter() {
-        if is_hop(headers, h) || is(h, &header::VIA) || is(h, &crate::proxy::X_REQUEST_ID) {
+        if hops.contains(h) || is(h, &header::VIA) || is(h, &crate::proxy::X_REQUEST_ID) {
             continue;
         }
         date |= is(h, &header::DATE);

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use http::header;
 use http::Method;
 
-use super::head::{field, is, is_hop, joined, via_and_request_id};
+use super::head::{field, is, joined, via_and_request_id, Hops};
 use crate::canonical::canonical_path;
 use crate::config::Limits;
 use crate::proxy::X_REQUEST_ID;
@@ -173,10 +173,11 @@ pub fn write_upstream_head(
     // A trusted peer's X-Forwarded-Proto/-Host stay as they were sent.
     let keep_proto = values.proto.is_none();
     let keep_host = values.host == HostValue::Keep;
+    let hops = Hops::of(headers);
     for h in headers {
         let kept =
             (keep_proto && is(h, &X_FORWARDED_PROTO)) || (keep_host && is(h, &X_FORWARDED_HOST));
-        if is_hop(headers, h) || (rewritten(h) && !kept) {
+        if hops.contains(h) || (rewritten(h) && !kept) {
             continue;
         }
         field(out, h.name.as_bytes(), h.value);
