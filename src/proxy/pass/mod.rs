@@ -164,10 +164,9 @@ impl Proxy {
         client: &mut Client<I>,
         draining: bool,
     ) -> Next {
-        loop {
-            let mut fields = head::fields();
-            let refused = match head::parse_request(&client.buf, &mut fields) {
-                Parse::Head(..) => break,
+        let (ready, start) = loop {
+            let refused = match self.prepare(client, draining) {
+                Parse::Head(ready, _) => break (ready, std::time::Instant::now()),
                 Parse::Other => return Next::Handoff,
                 Parse::Invalid => ProxyError::BadRequest("malformed request head"),
                 Parse::Partial if client.buf.len() > self.limits.max_head_bytes() => {
@@ -181,10 +180,6 @@ impl Proxy {
                 }
             };
             return self.refuse(client, refused).await;
-        }
-        let start = std::time::Instant::now();
-        let Some(ready) = self.prepare(client, draining) else {
-            return Next::Handoff;
         };
         let outcome = self.exchange(client, &ready).await;
         let (status, next) = match outcome {
@@ -250,22 +245,27 @@ impl Proxy {
         Next::Close
     }
 
-    /// Judges the complete head at the start of `client.buf`. When it is
-    /// a plain forward, writes the upstream head into `client.out`, the
-    /// request id into `client.rid`, and removes the head from the buffer;
-    /// `None` leaves everything for the full handler.
-    fn prepare<I>(&self, client: &mut Client<I>, draining: bool) -> Option<Ready> {
+    /// Judges the head at the start of `client.buf`. When it is complete
+    /// and a plain forward, writes the upstream head into `client.out` and
+    /// the request id into `client.rid`, and removes the head from the
+    /// buffer. [`Parse::Other`] leaves everything for the full handler.
+    fn prepare<I>(&self, client: &mut Client<I>, draining: bool) -> Parse<Ready> {
         let mut fields = head::fields();
-        let Parse::Head(req, len) = head::parse_request(&client.buf, &mut fields) else {
-            return None;
+        let (req, len) = match head::parse_request(&client.buf, &mut fields) {
+            Parse::Head(req, len) => (req, len),
+            Parse::Partial => return Parse::Partial,
+            Parse::Other => return Parse::Other,
+            Parse::Invalid => return Parse::Invalid,
         };
-        let plain = plain::plain(&req, &self.limits)?;
+        let Some(plain) = plain::plain(&req, &self.limits) else {
+            return Parse::Other;
+        };
         if !self.rules.rules().is_empty()
             && (self.rules.may_match(&plain.path)
                 || (self.rules.needs_bearer_tid() && plain.authorization))
             && !self.plainly_forwarded(&plain, req.headers)
         {
-            return None;
+            return Parse::Other;
         }
         let upstream_host = if self.upstream.preserve_host {
             plain.host
@@ -309,7 +309,7 @@ impl Proxy {
             sampled,
         };
         client.buf.advance(len);
-        Some(ready)
+        Parse::Head(ready, len)
     }
 
     /// Whether the policy forwards this request with nothing to record and
