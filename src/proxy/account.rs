@@ -1,6 +1,6 @@
 //! Accounting for a finished request: the metrics, and the decision record
-//! for one the policy did not simply forward. Both HTTP/1.1 paths and
-//! hyper's handler count and record through these two methods.
+//! for one the policy did not simply forward. The handler and the
+//! pass-through path both count and record through these two methods.
 
 use http::HeaderValue;
 
