@@ -209,7 +209,7 @@ impl Proxy {
 
         // Origin-form towards the upstream (the connection already names
         // it), with the canonical path intake judged.
-        let target = match checked.target.clone() {
+        let target = match checked.target {
             Some(canonical) => canonical,
             None => parts
                 .uri
@@ -228,53 +228,7 @@ impl Proxy {
             Judged::Answer(resp) => return Ok(resp),
         };
 
-        self.upstream_headers(&mut parts.headers, &checked, conn, rid, version)?;
-
-        let up_req = Request::from_parts(parts, forward_body);
-        let timeout = self.upstream.response_header_timeout;
-        let (mut resp, lease) = match tokio::time::timeout(timeout, self.pool.send(up_req)).await {
-            Err(_) => return Err(ProxyError::UpstreamTimeout),
-            Ok(Err(e)) => return Err(upstream_error(&e)),
-            Ok(Ok(r)) => r,
-        };
-
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let Some(client_upgrade) = client_upgrade else {
-                return Err(ProxyError::Upstream(
-                    crate::upstream::UpstreamFailure::Protocol,
-                ));
-            };
-            tunnel::spawn(client_upgrade, hyper::upgrade::on(&mut resp));
-            let (mut rparts, body) = resp.into_parts();
-            append_via(&mut rparts.headers, Version::HTTP_11);
-            rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
-            return Ok(Response::from_parts(
-                rparts,
-                ProxyBody::upstream(body, None),
-            ));
-        }
-
-        let (mut rparts, body) = resp.into_parts();
-        downstream_headers(&mut rparts.headers, rid);
-        Ok(Response::from_parts(
-            rparts,
-            ProxyBody::upstream(body, Some(lease)),
-        ))
-    }
-}
-
-impl Proxy {
-    /// Rewrites a request's headers for the upstream: hop-by-hop fields
-    /// removed (an accepted upgrade kept), `Host`, the forwarding headers,
-    /// `Via` and the request id.
-    fn upstream_headers(
-        &self,
-        headers: &mut http::HeaderMap,
-        checked: &intake::Checked,
-        conn: ConnInfo,
-        rid: &HeaderValue,
-        version: Version,
-    ) -> Result<(), ProxyError> {
+        let headers = &mut parts.headers;
         let upgrade_protocol = checked
             .upgrade
             .then(|| headers.get(header::UPGRADE).cloned())
@@ -304,9 +258,43 @@ impl Proxy {
         apply_forwarding(headers, &hop);
         append_via(headers, version);
         headers.insert(X_REQUEST_ID.clone(), rid.clone());
-        Ok(())
-    }
 
+        let up_req = Request::from_parts(parts, forward_body);
+        let timeout = self.upstream.response_header_timeout;
+        let (mut resp, lease) = match tokio::time::timeout(timeout, self.pool.send(up_req)).await {
+            Err(_) => return Err(ProxyError::UpstreamTimeout),
+            Ok(Err(e)) => return Err(upstream_error(&e)),
+            Ok(Ok(r)) => r,
+        };
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                return Err(ProxyError::Upstream(
+                    crate::upstream::UpstreamFailure::Protocol,
+                ));
+            };
+            tunnel::spawn(client_upgrade, hyper::upgrade::on(&mut resp));
+            let (mut rparts, body) = resp.into_parts();
+            append_via(&mut rparts.headers, Version::HTTP_11);
+            rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
+            return Ok(Response::from_parts(
+                rparts,
+                ProxyBody::upstream(body, None),
+            ));
+        }
+
+        let (mut rparts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut rparts.headers);
+        append_via(&mut rparts.headers, Version::HTTP_11);
+        rparts.headers.insert(X_REQUEST_ID.clone(), rid.clone());
+        Ok(Response::from_parts(
+            rparts,
+            ProxyBody::upstream(body, Some(lease)),
+        ))
+    }
+}
+
+impl Proxy {
     /// What the policy sees of a request: its canonical host and, when a
     /// rule asks, the bearer token's `tid`.
     fn policy_inputs(
@@ -444,14 +432,6 @@ impl Proxy {
             _ => Ok(Judged::Forward(forward_body)),
         }
     }
-}
-
-/// A response's headers towards the client: hop-by-hop fields removed,
-/// `Via` and the request id added.
-fn downstream_headers(headers: &mut http::HeaderMap, rid: &HeaderValue) {
-    strip_hop_by_hop(headers);
-    append_via(headers, Version::HTTP_11);
-    headers.insert(X_REQUEST_ID.clone(), rid.clone());
 }
 
 /// Logs a failed request once: upstream failures as warnings, the client's

@@ -68,13 +68,9 @@ pub fn http_builder(settings: &ServerSettings, limits: &Limits) -> HttpBuilder {
     }
 }
 
-/// Accepts until `stop` turns true, then drops the listener.
-pub async fn accept_loop(
-    bound: Bound,
-    shared: Shared,
-    graceful: Arc<GracefulShutdown>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Accepts until `shared.stop` turns true, then drops the listener.
+pub async fn accept_loop(bound: Bound, shared: Shared, graceful: Arc<GracefulShutdown>) {
+    let mut stop = shared.stop.clone();
     loop {
         let accepted = tokio::select! {
             biased;

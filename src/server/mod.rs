@@ -149,7 +149,6 @@ impl Server {
                     stop: stop_rx.clone(),
                 },
                 graceful.clone(),
-                stop_rx.clone(),
             ));
         }
         let admin = self.admin.map(|l| {

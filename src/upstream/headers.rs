@@ -98,11 +98,11 @@ pub struct Hop<'a> {
 
 /// What one hop sets of `X-Forwarded-Host`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostValue {
+pub enum HostValue<'a> {
     /// Keep what the (trusted) peer sent.
     Keep,
     /// Set this value.
-    Set(String),
+    Set(&'a str),
     /// Send none.
     Remove,
 }
@@ -111,13 +111,13 @@ pub enum HostValue {
 /// the same rules for hyper's path ([`apply_forwarding`]) and the
 /// pass-through path, which writes them without a `HeaderMap`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForwardingValues {
+pub struct ForwardingValues<'a> {
     /// `X-Forwarded-For`.
     pub xff: String,
     /// `X-Forwarded-Proto`: `None` keeps what the trusted peer sent.
     pub proto: Option<&'static str>,
     /// `X-Forwarded-Host`.
-    pub host: HostValue,
+    pub host: HostValue<'a>,
     /// `Forwarded`.
     pub forwarded: String,
 }
@@ -125,28 +125,20 @@ pub struct ForwardingValues {
 /// Computes the forwarding headers for `hop`. `joined(name)` gives the
 /// peer's values of `name` joined by ", " (see [`join_values`]); it is
 /// asked only when the peer is trusted.
-pub fn forwarding_values(
-    hop: &Hop<'_>,
+pub fn forwarding_values<'a>(
+    hop: &Hop<'a>,
     joined: impl Fn(&HeaderName) -> Option<String>,
-) -> ForwardingValues {
+) -> ForwardingValues<'a> {
     let peer = strip_mapped(hop.peer);
     let peer_text = peer.to_string();
     let prior = |name: &HeaderName| if hop.trusted { joined(name) } else { None };
-    let xff = match prior(&X_FORWARDED_FOR) {
-        Some(mut prev) => {
-            prev.push_str(", ");
-            prev.push_str(&peer_text);
-            prev
-        }
-        None => peer_text.clone(),
-    };
     let proto = match prior(&X_FORWARDED_PROTO) {
         Some(_) => None,
         None => Some(hop.proto),
     };
     let host = match (prior(&X_FORWARDED_HOST), hop.host) {
         (Some(_), _) => HostValue::Keep,
-        (None, Some(h)) => HostValue::Set(h.to_string()),
+        (None, Some(h)) => HostValue::Set(h),
         (None, None) => HostValue::Remove,
     };
     // RFC 7239: IPv6 nodes are bracketed and quoted; a host with a port is
@@ -174,19 +166,23 @@ pub fn forwarding_values(
     }
     element.push_str(";proto=");
     element.push_str(hop.proto);
-    let forwarded = match prior(&FORWARDED) {
-        Some(mut prev) => {
-            prev.push_str(", ");
-            prev.push_str(&element);
-            prev
-        }
-        None => element,
-    };
     ForwardingValues {
-        xff,
+        xff: appended(prior(&X_FORWARDED_FOR), peer_text),
         proto,
         host,
-        forwarded,
+        forwarded: appended(prior(&FORWARDED), element),
+    }
+}
+
+/// `ours` after the previous hops' entries, if any.
+fn appended(previous: Option<String>, ours: String) -> String {
+    match previous {
+        Some(mut list) => {
+            list.push_str(", ");
+            list.push_str(&ours);
+            list
+        }
+        None => ours,
     }
 }
 
@@ -199,7 +195,7 @@ pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
     }
     match v.host {
         HostValue::Keep => {}
-        HostValue::Set(h) => set(headers, &X_FORWARDED_HOST, h),
+        HostValue::Set(h) => set(headers, &X_FORWARDED_HOST, h.to_string()),
         HostValue::Remove => {
             headers.remove(&X_FORWARDED_HOST);
         }

@@ -182,8 +182,9 @@ impl UpstreamPool {
             + self.inner.raw_idle.lock().map_or(0, |g| g.len())
     }
 
-    /// An idle raw connection that still looks usable, newest first; the
-    /// bool is false for a new connection.
+    /// An idle raw connection that still looks usable, newest first, or a
+    /// new one (TCP, and TLS when the upstream is https); the bool is false
+    /// for a new connection.
     pub async fn stream(&self) -> Result<(Stream, bool), UpstreamError> {
         loop {
             let Some((stream, since)) = self.inner.raw_idle.lock().ok().and_then(|mut v| v.pop())
@@ -194,13 +195,8 @@ impl UpstreamPool {
                 return Ok((stream, true));
             }
         }
-        Ok((self.new_stream().await?, false))
-    }
-
-    /// A new raw connection (TCP, and TLS when the upstream is https).
-    pub async fn new_stream(&self) -> Result<Stream, UpstreamError> {
         // Boxed: the connect path is cold and its future large.
-        Box::pin(self.inner.connect_stream()).await
+        Ok((Box::pin(self.inner.connect_stream()).await?, false))
     }
 
     /// Returns a raw connection after a complete response.

@@ -72,6 +72,9 @@ impl Chunked {
     /// first `n` bytes of `input` (what follows is not part of it);
     /// `None`: all of `input` belongs to the body and more is needed.
     pub fn scan(&mut self, input: &[u8]) -> Result<Option<usize>, ChunkedError> {
+        if self.state == State::Done {
+            return Ok(Some(0));
+        }
         let mut i = 0;
         while i < input.len() {
             if self.state == State::Data {
@@ -136,11 +139,10 @@ impl Chunked {
                     self.state = State::Done;
                     return Ok(Some(i));
                 }
-                (State::Done, _) => return Ok(Some(i - 1)),
                 _ => return Err(ChunkedError),
             };
         }
-        Ok((self.state == State::Done).then_some(0))
+        Ok(None)
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::chunked::Chunked;
 use super::head::{self, Framing};
-use super::{write_local, Client, Ready};
+use super::{make_room, write_local, Client, Ready};
 use crate::proxy::{local, upstream_error, Proxy, ProxyError};
 use crate::upstream::stream::Stream;
 use crate::upstream::UpstreamFailure;
@@ -91,7 +91,7 @@ impl Proxy {
                 }
                 Outcome::Done {
                     status,
-                    keep_alive: !ready.close && framing != Framing::Close,
+                    keep_alive: ready.keeps_client(framing),
                 }
             }
             Err(()) => Outcome::Broken(Ok(status)),
@@ -116,9 +116,7 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     }
     while rest > 0 {
         c.buf.clear();
-        if c.buf.capacity() < 8 * 1024 {
-            c.buf.reserve(16 * 1024);
-        }
+        make_room(&mut c.buf);
         let n = tokio::select! {
             biased;
             r = c.io.read_buf(&mut c.buf) => match r {
@@ -150,9 +148,8 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
                 continue;
             }
             Ok(Some((h, len))) => {
-                let keep_alive = !ready.close && h.framing != Framing::Close;
                 c.out.clear();
-                head::write_response(&mut c.out, &h, &c.rid, keep_alive);
+                head::write_response(&mut c.out, &h, &c.rid, ready.keeps_client(h.framing));
                 let found = (h.framing, h.keep_alive, h.status.as_u16());
                 c.answered = Some(std::time::Instant::now());
                 c.up_buf.advance(len);
@@ -162,9 +159,7 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
             Ok(None) => {}
             Err(_) => return Err(SendError::Protocol),
         }
-        if c.up_buf.capacity() - c.up_buf.len() < 4 * 1024 {
-            c.up_buf.reserve(16 * 1024);
-        }
+        make_room(&mut c.up_buf);
         tokio::select! {
             biased;
             r = up.read_buf(&mut c.up_buf) => match r {
@@ -187,7 +182,7 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<bool, ()> {
     match framing {
         Framing::Empty => {
-            c.write_out().await.map_err(drop)?;
+            c.write_out().await?;
             Ok(c.up_buf.is_empty())
         }
         Framing::Length(n) => {
@@ -198,9 +193,9 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             c.out.extend_from_slice(&c.up_buf[..take]);
             c.up_buf.advance(take);
             left -= take as u64;
-            c.write_out().await.map_err(drop)?;
+            c.write_out().await?;
             while left > 0 {
-                let n = read_upstream(c, up).await?;
+                let n = read_body(c, up).await?;
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(n);
                 write_all(&mut c.io, &c.up_buf[..take]).await?;
                 c.up_buf.advance(take);
@@ -214,9 +209,9 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             let take = end.unwrap_or(c.up_buf.len());
             c.out.extend_from_slice(&c.up_buf[..take]);
             c.up_buf.advance(take);
-            c.write_out().await.map_err(drop)?;
+            c.write_out().await?;
             while end.is_none() {
-                read_upstream(c, up).await?;
+                read_body(c, up).await?;
                 end = scanner.scan(&c.up_buf).map_err(drop)?;
                 let take = end.unwrap_or(c.up_buf.len());
                 write_all(&mut c.io, &c.up_buf[..take]).await?;
@@ -227,35 +222,33 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
         Framing::Close => {
             c.out.extend_from_slice(&c.up_buf);
             c.up_buf.clear();
-            c.write_out().await.map_err(drop)?;
-            loop {
-                c.up_buf.clear();
-                if c.up_buf.capacity() < 8 * 1024 {
-                    c.up_buf.reserve(16 * 1024);
-                }
-                match up.read_buf(&mut c.up_buf).await {
-                    Ok(0) => return Ok(false),
-                    Ok(_) => write_all(&mut c.io, &c.up_buf).await?,
-                    Err(_) => return Err(()),
-                }
+            c.write_out().await?;
+            while read_upstream(c, up).await? > 0 {
+                write_all(&mut c.io, &c.up_buf).await?;
             }
+            Ok(false)
         }
     }
 }
 
-/// Reads more of the body from the upstream into the emptied `c.up_buf`.
+/// Reads more from the upstream into the emptied `c.up_buf`; `Ok(0)` when
+/// the upstream closed.
 async fn read_upstream<I>(c: &mut Client<I>, up: &mut Stream) -> Result<usize, ()> {
     c.up_buf.clear();
-    if c.up_buf.capacity() < 8 * 1024 {
-        c.up_buf.reserve(16 * 1024);
-    }
-    match up.read_buf(&mut c.up_buf).await {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(()),
+    make_room(&mut c.up_buf);
+    up.read_buf(&mut c.up_buf).await.map_err(drop)
+}
+
+/// Reads more of a delimited body: the upstream closing first is a failure.
+async fn read_body<I>(c: &mut Client<I>, up: &mut Stream) -> Result<usize, ()> {
+    match read_upstream(c, up).await? {
+        0 => Err(()),
+        n => Ok(n),
     }
 }
 
-async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(), ()> {
+/// Writes all of `bytes` and flushes (TLS).
+pub(super) async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(), ()> {
     w.write_all(bytes).await.map_err(drop)?;
     w.flush().await.map_err(drop)
 }

@@ -7,9 +7,10 @@
 //! parses) is [`Parse::Other`]: hyper serves it, from the same bytes. What
 //! httparse refuses is [`Parse::Invalid`], answered with 400 and a body.
 //!
-//! Response heads are rewritten the way `proxy::downstream_headers`
-//! rewrites them on hyper's path: hop-by-hop fields (and those named in
-//! `Connection`) dropped, `Via` extended, `X-Request-Id` set.
+//! Response heads are rewritten as the handler rewrites them on hyper's
+//! path (`strip_hop_by_hop`, `append_via`, `X-Request-Id`): hop-by-hop
+//! fields (and those named in `Connection`) dropped, `Via` extended,
+//! `X-Request-Id` set.
 
 use std::mem::MaybeUninit;
 
@@ -247,13 +248,25 @@ pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// `X-Request-Id: rid`; the peer's own fields of these names are not
 /// copied.
 pub fn via_and_request_id(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], rid: &[u8]) {
-    let mut via = joined(headers, &header::VIA).unwrap_or_default();
-    if !via.is_empty() {
-        via.push_str(", ");
+    let ours = via_token(http::Version::HTTP_11);
+    match joined(headers, &header::VIA) {
+        Some(mut via) => {
+            via.push_str(", ");
+            via.push_str(ours);
+            field(out, b"via", via.as_bytes());
+        }
+        None => field(out, b"via", ours.as_bytes()),
     }
-    via.push_str(via_token(http::Version::HTTP_11));
-    field(out, b"via", via.as_bytes());
     field(out, b"x-request-id", rid);
+}
+
+/// Appends `Date: now`, as hyper's server adds it to responses without one.
+pub fn date(out: &mut Vec<u8>) {
+    field(
+        out,
+        b"date",
+        httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes(),
+    );
 }
 
 /// Appends the status line.
@@ -277,13 +290,13 @@ pub fn write_response(
 ) {
     let headers: &[httparse::Header<'_>] = head.response.headers;
     status_line(out, head.status);
-    let mut date = false;
+    let mut has_date = false;
     let hops = Hops::of(headers);
     for h in headers.iter() {
         if hops.contains(h) || is(h, &header::VIA) || is(h, &crate::proxy::X_REQUEST_ID) {
             continue;
         }
-        date |= is(h, &header::DATE);
+        has_date |= is(h, &header::DATE);
         field(out, h.name.as_bytes(), h.value);
     }
     via_and_request_id(out, headers, rid);
@@ -293,12 +306,8 @@ pub fn write_response(
     if !keep_alive {
         field(out, b"connection", b"close");
     }
-    if !date {
-        field(
-            out,
-            b"date",
-            httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes(),
-        );
+    if !has_date {
+        date(out);
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -12,16 +12,18 @@
 //! - only HTTP/1.1 in origin-form, without `Transfer-Encoding`, `Upgrade`
 //!   or `Expect`, with at most [`head::MAX_REQUEST_HEADERS`] fields
 //!   ([`head::parse_request`]);
-//! - only when the proxy's own intake checks pass (the same
-//!   `intake::check`: limits, framing, `Host`, canonical path);
+//! - only when it plainly passes the intake checks ([`plain::plain`], a
+//!   strict subset of `intake::check`: limits, framing, `Host`, canonical
+//!   path);
 //! - only when the policy forwards it with nothing to record: no enforcing
 //!   rule other than `allow`, no report-only match, no body needed.
 //!
 //! Anything else (an answer, a rejection, a body-aware rule, a chunked or
 //! `Expect: 100-continue` upload, a WebSocket, HTTP/2, HTTP/1.0) is served
 //! by hyper through the full handler, which reads the same bytes again. The
-//! connection then stays with hyper. The header rewriting, the metrics and
-//! the sampled forward records are the handler's own functions, so both
+//! connection then stays with hyper. The forwarding headers come from the
+//! same `forwarding_values` as on hyper's path, and the metrics and sampled
+//! forward records from the same `count` and `decision_record`, so both
 //! paths forward the same headers and count the same way.
 //!
 //! Upstream responses are checked as strictly as requests
@@ -82,7 +84,7 @@ pub enum Next {
     Handoff,
 }
 
-/// Why waiting for client bytes ended without any.
+/// How waiting for client bytes ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idle {
     /// Bytes arrived.
@@ -114,9 +116,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
 
     /// Reads more client bytes, until the deadline.
     pub async fn read_more(&mut self) -> Idle {
-        if self.buf.capacity() - self.buf.len() < 1024 {
-            self.buf.reserve(8 * 1024);
-        }
+        make_room(&mut self.buf);
         tokio::select! {
             biased;
             r = self.io.read_buf(&mut self.buf) => match r {
@@ -150,9 +150,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
         HeaderValue::from_bytes(&self.rid).unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 
-    async fn write_out(&mut self) -> std::io::Result<()> {
-        self.io.write_all(&self.out).await?;
-        self.io.flush().await
+    async fn write_out(&mut self) -> Result<(), ()> {
+        exchange::write_all(&mut self.io, &self.out).await
     }
 }
 
@@ -360,32 +359,34 @@ struct Ready {
     sampled: Option<(Uri, Option<HeaderValue>)>,
 }
 
+impl Ready {
+    /// Whether the client connection carries another request after a
+    /// response framed by `framing`.
+    fn keeps_client(&self, framing: head::Framing) -> bool {
+        !self.close && framing != head::Framing::Close
+    }
+}
+
+/// Leaves at least 4 KiB to read into, growing by 16 KiB when needed (a
+/// buffer emptied with `clear` keeps its room).
+fn make_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < 4 * 1024 {
+        buf.reserve(16 * 1024);
+    }
+}
+
 /// Appends a complete local response (an error page) as HTTP/1.1, closing
 /// the connection after it.
 fn write_local(out: &mut Vec<u8>, resp: Response<ProxyBody>) {
-    let (mut parts, body) = resp.into_parts();
+    let (parts, body) = resp.into_parts();
     let bytes = body.local_bytes().unwrap_or_default();
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    parts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    add_date(&mut parts.headers);
     head::status_line(out, parts.status);
     for (name, value) in &parts.headers {
         head::field(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    head::field(out, b"content-length", bytes.len().to_string().as_bytes());
+    head::field(out, b"connection", b"close");
+    head::date(out);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(bytes);
-}
-
-/// `Date`, as hyper's server adds it to responses that have none.
-fn add_date(headers: &mut http::HeaderMap) {
-    if !headers.contains_key(header::DATE) {
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
-        {
-            headers.insert(header::DATE, v);
-        }
-    }
 }

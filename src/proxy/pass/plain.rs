@@ -7,9 +7,9 @@
 //! checks and gives the real answer. So this path never needs its own error
 //! answers, and a doubt always ends at the full handler.
 //!
-//! [`write_upstream_head`] writes what `Proxy::upstream_headers` would set
-//! on hyper's path: hop-by-hop fields dropped, `Host`, the forwarding
-//! headers (the same [`forwarding_values`]), `Via`, `X-Request-Id`.
+//! [`write_upstream_head`] writes what the handler sets on hyper's path:
+//! hop-by-hop fields dropped, `Host`, the forwarding headers (the same
+//! [`forwarding_values`] as `apply_forwarding`), `Via`, `X-Request-Id`.
 
 use std::borrow::Cow;
 
@@ -187,7 +187,7 @@ pub fn write_upstream_head(
     if let Some(proto) = values.proto {
         field(out, b"x-forwarded-proto", proto.as_bytes());
     }
-    if let HostValue::Set(h) = &values.host {
+    if let HostValue::Set(h) = values.host {
         field(out, b"x-forwarded-host", h.as_bytes());
     }
     field(out, b"forwarded", values.forwarded.as_bytes());
