@@ -80,12 +80,12 @@ fn decide(
         method,
         host: Some("api.partnercenter.microsoft.com"),
         path: path.as_str(),
-        headers,
+        headers: portalgate::head::Fields::Map(headers),
         bearer_tid: None,
     };
     match set.evaluate(&view, BodyView::NotRead, dir).unwrap() {
         Evaluation::Decided(d) => d.enforced.is_some(),
-        Evaluation::NeedBody => false,
+        Evaluation::NeedBody(_) => false,
     }
 }
 

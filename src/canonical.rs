@@ -253,8 +253,9 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
     Ok(CanonicalPath(Cow::Owned(path)))
 }
 
-/// The canonical form of a host: lowercase, without port and trailing dot.
-pub fn canonical_host(raw: &str) -> String {
+/// The canonical form of a host: lowercase, without port and trailing dot
+/// (borrowed when that is what was sent).
+pub fn canonical_host(raw: &str) -> Cow<'_, str> {
     let host = if let Some(rest) = raw.strip_prefix('[') {
         // IPv6 literal: keep the brackets, drop the port.
         match rest.find(']') {
@@ -270,7 +271,12 @@ pub fn canonical_host(raw: &str) -> String {
             }
         })
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 #[cfg(test)]

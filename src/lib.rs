@@ -45,6 +45,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod head;
 pub mod policy;
 pub mod proxy;
 pub mod server;

@@ -1,8 +1,25 @@
 #!/usr/bin/env python3
 """Driver for benches/load/run.sh: start, measure, print, stop.
 
-Everything binds to 127.0.0.1 on ports the kernel hands out. Each started
-process is tracked by PID and stopped in a finally block.
+Scenarios, each a set of targets measured side by side and shown as ratios
+to the scenario's nginx:
+
+- pass:     pass-through proxying of a 58-byte JSON answer from an nginx
+            backend (portalgate plain and with the Germany pack, nginx,
+            nginx doing portalgate's header work, HAProxy);
+- redirect: an intercepted browser request answered with a redirect
+            (portalgate: a redirect rule; nginx: `return 302`);
+- explain:  the Germany pack's JSON explanation for a customer-user create
+            (POST with a JSON body; nginx: `return 403` with a JSON body of
+            the same size);
+- h2:       the redirect over TLS + HTTP/2 with h2load (-c64 -m10).
+
+Proxy and backend share cpu0, the load generator runs on cpu1. Every target
+of every chosen scenario runs in turn, for --rounds rounds, and the tables
+show medians: on a shared machine a noisy neighbour then moves one round,
+not the comparison. CPU is the proxy's own (all its processes and threads)
+per request. Everything binds to 127.0.0.1 on ports the kernel hands out;
+each started process is tracked by PID and stopped in a finally block.
 """
 import argparse
 import os
@@ -14,8 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+GLOBAL = "0a1b2c3d-0000-4000-8000-0000000000a1"
+GERMANY = "0a1b2c3d-0000-4000-8000-00000000de01"
+PORTAL = "https://portal.office.de/adminportal"
 
 
 def free_port():
@@ -76,18 +97,32 @@ def to_ms(v):
     return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
 
 
-def wrk(url, connections, duration):
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+def wrk(url, connections, duration, script=None, quiet=False):
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
-    if errors or sock:
-        print(f"warning: {url}: {errors.group(0) if errors else ''} {sock.group(0) if sock else ''}", file=sys.stderr)
+    if (errors and not quiet) or sock:
+        print(f"warning: {url}: {errors.group(0) if errors else ''} {sock.group(0) if sock else ''}",
+              file=sys.stderr)
     return rps, total, p50, p99
+
+
+def h2load(url, duration):
+    cmd = ["taskset", "-c", "1", "h2load", "-t1", "-c64", "-m10", "-D", str(duration), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    failed = int(re.search(r"(\d+) failed", out).group(1))
+    if failed or done == 0:
+        print(f"warning: {url}: {failed} failed, {done} done", file=sys.stderr)
+    return rps, done
 
 
 class Procs:
@@ -137,6 +172,54 @@ http {{
     return path
 
 
+def portalgate_conf(d, name, port, bport, top="", listener="", rest=""):
+    """top: top-level keys (include); listener: the listener's subtables; rest: more tables."""
+    path = os.path.join(d, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(f"""{top}
+[[listeners]]
+address = "127.0.0.1:{port}"
+{listener}
+{rest}
+[upstream]
+url = "http://127.0.0.1:{bport}"
+[admin]
+address = "off"
+[server]
+watch = false
+""")
+    return path
+
+
+GERMANY_TENANTS = f"""
+[tenants]
+default_region = "global"
+[[tenants.entries]]
+id = "{GERMANY}"
+region = "germany"
+[[tenants.entries]]
+id = "{GLOBAL}"
+region = "global"
+"""
+
+REDIRECT_RULE = f"""
+[[rules]]
+id = "bench-redirect"
+match.path = "/dashboard/customers/{{c}}/users/**"
+action.type = "redirect"
+action.status = 302
+action.location = "{PORTAL}"
+"""
+
+
+class Target:
+    """One proxy in one scenario: how to start it and how to load it."""
+
+    def __init__(self, name, cmd, port, url, kind="wrk", script=None):
+        self.name, self.cmd, self.port, self.url = name, cmd, port, url
+        self.kind, self.script = kind, script
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
@@ -144,13 +227,16 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--latency-duration", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2,
-                    help="rounds of every proxy in turn; the table shows medians, so a noisy "
-                         "neighbour on a shared machine moves one round, not the comparison")
+                    help="rounds of every target in turn; the tables show medians")
+    ap.add_argument("--only", default="pass,redirect,explain,h2",
+                    help="comma-separated scenarios: pass, redirect, explain, h2")
     args = ap.parse_args()
+    chosen = args.only.split(",")
 
     d = tempfile.mkdtemp(prefix="portalgate-bench-")
     procs = Procs()
-    results = []
+    pack = os.path.abspath("config/policies/germany.toml")
+    scenarios = {}
     try:
         bport = free_port()
         backend_conf = nginx_conf(d, "backend", f"""
@@ -161,63 +247,35 @@ def main():
         procs.start(["nginx", "-c", backend_conf, "-p", d])
         wait_port(bport)
 
-        proxies = []
-        port = free_port()
-        cfg = os.path.join(d, "portalgate.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""[[listeners]]
-address = "127.0.0.1:{port}"
-[upstream]
-url = "http://127.0.0.1:{bport}"
-[admin]
-address = "off"
-""")
-        proxies.append(("portalgate", port, [args.binary, "--log-level", "warn", "serve", "--config", cfg]))
+        def pg(name, top="", listener="", rest=""):
+            port = free_port()
+            cfg = portalgate_conf(d, name, port, bport, top, listener, rest)
+            return port, [args.binary, "--log-level", "warn", "serve", "--config", cfg]
 
-        # The same, judging every request against the shipped Germany pack
-        # (the benchmark path is a candidate of a rule, so the policy runs).
-        port = free_port()
-        pack = os.path.abspath("config/policies/germany.toml")
-        cfg = os.path.join(d, "portalgate-policy.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""include = ["{pack}"]
-[[listeners]]
-address = "127.0.0.1:{port}"
-[upstream]
-url = "http://127.0.0.1:{bport}"
-[admin]
-address = "off"
-[tenants]
-default_region = "global"
-[[tenants.entries]]
-id = "0a1b2c3d-0000-4000-8000-00000000de01"
-region = "germany"
-[[tenants.entries]]
-id = "0a1b2c3d-0000-4000-8000-0000000000a1"
-region = "global"
-""")
-        proxies.append(("portalgate+policy", port, [args.binary, "--log-level", "warn", "serve", "--config", cfg]))
+        def ng(name, server_body):
+            port = free_port()
+            conf = nginx_conf(d, name, server_body.replace("PORT", str(port)))
+            return port, ["nginx", "-c", conf, "-p", d]
 
-        port = free_port()
-        conf = nginx_conf(d, "proxy", f"""
+        if "pass" in chosen:
+            path = f"/v1/customers/{GLOBAL}/users"
+            t = []
+            port, cmd = pg("pass")
+            t.append(Target("portalgate", cmd, port, f"http://127.0.0.1:{port}{path}"))
+            port, cmd = pg("pass-policy", top=f'include = ["{pack}"]', rest=GERMANY_TENANTS)
+            t.append(Target("portalgate+policy", cmd, port, f"http://127.0.0.1:{port}{path}"))
+            port, cmd = ng("pass-nginx", f"""
   upstream backend {{ server 127.0.0.1:{bport}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location / {{
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }}
+    listen 127.0.0.1:PORT backlog=4096;
+    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }}
   }}""")
-        proxies.append(("nginx", port, ["nginx", "-c", conf, "-p", d]))
-
-        # nginx doing the header work portalgate does on every request.
-        port = free_port()
-        conf = nginx_conf(d, "proxy-headers", f"""
+            t.append(Target("nginx", cmd, port, f"http://127.0.0.1:{port}{path}"))
+            port, cmd = ng("pass-nginx-headers", f"""
   upstream backend {{ server 127.0.0.1:{bport}; keepalive 64; }}
   map $http_x_request_id $rid {{ default $http_x_request_id; "" $request_id; }}
   server {{
-    listen 127.0.0.1:{port} backlog=4096;
+    listen 127.0.0.1:PORT backlog=4096;
     location / {{
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -232,12 +290,11 @@ region = "global"
       add_header Via "1.1 nginx" always;
     }}
   }}""")
-        proxies.append(("nginx+headers", port, ["nginx", "-c", conf, "-p", d]))
-
-        port = free_port()
-        hcfg = os.path.join(d, "haproxy.cfg")
-        with open(hcfg, "w") as f:
-            f.write(f"""global
+            t.append(Target("nginx+headers", cmd, port, f"http://127.0.0.1:{port}{path}"))
+            port = free_port()
+            hcfg = os.path.join(d, "haproxy.cfg")
+            with open(hcfg, "w") as f:
+                f.write(f"""global
   nbthread 1
   maxconn 4096
 defaults
@@ -252,45 +309,129 @@ frontend fe
 backend be
   server b1 127.0.0.1:{bport}
 """)
-        proxies.append(("haproxy", port, ["haproxy", "-db", "-f", hcfg]))
+            t.append(Target("haproxy", ["haproxy", "-db", "-f", hcfg], port,
+                            f"http://127.0.0.1:{port}{path}"))
+            scenarios["pass"] = t
 
-        runs = {name: [] for name, _, _ in proxies}
+        if "redirect" in chosen:
+            path = f"/dashboard/customers/{GERMANY}/users/list"
+            t = []
+            port, cmd = pg("redirect", rest=REDIRECT_RULE)
+            t.append(Target("portalgate", cmd, port, f"http://127.0.0.1:{port}{path}"))
+            port, cmd = ng("redirect-nginx", f"""
+  server {{
+    listen 127.0.0.1:PORT backlog=4096;
+    location / {{ return 302 {PORTAL}; }}
+  }}""")
+            t.append(Target("nginx", cmd, port, f"http://127.0.0.1:{port}{path}"))
+            scenarios["redirect"] = t
+
+        if "explain" in chosen:
+            path = f"/v1/customers/{GERMANY}/users"
+            script = os.path.join(d, "post.lua")
+            with open(script, "w") as f:
+                f.write('wrk.method = "POST"\n'
+                        'wrk.body = \'{"userPrincipalName":"x@contoso.example"}\'\n'
+                        'wrk.headers["Content-Type"] = "application/json"\n'
+                        'wrk.headers["Accept"] = "application/json"\n')
+            port, cmd = pg("explain", top=f'include = ["{pack}"]', rest=GERMANY_TENANTS)
+            # nginx answers with a JSON body of the size portalgate's has.
+            p = procs.start(cmd)
+            wait_port(port)
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST",
+                                         data=b'{"userPrincipalName":"x@contoso.example"}',
+                                         headers={"Content-Type": "application/json",
+                                                  "Accept": "application/json"})
+            try:
+                urllib.request.urlopen(req)
+                raise RuntimeError("the explain scenario's request was forwarded")
+            except urllib.error.HTTPError as e:
+                body = e.read().decode().rstrip("\n")
+            procs.stop(p)
+            t = [Target("portalgate", cmd, port, f"http://127.0.0.1:{port}{path}", script=script)]
+            nbody = body.replace("\\", "\\\\").replace("'", "\\'")
+            port, cmd = ng("explain-nginx", f"""
+  server {{
+    listen 127.0.0.1:PORT backlog=4096;
+    location / {{ default_type application/json; return 403 '{nbody}\n'; }}
+  }}""")
+            t.append(Target("nginx", cmd, port, f"http://127.0.0.1:{port}{path}", script=script))
+            scenarios["explain"] = t
+
+        if "h2" in chosen:
+            cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                            "-days", "1", "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                           check=True, capture_output=True)
+            path = f"/dashboard/customers/{GERMANY}/users/list"
+            t = []
+            port, cmd = pg("h2", listener=f'[[listeners.tls.certificates]]\ncert = "{cert}"\nkey = "{key}"',
+                            rest=REDIRECT_RULE)
+            t.append(Target("portalgate", cmd, port, f"https://127.0.0.1:{port}{path}", kind="h2"))
+            port, cmd = ng("h2-nginx", f"""
+  server {{
+    listen 127.0.0.1:PORT ssl http2 backlog=4096;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    http2_max_requests 1000000;
+    location / {{ return 302 {PORTAL}; }}
+  }}""")
+            t.append(Target("nginx", cmd, port, f"https://127.0.0.1:{port}{path}", kind="h2"))
+            scenarios["h2"] = t
+
+        runs = {(s, t.name): [] for s, ts in scenarios.items() for t in ts}
         for _ in range(args.rounds):
-            for name, port, cmd in proxies:
-                p = procs.start(cmd)
-                wait_port(port)
-                url = f"http://127.0.0.1:{port}/v1/customers/0a1b2c3d-0000-4000-8000-0000000000a1/users"
-                wrk(url, args.connections, 1)  # warm-up: pools, caches
-                pids = tree(p.pid)
-                t0 = cpu_ticks(pids)
-                rps, total, p50, p99 = wrk(url, args.connections, args.duration)
-                t1 = cpu_ticks(tree(p.pid))
-                _, _, l50, l99 = wrk(url, 1, args.latency_duration)
-                rss = peak_rss_kib(tree(p.pid))
-                cpu_us = (t1 - t0) / CLK_TCK * 1e6 / max(total, 1)
-                runs[name].append((rps, p50, p99, l50, l99, cpu_us, rss / 1024))
-                procs.stop(p)
-        for name, _, _ in proxies:
-            cols = list(zip(*runs[name]))
-            med = [statistics.median(c) for c in cols[:6]]
-            results.append((name, *med, max(cols[6])))
+            for s, ts in scenarios.items():
+                for t in ts:
+                    p = procs.start(t.cmd)
+                    wait_port(t.port)
+                    quiet = s == "explain"
+                    if t.kind == "h2":
+                        h2load(t.url, 1)  # warm-up
+                        t0 = cpu_ticks(tree(p.pid))
+                        rps, total = h2load(t.url, args.duration)
+                        t1 = cpu_ticks(tree(p.pid))
+                        p50 = p99 = l50 = l99 = float("nan")
+                    else:
+                        wrk(t.url, args.connections, 1, t.script, quiet)  # warm-up
+                        t0 = cpu_ticks(tree(p.pid))
+                        rps, total, p50, p99 = wrk(t.url, args.connections, args.duration,
+                                                   t.script, quiet)
+                        t1 = cpu_ticks(tree(p.pid))
+                        _, _, l50, l99 = wrk(t.url, 1, args.latency_duration, t.script, quiet)
+                    rss = peak_rss_kib(tree(p.pid))
+                    cpu_us = (t1 - t0) / CLK_TCK * 1e6 / max(total, 1)
+                    runs[(s, t.name)].append((rps, p50, p99, l50, l99, cpu_us, rss / 1024))
+                    procs.stop(p)
     finally:
         procs.stop_all()
 
-    ref = {r[0]: r for r in results}.get("nginx")
-    hdr = ("proxy", "req/s", "p50 ms", "p99 ms", "1c p50", "1c p99", "CPU µs/req", "peak RSS MiB", "req/s ÷ nginx", "CPU ÷ nginx")
+    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s (keep-alive) and -c1 "
+          f"-d{args.latency_duration}s; h2: h2load -t1 -c64 -m10 -D{args.duration} over TLS.\n"
+          f"Proxy (and backend) on cpu0, load generator on cpu1; backend: nginx returning 58 bytes "
+          f"of JSON.\nMedians of {args.rounds} rounds (every target in turn each round); peak RSS "
+          f"is the largest. Ratios are to the scenario's nginx.")
+    hdr = ("scenario", "target", "req/s", "p50 ms", "p99 ms", "1c p50", "1c p99", "CPU µs/req",
+           "peak RSS MiB", "req/s ÷ nginx", "CPU ÷ nginx", "p99 ÷ nginx")
     rows = []
-    for name, rps, p50, p99, l50, l99, cpu, rss in results:
-        rows.append((name, f"{rps:,.0f}", f"{p50:.3f}", f"{p99:.3f}", f"{l50:.3f}", f"{l99:.3f}",
-                     f"{cpu:.1f}", f"{rss:.1f}",
-                     f"{rps / ref[1]:.2f}" if ref else "-", f"{cpu / ref[6]:.2f}" if ref else "-"))
+    for s, ts in scenarios.items():
+        med = {}
+        for t in ts:
+            cols = list(zip(*runs[(s, t.name)]))
+            med[t.name] = [statistics.median(c) for c in cols[:6]] + [max(cols[6])]
+        ref = med.get("nginx")
+        for name, (rps, p50, p99, l50, l99, cpu, rss) in med.items():
+            def ratio(a, b):
+                return "-" if not ref or b != b or b == 0 else f"{a / b:.2f}"
+            num = lambda v, f: "-" if v != v else f.format(v)
+            rows.append((s, name, f"{rps:,.0f}", num(p50, "{:.3f}"), num(p99, "{:.3f}"),
+                         num(l50, "{:.3f}"), num(l99, "{:.3f}"), f"{cpu:.1f}", f"{rss:.1f}",
+                         ratio(rps, ref[0]), ratio(cpu, ref[5]), ratio(p99, ref[2])))
     widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
-    line = lambda r: "| " + " | ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s (keep-alive) and -c1 -d{args.latency_duration}s; "
-          f"proxy+backend on cpu0, wrk on cpu1; backend: nginx returning 58 bytes of JSON.\n"
-          f"Medians of {args.rounds} rounds (every proxy in turn each round); peak RSS is the largest.\n"
-          f"portalgate+policy judges every request against the Germany pack.\n"
-          f"nginx+headers also sets X-Forwarded-For/-Proto/-Host, Forwarded, Via and X-Request-Id like portalgate; ratios are to plain nginx.\n")
+    line = lambda r: "| " + " | ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
+                                       for i, (c, w) in enumerate(zip(r, widths))) + " |"
     print(line(hdr))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:

@@ -1,18 +1,24 @@
 //! `portalgate explain`: dry-run one request through the policy and show
-//! why each rule matched or not, then the response the proxy really gives
-//! (served in-process with a stub upstream, as `portalgate test` does).
+//! why each rule matched or not, the judgement the proxy makes of it (the
+//! same [`Judge::decide`] both codecs run), then the response the proxy
+//! really gives (served in-process with a stub upstream, as `portalgate
+//! test` does).
 
 use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::BodyExt;
 
+use crate::head::{Fields, HeadView};
+use crate::proxy::inspect::{self, Inspected};
+use crate::proxy::judge::{Judge, Plan};
+use crate::proxy::ConnInfo;
+
 use super::test::{Harness, REACHED};
 use super::{load_config, Exit};
 use crate::canonical::{canonical_host, canonical_path};
 use crate::cli::ExplainArgs;
 use crate::policy::{BodyView, RequestView, Verdict, Why};
-use crate::proxy::inspect_json;
 
 pub async fn run(args: ExplainArgs) -> Exit {
     let config = match load_config(&args.config) {
@@ -88,18 +94,19 @@ pub async fn run(args: ExplainArgs) -> Exit {
 
     if let Some(canonical) = &canonical {
         let chost = canonical_host(&host);
+        let chost = chost.as_ref();
         let bearer_tid = map
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|a| crate::tenant::bearer_tid(a).ok().flatten());
         let view = RequestView {
             method: &method,
-            host: Some(&chost),
+            host: Some(chost),
             path: canonical.as_str(),
-            headers: &map,
+            headers: Fields::Map(&map),
             bearer_tid,
         };
-        let parsed = args.data.as_deref().map(inspect_json);
+        let parsed = args.data.as_deref().map(inspect::json);
         let body = match &parsed {
             None => BodyView::NotRead,
             Some(Some(json)) => BodyView::Json(json),
@@ -139,6 +146,8 @@ pub async fn run(args: ExplainArgs) -> Exit {
         }
     }
 
+    let judged = judge(&config, &method, &target, &host, &map, args.data.as_deref());
+
     let harness = match Harness::start(config).await {
         Ok(h) => h,
         Err(e) => {
@@ -162,16 +171,7 @@ pub async fn run(args: ExplainArgs) -> Exit {
         }
     };
     let forwarded = resp.headers().contains_key(REACHED);
-    println!(
-        "\ndecision   {}",
-        if forwarded {
-            "forwarded to the upstream".to_string()
-        } else if let Some(rule) = resp.headers().get("x-portalgate-rule") {
-            format!("answered by rule {}", rule.to_str().unwrap_or("?"))
-        } else {
-            "refused by the proxy".to_string()
-        }
-    );
+    println!("\ndecision   {judged}");
     println!("\nresponse   {:?} {}", resp.version(), resp.status());
     for (k, v) in resp.headers() {
         if k != REACHED && k != "date" {
@@ -185,6 +185,61 @@ pub async fn run(args: ExplainArgs) -> Exit {
         }
     }
     Exit::Ok
+}
+
+/// The judgement of the request, as `serve` makes it, in words.
+fn judge(
+    config: &crate::config::Config,
+    method: &Method,
+    target: &str,
+    host: &str,
+    headers: &HeaderMap,
+    data: Option<&str>,
+) -> String {
+    let mut headers = headers.clone();
+    if let Ok(h) = HeaderValue::from_str(host) {
+        headers.entry(http::header::HOST).or_insert(h);
+    }
+    let Ok(mut parts) = http::Request::builder()
+        .method(method.clone())
+        .uri(target)
+        .body(())
+        .map(|r| r.into_parts().0)
+    else {
+        return "refused by the proxy (bad_request: the request target is not valid)".into();
+    };
+    parts.headers = headers;
+    let judge = Judge::new(config);
+    let view = HeadView::of_parts(&parts);
+    let conn = ConnInfo {
+        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        tls: false,
+    };
+    let mut judgement = judge.decide(&view, &conn);
+    if let Plan::ReadBody(pending) = judgement.plan {
+        // The body the request below is sent with.
+        let body = bytes::Bytes::copy_from_slice(data.unwrap_or("").as_bytes());
+        let inspected = if inspect::readable(view.fields, judge.max_inspect()) {
+            inspect::parse(body)
+        } else {
+            Inspected::Unreadable
+        };
+        judgement = match &inspected {
+            Inspected::Json(_, json) => {
+                judge.resume(pending, &view, crate::policy::BodyView::Json(json), &conn)
+            }
+            Inspected::Unreadable => {
+                judge.resume(pending, &view, crate::policy::BodyView::Unreadable, &conn)
+            }
+        };
+    }
+    match (judgement.plan, &judgement.facts.enforced) {
+        (Plan::Forward(_), _) => "forwarded to the upstream".into(),
+        (Plan::Answer(_), Some(m)) => format!("answered by rule {}", m.rule.id),
+        (Plan::Answer(_), None) => "answered by the proxy".into(),
+        (Plan::Reject(e), _) => format!("refused by the proxy ({}: {e})", e.code()),
+        (Plan::ReadBody(_), _) => "refused by the proxy (the body could not be read)".into(),
+    }
 }
 
 fn describe(r: &crate::policy::Resolved) -> String {

@@ -61,16 +61,7 @@ pub struct Config {
     pub decision_log: DecisionLogSettings,
 }
 
-/// How client addresses appear in decision records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAddress {
-    /// As seen.
-    Full,
-    /// IPv4 to /24, IPv6 to /48.
-    Truncated,
-    /// Not at all.
-    Omit,
-}
+pub use crate::telemetry::record::ClientAddress;
 
 /// Where the pseudonym key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

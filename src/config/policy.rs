@@ -177,7 +177,11 @@ fn matcher(m: &RawMatch, path: &KeyPath, ctx: &mut Ctx<'_>) -> Option<Matcher> {
             }
         }
     }
-    let hosts = m.hosts.iter().map(|h| canonical_host(h)).collect();
+    let hosts = m
+        .hosts
+        .iter()
+        .map(|h| canonical_host(h).into_owned())
+        .collect();
     let pattern = match (&m.path, &m.path_regex) {
         (Some(_), Some(_)) => {
             ctx.error(

@@ -133,7 +133,7 @@ pub fn directory(raw: &RawTenants, ctx: &mut Ctx<'_>) -> Option<Directory> {
             ok = false;
             continue;
         }
-        hosts.insert(canonical_host(host), Region::new(region));
+        hosts.insert(canonical_host(host).into_owned(), Region::new(region));
     }
     ok.then(|| Directory::new(entries, hosts, Region::new(default)))
 }

@@ -10,11 +10,12 @@
 //! enforcing match. Otherwise adding a report-only rule could switch off a
 //! later enforcing rule, and the policy would fail open.
 
-use http::{HeaderMap, Method};
-use regex::{Regex, RegexSet};
+use http::Method;
+use regex::{Regex, RegexSet, SetMatches};
 
 use super::pattern::PatternError;
 use super::rule::{HeaderTest, Mode, Rule, TenantSource};
+use crate::head::{text, Fields};
 use crate::tenant::{Directory, Region, RegionSource, TenantId, TenantIdError};
 
 /// The parts of a request the policy looks at, already canonical.
@@ -26,8 +27,8 @@ pub struct RequestView<'a> {
     pub host: Option<&'a str>,
     /// The canonical path.
     pub path: &'a str,
-    /// The request headers.
-    pub headers: &'a HeaderMap,
+    /// The request header fields.
+    pub headers: Fields<'a>,
     /// The `tid` of the bearer token, decoded by the caller when any rule
     /// asks for it ([`RuleSet::needs_bearer_tid`]).
     pub bearer_tid: Option<TenantId>,
@@ -94,8 +95,25 @@ pub enum Evaluation<'r, A> {
     /// Decided.
     Decided(Decision<'r, A>),
     /// A candidate rule has a body condition: read the body (bounded) and
-    /// evaluate again with it.
-    NeedBody,
+    /// go on with [`RuleSet::resume`], which continues where this stopped.
+    NeedBody(Resume<'r, A>),
+}
+
+/// Where an evaluation stopped for the body: the rule that asked (its
+/// captures and tenant already resolved), the candidates after it, and a
+/// report-only match found before it.
+#[derive(Debug)]
+pub struct Resume<'r, A> {
+    candidates: SetMatches,
+    asked: Matched<'r, A>,
+    report_only: Option<Matched<'r, A>>,
+}
+
+impl<'r, A> Resume<'r, A> {
+    /// The rule whose body condition needs the body.
+    pub fn rule(&self) -> &'r Rule<A> {
+        self.asked.rule
+    }
 }
 
 /// Requests the policy cannot judge safely: the proxy refuses them (400).
@@ -146,7 +164,8 @@ pub enum BuildError {
 /// The outcome of one rule for one request.
 enum Step<'r, A> {
     Skip(Why),
-    NeedBody,
+    /// Everything but the body condition holds.
+    NeedBody(Matched<'r, A>),
     Match(Matched<'r, A>),
 }
 
@@ -284,11 +303,68 @@ impl<A> RuleSet<A> {
         body: BodyView<'_>,
         directory: &Directory,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
-        let mut report_only = None;
-        for index in self.set.matches(req.path).iter() {
+        let candidates = self.set.matches(req.path);
+        self.run(candidates, 0, None, req, body, directory)
+    }
+
+    /// Goes on with an evaluation that stopped for the body, now that
+    /// `body` tells what it holds: the rule that asked is judged on it, then
+    /// the candidates after it. Nothing before it is evaluated again.
+    pub fn resume<'r>(
+        &'r self,
+        pending: Resume<'r, A>,
+        req: &RequestView<'_>,
+        body: BodyView<'_>,
+        directory: &Directory,
+    ) -> Result<Evaluation<'r, A>, PolicyError> {
+        let Resume {
+            candidates,
+            asked,
+            mut report_only,
+        } = pending;
+        let next = asked.index + 1;
+        match body_holds(asked.rule, body)? {
+            None => {
+                return Ok(Evaluation::NeedBody(Resume {
+                    candidates,
+                    asked,
+                    report_only,
+                }))
+            }
+            Some(false) => {}
+            Some(true) if asked.rule.mode == Mode::ReportOnly => {
+                report_only.get_or_insert(asked);
+            }
+            Some(true) => {
+                return Ok(Evaluation::Decided(Decision {
+                    enforced: Some(asked),
+                    report_only,
+                }))
+            }
+        }
+        self.run(candidates, next, report_only, req, body, directory)
+    }
+
+    /// Tries the candidates from rule `from` on, in order.
+    fn run<'r>(
+        &'r self,
+        candidates: SetMatches,
+        from: usize,
+        mut report_only: Option<Matched<'r, A>>,
+        req: &RequestView<'_>,
+        body: BodyView<'_>,
+        directory: &Directory,
+    ) -> Result<Evaluation<'r, A>, PolicyError> {
+        for index in candidates.iter().skip_while(|&i| i < from) {
             let matched = match self.step(index, req, body, directory)? {
                 Step::Skip(_) => continue,
-                Step::NeedBody => return Ok(Evaluation::NeedBody),
+                Step::NeedBody(asked) => {
+                    return Ok(Evaluation::NeedBody(Resume {
+                        candidates,
+                        asked,
+                        report_only,
+                    }))
+                }
                 Step::Match(m) => m,
             };
             if matched.rule.mode == Mode::ReportOnly {
@@ -330,7 +406,7 @@ impl<A> RuleSet<A> {
                         Verdict::Refused(e)
                     }
                     Ok(Step::Skip(why)) => Verdict::Skipped(why),
-                    Ok(Step::NeedBody) => {
+                    Ok(Step::NeedBody(_)) => {
                         decided = true;
                         Verdict::NeedsBody
                     }
@@ -380,27 +456,17 @@ impl<A> RuleSet<A> {
         if !(m.regions.is_empty() || m.regions.contains(&resolved.region)) {
             return Ok(Step::Skip(Why::Region(resolved)));
         }
-        if let Some(cond) = &m.body {
-            match body {
-                BodyView::NotRead => return Ok(Step::NeedBody),
-                BodyView::Unreadable => {
-                    return Err(PolicyError::UninspectableBody {
-                        rule: rule.id.clone(),
-                    })
-                }
-                BodyView::Json(j) => {
-                    if !j.has(&cond.json_field_present) {
-                        return Ok(Step::Skip(Why::Body));
-                    }
-                }
-            }
-        }
-        Ok(Step::Match(Matched {
+        let matched = Matched {
             index,
             rule,
             captures,
             resolved,
-        }))
+        };
+        Ok(match body_holds(rule, body)? {
+            None => Step::NeedBody(matched),
+            Some(false) => Step::Skip(Why::Body),
+            Some(true) => Step::Match(matched),
+        })
     }
 
     fn captures(&self, index: usize, path: &str) -> Vec<(String, String)> {
@@ -429,16 +495,30 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-fn header_holds(headers: &HeaderMap, name: &http::HeaderName, test: &HeaderTest) -> bool {
-    let mut values = headers.get_all(name).iter();
+/// Whether `rule`'s body condition holds: `Some(true)` also for a rule
+/// without one, `None` when the body has not been read.
+fn body_holds<A>(rule: &Rule<A>, body: BodyView<'_>) -> Result<Option<bool>, PolicyError> {
+    let Some(cond) = &rule.matcher.body else {
+        return Ok(Some(true));
+    };
+    match body {
+        BodyView::NotRead => Ok(None),
+        BodyView::Unreadable => Err(PolicyError::UninspectableBody {
+            rule: rule.id.clone(),
+        }),
+        BodyView::Json(j) => Ok(Some(j.has(&cond.json_field_present))),
+    }
+}
+
+fn header_holds(headers: Fields<'_>, name: &http::HeaderName, test: &HeaderTest) -> bool {
+    let mut values = headers.get_all(name);
     match test {
         HeaderTest::Present => values.next().is_some(),
         HeaderTest::Absent => values.next().is_none(),
-        HeaderTest::Equals(want) => values.any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.trim().eq_ignore_ascii_case(want))
-        }),
-        HeaderTest::Matches(re) => values.any(|v| v.to_str().is_ok_and(|s| re.is_match(s))),
+        HeaderTest::Equals(want) => {
+            values.any(|v| text(v).is_some_and(|s| s.trim().eq_ignore_ascii_case(want)))
+        }
+        HeaderTest::Matches(re) => values.any(|v| text(v).is_some_and(|s| re.is_match(s))),
     }
 }
 
@@ -457,14 +537,14 @@ fn resolve(
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| TenantId::parse(v)),
             TenantSource::Header(h) => {
-                let mut values = req.headers.get_all(h).iter();
+                let mut values = req.headers.get_all(h);
                 let first = values.next();
                 if values.next().is_some() {
                     return Err(PolicyError::RepeatedTenantHeader(h.to_string()));
                 }
                 first.map(|v| {
-                    v.to_str()
-                        .map_err(|_| TenantIdError::Malformed)
+                    text(v)
+                        .ok_or(TenantIdError::Malformed)
                         .and_then(TenantId::parse)
                 })
             }

@@ -15,7 +15,7 @@ pub mod shadow;
 pub use action::{Action, DocLink, JsonFormat, Portal};
 pub use engine::{
     BodyView, BuildError, Decision, Evaluation, JsonFields, Matched, PolicyError, RequestView,
-    Resolved, RuleSet, Trace, Verdict, Why,
+    Resolved, Resume, RuleSet, Trace, Verdict, Why,
 };
 pub use pattern::{PathPattern, PatternError};
 pub use rule::{BodyCond, HeaderCond, HeaderTest, Matcher, Mode, Rule, TenantSource};

@@ -1,30 +1,165 @@
-//! Accounting for a finished request: the metrics, and the decision record
-//! for one the policy did not simply forward. The handler and the
-//! pass-through path both count and record through these two methods.
+//! Accounting for a finished request, whichever codec served it: the
+//! metrics, one log line for a failure, and the decision record for a
+//! request the policy did not simply forward.
 
-use http::HeaderValue;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
-use super::{record, Proxy, ProxyError};
-use crate::policy::Mode;
+use http::{Method, Version};
+
+use super::judge::Facts;
+use super::request_id::Id;
+use super::ProxyError;
+use crate::config::Config;
+use crate::policy::{Action, Matched, Mode, PathPattern};
+use crate::telemetry::decision_log::DecisionLog;
+use crate::telemetry::metrics::{Decision, Metrics};
+use crate::telemetry::pseudonym::Pseudonymizer;
+use crate::telemetry::record::{RawRecord, Recorder, RuleFacts};
 use crate::upstream::UpstreamFailure;
 
-impl Proxy {
-    /// Counts the request: by decision, rule, mode and status (or error);
-    /// `elapsed`: until the response head was ready.
-    pub(super) fn count(
-        &self,
-        elapsed: std::time::Duration,
-        trail: &record::Trail,
-        outcome: Result<u16, &ProxyError>,
-    ) {
+/// The metrics and the decision log, as one configuration counts and
+/// records.
+#[derive(Debug)]
+pub struct Accounts {
+    log: Arc<DecisionLog>,
+    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
+    /// Rule ids as metric label values, by rule index.
+    rule_labels: Vec<Arc<String>>,
+    /// What each rule puts in a record, by rule index.
+    rule_facts: Vec<Arc<RuleFacts>>,
+    /// Capture names that hold user identifiers.
+    user_captures: Vec<String>,
+    /// Every how-many-th forwarded request gets a record (0: none).
+    forwarded_every: u64,
+    forwarded_seen: AtomicU64,
+    /// The counter and histogram of the common case (forwarded, no rule,
+    /// 200), resolved once: a family lookup per request costs a lock and a
+    /// hash.
+    forwarded_ok: prometheus_client::metrics::counter::Counter,
+    forwarded_duration: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// What the accounting learns of a finished request.
+pub struct Finished<'a, 'j> {
+    /// When its head was complete.
+    pub start: Instant,
+    /// When the response head was ready (or the request failed).
+    pub answered: Instant,
+    /// The method (`None` for a head that could not be read).
+    pub method: Option<&'a Method>,
+    /// The client's protocol.
+    pub version: Version,
+    /// The request target as received.
+    pub target: &'a str,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a [u8]>,
+    /// The client address.
+    pub peer: IpAddr,
+    /// The request id.
+    pub request_id: &'a Id,
+    /// What the judgement found.
+    pub facts: &'a Facts<'j>,
+    /// The status sent, or the failure.
+    pub outcome: Result<u16, &'a ProxyError>,
+    /// What failed, with its cause, when a codec knows more than the
+    /// outcome says (also a relay that broke after the status was sent).
+    pub cause: Option<Cause<'a>>,
+}
+
+/// Which side of the proxy failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client.
+    Client,
+    /// The upstream.
+    Upstream,
+}
+
+/// A failure with its cause.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// The side that failed.
+    pub side: Side,
+    /// The error, with its sources.
+    pub error: &'a (dyn std::error::Error + Send + Sync + 'static),
+}
+
+impl Accounts {
+    /// The accounts of a validated configuration.
+    pub fn new(
+        config: &Config,
+        log: Arc<DecisionLog>,
+        metrics: Arc<Metrics>,
+        generation: u64,
+    ) -> Accounts {
+        use crate::telemetry::metrics::{DecisionLabels, ModeLabel, RequestLabels};
+        let forwarded_ok = metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                decision: Decision::Forward,
+                rule: None,
+                mode: ModeLabel::None,
+                status: 200,
+            })
+            .clone();
+        let forwarded_duration = metrics
+            .duration
+            .get_or_create(&DecisionLabels {
+                decision: Decision::Forward,
+            })
+            .clone();
+        let rules = config.rules.rules();
+        Accounts {
+            log,
+            metrics,
+            recorder: Arc::new(Recorder {
+                pseudonyms: Pseudonymizer::new(&config.decision_log.key),
+                client_address: config.decision_log.client_address,
+                user_collections: config.decision_log.user_collections.clone(),
+                generation,
+                config_hash: config.hash.chars().take(12).collect(),
+            }),
+            rule_labels: rules.iter().map(|r| Arc::new(r.id.clone())).collect(),
+            rule_facts: rules.iter().map(|r| Arc::new(rule_facts(r))).collect(),
+            user_captures: config.decision_log.user_captures.clone(),
+            forwarded_every: config.decision_log.forwarded_every,
+            forwarded_seen: AtomicU64::new(0),
+            forwarded_ok,
+            forwarded_duration,
+        }
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The decision log.
+    pub fn log(&self) -> &DecisionLog {
+        &self.log
+    }
+
+    /// Counts the request, logs a failure once, and records the decision.
+    pub async fn finish(&self, f: Finished<'_, '_>) {
+        let (rule, decided) = deciding(f.facts);
+        self.count(&f, rule);
+        log_failure(&f);
+        if let Some(rec) = self.record(&f, decided) {
+            self.log.record(rec).await;
+        }
+    }
+
+    /// Counts by decision, rule, mode and status (or error).
+    fn count(&self, f: &Finished<'_, '_>, rule: Option<Counted>) {
         use crate::telemetry::metrics::{
-            Decision, DecisionLabels, ModeLabel, RequestLabels, UpstreamErrorKind, UpstreamLabels,
+            DecisionLabels, ModeLabel, RequestLabels, UpstreamErrorKind, UpstreamLabels,
         };
-        let (status, decision) = match outcome {
-            Ok(status) => (
-                status,
-                trail.outcome.map_or(Decision::Forward, |(_, _, d)| d),
-            ),
+        let (status, decision) = match f.outcome {
+            Ok(status) => (status, rule.map_or(Decision::Forward, |(_, _, d)| d)),
             Err(e) if e.is_upstream() => {
                 let kind = match e {
                     ProxyError::Upstream(UpstreamFailure::Connect) => UpstreamErrorKind::Connect,
@@ -43,7 +178,7 @@ impl Proxy {
             }
             Err(e) => (e.status().as_u16(), Decision::Reject),
         };
-        let (rule, mode) = match trail.outcome {
+        let (rule, mode) = match rule {
             Some((i, m, _)) => (
                 self.rule_labels.get(i).cloned(),
                 if m == Mode::ReportOnly {
@@ -54,7 +189,7 @@ impl Proxy {
             ),
             None => (None, ModeLabel::None),
         };
-        let elapsed = elapsed.as_secs_f64();
+        let elapsed = (f.answered - f.start).as_secs_f64();
         if decision == Decision::Forward && rule.is_none() && status == 200 {
             self.forwarded_ok.inc();
             self.forwarded_duration.observe(elapsed);
@@ -79,40 +214,160 @@ impl Proxy {
     /// an answer by a rule, a report-only match, or a rejection by the
     /// canonicaliser or the policy; and, when sampling is configured, for
     /// every n-th forwarded request.
-    pub(super) fn decision_record(
+    fn record(
         &self,
-        seen: &record::Seen,
-        trail: &record::Trail,
-        rid: &HeaderValue,
-        outcome: Result<u16, &ProxyError>,
-    ) -> Option<crate::telemetry::decision_log::DecisionRecord> {
-        let status = match outcome {
+        f: &Finished<'_, '_>,
+        decided: Option<&Matched<'_, Action>>,
+    ) -> Option<RawRecord> {
+        let status = match f.outcome {
             Ok(s) => s,
             Err(e) => e.status().as_u16(),
         };
-        let rec = match (&trail.draft, outcome) {
-            (Some(d), _) => {
-                self.recorder
-                    .record(seen, trail, rid, &d.decision_id, status, d.action, None)
-            }
+        let (action, reason) = match (decided, f.outcome) {
+            (Some(m), _) => (m.rule.action.kind(), None),
             (None, Err(e @ (ProxyError::AmbiguousPath(_) | ProxyError::Policy(_)))) => {
-                let did = self.decision_ids.for_request(None);
-                self.recorder
-                    .record(seen, trail, rid, &did, status, "reject", Some(e.code()))
+                ("reject", Some(e.code()))
             }
-            (None, Ok(status)) if self.forwarded_every > 0 => {
-                let n = self
-                    .forwarded_seen
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (None, Ok(_)) if self.forwarded_every > 0 => {
+                let n = self.forwarded_seen.fetch_add(1, Ordering::Relaxed);
                 if n % self.forwarded_every != 0 {
                     return None;
                 }
-                let did = self.decision_ids.for_request(None);
-                self.recorder
-                    .record(seen, trail, rid, &did, status, "forward", None)
+                ("forward", None)
             }
             _ => return None,
         };
-        Some(rec)
+        let decision_id = match (decided, f.facts.decision_id) {
+            (Some(_), Some(id)) => id,
+            _ => Id::new(),
+        };
+        let resolved = decided.map(|m| &m.resolved);
+        Some(RawRecord {
+            at: SystemTime::now(),
+            decision_id: decision_id.as_str().to_owned(),
+            request_id: f.request_id.as_str().to_owned(),
+            rule: decided.and_then(|m| self.rule_facts.get(m.index).cloned()),
+            action,
+            status,
+            reason,
+            method: f.method.cloned().unwrap_or_default(),
+            host: f.facts.host.clone(),
+            path: f.facts.path.clone(),
+            target: f.target.to_owned(),
+            tenant: resolved.and_then(|r| r.tenant.map(|t| t.to_string())),
+            tenant_source: resolved.and_then(|r| r.tenant_source.clone()),
+            region: resolved.map(|r| r.region.to_string()),
+            region_source: resolved.map(|r| r.region_source.as_str()),
+            users: decided.map_or(Vec::new(), |m| {
+                m.captures
+                    .iter()
+                    .filter(|(n, _)| self.user_captures.iter().any(|u| u == n))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            }),
+            peer: f.peer,
+            user_agent: f.user_agent.and_then(crate::head::text).map(str::to_owned),
+            protocol: match f.version {
+                Version::HTTP_10 => "HTTP/1.0",
+                Version::HTTP_2 => "HTTP/2",
+                _ => "HTTP/1.1",
+            },
+            duration_ms: f.start.elapsed().as_secs_f64() * 1000.0,
+            recorder: self.recorder.clone(),
+        })
+    }
+}
+
+/// A rule's part in what the client got: index, mode, decision.
+type Counted = (usize, Mode, Decision);
+
+/// The rule that decided what the client got (for the metrics), and the
+/// match a record is about: an enforcing rule other than `allow`, else a
+/// report-only one.
+fn deciding<'f, 'j>(facts: &'f Facts<'j>) -> (Option<Counted>, Option<&'f Matched<'j, Action>>) {
+    match (&facts.enforced, &facts.report_only) {
+        (Some(m), _) if m.rule.action != Action::Allow => (
+            Some((m.index, Mode::Enforce, answered_as(&m.rule.action))),
+            Some(m),
+        ),
+        (_, Some(r)) => (
+            Some((r.index, Mode::ReportOnly, Decision::Forward)),
+            Some(r),
+        ),
+        _ => (None, None),
+    }
+}
+
+/// What the client gets from an enforced action, for the metrics. The match
+/// is exhaustive so a new action cannot be counted as a forward by accident.
+fn answered_as(action: &Action) -> Decision {
+    match action {
+        Action::Allow => Decision::Forward,
+        Action::Deny { .. } => Decision::Deny,
+        Action::Redirect { .. } => Decision::Redirect,
+        Action::Explain { .. } => Decision::Explain,
+    }
+}
+
+fn rule_facts(rule: &crate::policy::Rule<Action>) -> RuleFacts {
+    let route = match &rule.matcher.path {
+        Some(PathPattern::Template { template, .. }) => Some(template.clone()),
+        Some(PathPattern::Regex(r)) => Some(format!("~{r}")),
+        None => None,
+    };
+    let portal = match &rule.action {
+        Action::Explain { portals, .. } => portals.first().map(|p| p.url.clone()),
+        Action::Redirect {
+            portal, location, ..
+        } => Some(
+            portal
+                .as_ref()
+                .map_or_else(|| location.clone(), |p| p.url.clone()),
+        ),
+        _ => None,
+    };
+    RuleFacts {
+        id: rule.id.clone(),
+        mode: rule.mode.as_str(),
+        route,
+        portal,
+    }
+}
+
+/// Logs a failed request once: upstream failures as warnings, the client's
+/// own errors at debug level; with the cause when the codec knows it.
+fn log_failure(f: &Finished<'_, '_>) {
+    let request_id = f.request_id.as_str();
+    let method = f.method.map_or("-", Method::as_str);
+    let cause = f.cause.map(|c| c.error.to_string());
+    let cause = cause.as_deref().unwrap_or("-");
+    match (f.outcome, f.cause) {
+        (Err(err), _) => {
+            let (status, code) = (err.status().as_u16(), err.code());
+            if err.is_upstream() {
+                tracing::warn!(request_id, method, status, code, cause, "{err}");
+            } else {
+                tracing::debug!(request_id, method, status, code, cause, "{err}");
+            }
+        }
+        (Ok(status), Some(c)) if c.side == Side::Upstream => {
+            tracing::warn!(
+                request_id,
+                method,
+                status,
+                cause,
+                "the response was cut short"
+            );
+        }
+        (Ok(status), Some(_)) => {
+            tracing::debug!(
+                request_id,
+                method,
+                status,
+                cause,
+                "the response was cut short"
+            );
+        }
+        (Ok(_), None) => {}
     }
 }

@@ -3,13 +3,18 @@
 //! Only requests that reach such a rule are read, at most
 //! `inspection.max_body_bytes`, and only JSON. The bytes are then forwarded
 //! unchanged. The body is never logged: it may hold a password.
+//!
+//! [`readable`] and [`parse`] are the rules; [`read_incoming`] applies them
+//! to a body hyper reads, and the pass-through codec applies them to the
+//! bytes it reads itself.
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap};
+use http::header;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
+use crate::head::{text, Fields};
 use crate::policy::JsonFields;
 
 /// A parsed JSON body, for [`JsonFields`].
@@ -36,15 +41,12 @@ pub enum Inspected {
     Unreadable,
 }
 
-/// Reads the body if it is JSON and no larger than `max`.
-pub async fn inspect(
-    headers: &HeaderMap,
-    body: Incoming,
-    max: usize,
-) -> Result<Inspected, ProxyError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+/// Whether a body with these fields may be read for inspection: its type
+/// is JSON (or unnamed) and its declared length, if any, is at most `max`.
+pub fn readable(fields: Fields<'_>, max: usize) -> bool {
+    let json = fields
+        .first(&header::CONTENT_TYPE)
+        .and_then(text)
         .is_none_or(|ct| {
             let essence = ct
                 .split(';')
@@ -54,28 +56,45 @@ pub async fn inspect(
                 .to_ascii_lowercase();
             essence == "application/json" || essence.ends_with("+json")
         });
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
+    let declared = fields
+        .first(&header::CONTENT_LENGTH)
+        .and_then(text)
         .and_then(|v| v.parse::<u64>().ok());
-    if !json || declared.is_some_and(|n| n > max as u64) {
+    json && declared.is_none_or(|n| n <= max as u64)
+}
+
+/// The body read whole, as JSON if it is.
+pub fn parse(bytes: Bytes) -> Inspected {
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Inspected::Json(bytes, Json(v)),
+        Err(_) => Inspected::Unreadable,
+    }
+}
+
+/// Reads a body hyper receives, if it is JSON and no larger than `max`.
+pub async fn read_incoming(
+    fields: Fields<'_>,
+    body: Incoming,
+    max: usize,
+) -> Result<Inspected, ProxyError> {
+    if !readable(fields, max) {
         return Ok(Inspected::Unreadable);
     }
-    let bytes = match Limited::new(body, max).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(parse(collected.to_bytes())),
         Err(e) => {
-            return if e
-                .downcast_ref::<http_body_util::LengthLimitError>()
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
                 Ok(Inspected::Unreadable)
             } else {
                 Err(ProxyError::ClientBody)
-            };
+            }
         }
-    };
-    match serde_json::from_slice(&bytes) {
-        Ok(v) => Ok(Inspected::Json(bytes, Json(v))),
-        Err(_) => Ok(Inspected::Unreadable),
     }
+}
+
+/// Parses a body as JSON the way body-aware rules see it (for `explain`).
+pub fn json(body: &str) -> Option<Json> {
+    serde_json::from_str(body).ok().map(Json)
 }

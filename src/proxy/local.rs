@@ -1,20 +1,14 @@
 //! Responses the proxy writes itself, rendered in the negotiated format.
 
-use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
+use http::StatusCode;
 
-use super::body::ProxyBody;
+use super::answer::Answer;
 use super::error::ProxyError;
 use super::negotiate::{negotiate, Format};
 
-/// The response for `err`: a short body naming the problem and the request id.
-pub fn error_response(
-    err: &ProxyError,
-    accept: Option<&str>,
-    request_id: &HeaderValue,
-) -> Response<ProxyBody> {
+/// The answer for `err`: a short body naming the problem and the request id.
+pub fn error_response(err: &ProxyError, accept: Option<&str>, rid: &str) -> Answer<'static> {
     let status = err.status();
-    let rid = request_id.to_str().unwrap_or("");
     let detail = err.to_string();
     let (content_type, body) = match negotiate(accept) {
         Format::Json => (
@@ -40,17 +34,14 @@ pub fn error_response(
             ),
         ),
     };
-    let mut resp = Response::new(ProxyBody::local(body));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(super::X_REQUEST_ID.clone(), request_id.clone());
-    if status == StatusCode::BAD_REQUEST || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
-        // The connection's framing may not be trustworthy after these.
-        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    resp
+    let mut a = Answer::new(status, body.into_bytes());
+    a.field("content-type", content_type.as_bytes());
+    a.field("cache-control", &b"no-store"[..]);
+    a.field("x-request-id", rid.as_bytes().to_vec());
+    // The connection's framing may not be trustworthy after these.
+    a.close =
+        status == StatusCode::BAD_REQUEST || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    a
 }
 
 fn reason(status: StatusCode) -> &'static str {

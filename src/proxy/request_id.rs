@@ -1,75 +1,127 @@
-//! Request ids: keep a well-formed incoming `X-Request-Id`, else make one.
+//! Request and decision ids: keep a well-formed incoming `X-Request-Id`,
+//! else make one.
+//!
+//! New ids are 32 hex digits: a random 64-bit prefix and a counter, both
+//! per thread, so ids are unique across threads and processes and making
+//! one touches no memory another thread writes (a shared counter would
+//! bounce its cache line between cores on every request).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
-use http::HeaderValue;
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// Generates ids unique across processes: a random per-process prefix and a
-/// counter, 32 hex digits.
-#[derive(Debug)]
-pub struct RequestIds {
-    prefix: u64,
-    counter: AtomicU64,
+/// The longest id kept from a client.
+pub const MAX_LEN: usize = 128;
+
+/// An id, held inline (no allocation).
+#[derive(Clone, Copy)]
+pub struct Id {
+    len: u8,
+    bytes: [u8; MAX_LEN],
 }
 
-impl Default for RequestIds {
-    fn default() -> Self {
-        let mut seed = [0u8; 16];
-        // The system RNG only fails when the OS has no entropy source at all;
-        // the ids are for correlation, not secrecy, so the clock will do then.
-        if SystemRandom::new().fill(&mut seed).is_err() {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            seed = nanos.to_le_bytes();
-        }
-        let (a, b) = seed.split_at(8);
-        RequestIds {
-            prefix: u64::from_le_bytes(a.try_into().unwrap_or_default()),
-            counter: AtomicU64::new(u64::from_le_bytes(b.try_into().unwrap_or_default())),
-        }
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-impl RequestIds {
+impl PartialEq for Id {
+    fn eq(&self, other: &Id) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Id {
     /// The id for a request: `incoming` when it is well-formed, else a new one.
-    pub fn for_request(&self, incoming: Option<&HeaderValue>) -> HeaderValue {
-        if let Some(v) = incoming.filter(|v| is_valid(v.as_bytes())) {
-            return v.clone();
-        }
-        let mut id = Vec::with_capacity(32);
-        self.write_new(&mut id);
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(id))
-            .unwrap_or_else(|_| HeaderValue::from_static("0"))
-    }
-
-    /// Replaces `out` with the id for a request: `incoming` when it is
-    /// well-formed, else a new one (the same rule as [`Self::for_request`],
-    /// into a reused buffer).
-    pub fn fill(&self, incoming: Option<&[u8]>, out: &mut Vec<u8>) {
-        out.clear();
+    pub fn for_request(incoming: Option<&[u8]>) -> Id {
         match incoming.filter(|v| is_valid(v)) {
-            Some(v) => out.extend_from_slice(v),
-            None => self.write_new(out),
+            Some(v) => {
+                let mut id = Id {
+                    len: v.len() as u8,
+                    bytes: [0; MAX_LEN],
+                };
+                id.bytes[..v.len()].copy_from_slice(v);
+                id
+            }
+            None => Id::new(),
         }
     }
 
-    fn write_new(&self, id: &mut Vec<u8>) {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        for word in [self.prefix, n] {
-            for shift in (0..16).rev() {
-                id.push(HEX[((word >> (shift * 4)) & 0xf) as usize]);
+    /// A new id.
+    pub fn new() -> Id {
+        let (prefix, n) = NEXT.with(|c| {
+            let (prefix, n) = c.get().unwrap_or_else(seed);
+            c.set(Some((prefix, n.wrapping_add(1))));
+            (prefix, n)
+        });
+        let mut id = Id {
+            len: 32,
+            bytes: [0; MAX_LEN],
+        };
+        for (i, word) in [prefix, n].into_iter().enumerate() {
+            for d in 0..16 {
+                id.bytes[i * 16 + d] = HEX[((word >> ((15 - d) * 4)) & 0xf) as usize];
             }
         }
+        id
     }
+
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The id as text (always ASCII: see [`is_valid`]).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// The id as a header value.
+    pub fn to_header(&self) -> http::HeaderValue {
+        http::HeaderValue::from_bytes(self.as_bytes())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("0"))
+    }
+}
+
+impl Default for Id {
+    fn default() -> Id {
+        Id::new()
+    }
+}
+
+thread_local! {
+    /// This thread's prefix and next counter value.
+    static NEXT: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+}
+
+fn seed() -> (u64, u64) {
+    let mut seed = [0u8; 16];
+    // The system RNG only fails when the OS has no entropy source at all;
+    // ids are for correlation, not secrecy, so the clock and the thread
+    // will do then.
+    if SystemRandom::new().fill(&mut seed).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        seed = nanos.to_le_bytes();
+        let thread = format!("{:?}", std::thread::current().id());
+        for (i, b) in thread.bytes().enumerate() {
+            seed[i % 8] ^= b;
+        }
+    }
+    let (a, b) = seed.split_at(8);
+    (
+        u64::from_le_bytes(a.try_into().unwrap_or_default()),
+        u64::from_le_bytes(b.try_into().unwrap_or_default()),
+    )
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// 1 to 128 characters from a conservative set, so ids are safe in logs.
 pub fn is_valid(v: &[u8]) -> bool {
-    (1..=128).contains(&v.len())
+    (1..=MAX_LEN).contains(&v.len())
         && v.iter().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=')
         })
@@ -81,13 +133,24 @@ mod tests {
 
     #[test]
     fn keeps_valid_and_replaces_invalid() {
-        let ids = RequestIds::default();
-        let keep = HeaderValue::from_static("abc-123");
-        assert_eq!(ids.for_request(Some(&keep)), keep);
-        let bad = HeaderValue::from_static("has space");
-        let made = ids.for_request(Some(&bad));
-        assert_eq!(made.len(), 32);
-        assert_ne!(ids.for_request(None), ids.for_request(None));
+        let keep = Id::for_request(Some(b"abc-123"));
+        assert_eq!(keep.as_str(), "abc-123");
+        let made = Id::for_request(Some(b"has space"));
+        assert_eq!(made.as_str().len(), 32);
+        assert!(made.as_bytes().iter().all(u8::is_ascii_hexdigit));
+        assert_ne!(Id::new(), Id::new());
         assert!(!is_valid(&[b'a'; 129]));
+        assert!(is_valid(&[b'a'; 128]));
+    }
+
+    #[test]
+    fn threads_make_different_ids() {
+        let here: Vec<Id> = (0..100).map(|_| Id::new()).collect();
+        let there = std::thread::spawn(|| (0..100).map(|_| Id::new()).collect::<Vec<_>>())
+            .join()
+            .unwrap();
+        for id in &there {
+            assert!(!here.contains(id));
+        }
     }
 }

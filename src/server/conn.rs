@@ -202,5 +202,6 @@ where
             Next::Handoff => break,
         }
     }
-    Some(Prefixed::new(client.buf.freeze(), client.io))
+    let (io, buf) = client.into_parts();
+    Some(Prefixed::new(buf.freeze(), io))
 }

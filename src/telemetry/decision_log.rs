@@ -10,12 +10,14 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
+
+use super::record::RawRecord;
 
 /// One decision, as written. No bodies, credentials, cookies or query
 /// values; user identifiers pseudonymised.
@@ -125,9 +127,9 @@ pub const RECENT: usize = 1000;
 /// The running decision log.
 #[derive(Debug)]
 pub struct DecisionLog {
-    tx: Option<mpsc::Sender<DecisionRecord>>,
+    tx: Option<mpsc::Sender<Arc<RawRecord>>>,
     on_overflow: Overflow,
-    recent: Mutex<VecDeque<DecisionRecord>>,
+    recent: Mutex<VecDeque<Arc<RawRecord>>>,
     dropped: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
     stop: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
@@ -174,18 +176,23 @@ impl DecisionLog {
         self.tx.is_some()
     }
 
-    /// The last `limit` records, newest last.
+    /// The last `limit` records, newest last, formatted.
     pub fn recent(&self, limit: usize) -> Vec<DecisionRecord> {
-        let ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        ring.iter()
-            .skip(ring.len().saturating_sub(limit))
-            .cloned()
-            .collect()
+        let picked: Vec<Arc<RawRecord>> = {
+            let ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            ring.iter()
+                .skip(ring.len().saturating_sub(limit))
+                .cloned()
+                .collect()
+        };
+        picked.iter().map(|r| r.format()).collect()
     }
 
     /// Keeps a record in the ring and queues it for the outputs. A full
     /// queue drops and counts it, or, with [`Overflow::Block`], waits.
-    pub async fn record(&self, r: DecisionRecord) {
+    /// Formatting happens off the request path (see [`RawRecord`]).
+    pub async fn record(&self, r: RawRecord) {
+        let r = Arc::new(r);
         {
             let mut ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             if ring.len() == RECENT {
@@ -323,7 +330,7 @@ impl RotatingFile {
 }
 
 async fn write_loop(
-    mut rx: mpsc::Receiver<DecisionRecord>,
+    mut rx: mpsc::Receiver<Arc<RawRecord>>,
     stop: oneshot::Receiver<()>,
     stdout: bool,
     mut file: Option<RotatingFile>,
@@ -352,7 +359,7 @@ async fn write_loop(
         }
         for r in &batch {
             line.clear();
-            if serde_json::to_writer(&mut line, r).is_err() {
+            if serde_json::to_writer(&mut line, &r.format()).is_err() {
                 continue;
             }
             line.push(b'\n');
@@ -378,9 +385,4 @@ async fn write_loop(
     if let Some(f) = file.as_mut() {
         let _ = f.flush().await;
     }
-}
-
-/// RFC 3339 UTC with milliseconds.
-pub fn timestamp() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }

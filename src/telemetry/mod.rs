@@ -10,6 +10,7 @@
 pub mod decision_log;
 pub mod metrics;
 pub mod pseudonym;
+pub mod record;
 
 use std::io::IsTerminal;
 

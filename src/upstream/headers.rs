@@ -1,5 +1,8 @@
-//! Hop-by-hop removal and the forwarding headers (`X-Forwarded-*`,
-//! RFC 7239 `Forwarded`, `Via`).
+//! The one rewrite of message heads between client and upstream: hop-by-hop
+//! removal, the forwarding headers (`X-Forwarded-*`, RFC 7239 `Forwarded`),
+//! `Via` and `X-Request-Id`. Both codecs use it: [`rewrite_request`] and
+//! [`rewrite_response`] read [`Fields`] and write to a [`Sink`], which is
+//! bytes on the wire for the pass-through codec and a `HeaderMap` for hyper.
 //!
 //! A peer's forwarding headers are appended to only when the peer is a
 //! trusted proxy; otherwise they are replaced, so a client cannot forge its
@@ -9,22 +12,11 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::head::Fields;
+
 /// Headers that belong to one connection and are never forwarded
 /// (RFC 9110 §7.6.1), plus `Expect`: the proxy answers `100-continue` to its
 /// own client and reads the body only when the upstream takes it.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    HeaderName::from_static(HOP_BY_HOP_NAMES[0]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[1]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[2]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[3]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[4]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[5]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[6]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[7]),
-    HeaderName::from_static(HOP_BY_HOP_NAMES[8]),
-];
-
-/// The names of [`HOP_BY_HOP`], for comparing raw bytes without a lookup.
 const HOP_BY_HOP_NAMES: [&str; 9] = [
     "connection",
     "keep-alive",
@@ -45,6 +37,8 @@ pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 /// `Forwarded` (RFC 7239)
 pub static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+/// `X-Request-Id`
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Whether `name` is a hop-by-hop header (any case).
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
@@ -53,34 +47,164 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
         .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
 }
 
-/// Removes hop-by-hop headers, including every header named in `Connection`.
-/// Returns whether `Connection` listed the `upgrade` token.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
-    // One pass over the names first: most messages carry none of these, and
-    // removing an absent header still costs a hash lookup per name.
-    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
-        return false;
-    }
-    let mut upgrade = false;
-    let mut named: Vec<HeaderName> = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        let Ok(s) = value.to_str() else { continue };
-        for token in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            if token.eq_ignore_ascii_case("upgrade") {
-                upgrade = true;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                named.push(name);
-            }
+/// Which fields of a message are hop-by-hop: the fixed set, and those its
+/// `Connection` fields name (looked for only when it has one).
+pub struct Hops<'a> {
+    fields: Fields<'a>,
+    connection: bool,
+}
+
+impl<'a> Hops<'a> {
+    /// The hop-by-hop fields of `fields`.
+    pub fn of(fields: Fields<'a>) -> Self {
+        Hops {
+            fields,
+            connection: fields.contains(&header::CONNECTION),
         }
     }
-    for name in named {
-        headers.remove(name);
+
+    /// Whether the field named `name` is one of them. `Content-Length` never
+    /// is, whatever `Connection` says: it frames the body that follows, and
+    /// dropping it would let the next hop read the body as a new message.
+    pub fn contains(&self, name: &str) -> bool {
+        is_hop_by_hop(name.as_bytes())
+            || (self.connection
+                && !name.eq_ignore_ascii_case("content-length")
+                && self.fields.connection_lists(name))
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+}
+
+/// Where a rewritten head's fields go: bytes on the wire or a `HeaderMap`.
+pub trait Sink {
+    /// Adds one field.
+    fn field(&mut self, name: &str, value: &[u8]);
+}
+
+/// HTTP/1.1 field lines.
+impl Sink for Vec<u8> {
+    fn field(&mut self, name: &str, value: &[u8]) {
+        self.extend_from_slice(name.as_bytes());
+        self.extend_from_slice(b": ");
+        self.extend_from_slice(value);
+        self.extend_from_slice(b"\r\n");
     }
-    upgrade
+}
+
+/// A header map; a name or value it cannot hold is left out (hyper's
+/// parser let neither in).
+impl Sink for HeaderMap {
+    fn field(&mut self, name: &str, value: &[u8]) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            self.append(n, v);
+        }
+    }
+}
+
+/// How a request head is rewritten towards the upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRewrite<'a> {
+    /// The `Host` sent.
+    pub host: &'a str,
+    /// The hop the request arrived on.
+    pub hop: Hop<'a>,
+    /// This proxy's `Via` token, by the client's protocol version.
+    pub via: &'static str,
+    /// The request id sent as `X-Request-Id`.
+    pub request_id: &'a [u8],
+    /// The protocol of a WebSocket-style upgrade, kept with
+    /// `Connection: upgrade`.
+    pub upgrade: Option<&'a [u8]>,
+}
+
+/// Fields the request rewrite sets itself.
+const REWRITTEN: [&str; 7] = [
+    "host",
+    "via",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+];
+
+/// The one request rewrite, for both codecs: the client's fields less
+/// hop-by-hop ones (and those `Connection` names) and less the ones set
+/// here, then `Host`, the forwarding headers ([`forwarding_values`]),
+/// `Via`, `X-Request-Id`, and the upgrade if there is one.
+pub fn rewrite_request(fields: Fields<'_>, rw: &RequestRewrite<'_>, sink: &mut impl Sink) {
+    let values = forwarding_values(&rw.hop, |name| join_values(fields.get_all(name)));
+    // A trusted peer's X-Forwarded-Proto/-Host stay as they were sent.
+    let keep_proto = values.proto.is_none();
+    let keep_host = values.host == HostValue::Keep;
+    let hops = Hops::of(fields);
+    for (name, value) in fields.iter() {
+        let rewritten = REWRITTEN.iter().any(|r| name.eq_ignore_ascii_case(r));
+        let kept = (keep_proto && name.eq_ignore_ascii_case("x-forwarded-proto"))
+            || (keep_host && name.eq_ignore_ascii_case("x-forwarded-host"));
+        if hops.contains(name) || (rewritten && !kept) {
+            continue;
+        }
+        sink.field(name, value);
+    }
+    sink.field("host", rw.host.as_bytes());
+    sink.field("x-forwarded-for", values.xff.as_bytes());
+    if let Some(proto) = values.proto {
+        sink.field("x-forwarded-proto", proto.as_bytes());
+    }
+    if let HostValue::Set(h) = values.host {
+        sink.field("x-forwarded-host", h.as_bytes());
+    }
+    sink.field("forwarded", values.forwarded.as_bytes());
+    via_and_request_id(fields, rw.via, rw.request_id, sink);
+    if let Some(protocol) = rw.upgrade {
+        sink.field("upgrade", protocol);
+        sink.field("connection", b"upgrade");
+    }
+}
+
+/// The one response rewrite, for both codecs: the upstream's fields less
+/// hop-by-hop ones (and those `Connection` names), `Via` extended,
+/// `X-Request-Id` set. Framing fields are the codec's to add.
+pub fn rewrite_response(fields: Fields<'_>, request_id: &[u8], sink: &mut impl Sink) {
+    let hops = Hops::of(fields);
+    for (name, value) in fields.iter() {
+        if hops.contains(name)
+            || name.eq_ignore_ascii_case("via")
+            || name.eq_ignore_ascii_case("x-request-id")
+        {
+            continue;
+        }
+        sink.field(name, value);
+    }
+    via_and_request_id(fields, via_token(http::Version::HTTP_11), request_id, sink);
+}
+
+/// The head of a `101 Switching Protocols` answer: every field stays (the
+/// client needs the upgrade's own `Connection` and `Upgrade`), `Via`
+/// extended, `X-Request-Id` set.
+pub fn rewrite_switch(fields: Fields<'_>, request_id: &[u8], sink: &mut impl Sink) {
+    for (name, value) in fields.iter() {
+        if !(name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("x-request-id")) {
+            sink.field(name, value);
+        }
+    }
+    via_and_request_id(fields, via_token(http::Version::HTTP_11), request_id, sink);
+}
+
+/// `Via` (the peer's entries, then `ours`, one field) and `X-Request-Id`.
+fn via_and_request_id(fields: Fields<'_>, ours: &str, request_id: &[u8], sink: &mut impl Sink) {
+    match join_values(fields.get_all(&header::VIA)) {
+        Some(mut via) => {
+            via.push_str(", ");
+            via.push_str(ours);
+            sink.field("via", via.as_bytes());
+        }
+        None => sink.field("via", ours.as_bytes()),
+    }
+    sink.field("x-request-id", request_id);
 }
 
 /// What the proxy knows about the hop it received a request on.
@@ -107,9 +231,8 @@ pub enum HostValue<'a> {
     Remove,
 }
 
-/// The forwarding headers one hop sends, computed from what the peer sent:
-/// the same rules for hyper's path ([`apply_forwarding`]) and the
-/// pass-through path, which writes them without a `HeaderMap`.
+/// The forwarding headers one hop sends, computed from what the peer sent
+/// (used by [`rewrite_request`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardingValues<'a> {
     /// `X-Forwarded-For`.
@@ -186,38 +309,6 @@ fn appended(previous: Option<String>, ours: String) -> String {
     }
 }
 
-/// Sets `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`.
-pub fn apply_forwarding(headers: &mut HeaderMap, hop: &Hop<'_>) {
-    let v = forwarding_values(hop, |name| joined(headers, name));
-    set(headers, &X_FORWARDED_FOR, v.xff);
-    if let Some(proto) = v.proto {
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    }
-    match v.host {
-        HostValue::Keep => {}
-        HostValue::Set(h) => set(headers, &X_FORWARDED_HOST, h.to_string()),
-        HostValue::Remove => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
-    }
-    set(headers, &FORWARDED, v.forwarded);
-}
-
-/// Appends this proxy to `Via` (RFC 9110 §7.6.3).
-pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
-    let ours = via_token(version);
-    match joined(headers, &header::VIA) {
-        Some(mut prev) => {
-            prev.push_str(", ");
-            prev.push_str(ours);
-            set(headers, &header::VIA, prev);
-        }
-        None => {
-            headers.insert(header::VIA, HeaderValue::from_static(ours));
-        }
-    }
-}
-
 /// This proxy's `Via` entry for a message received with `version`.
 pub fn via_token(version: http::Version) -> &'static str {
     match version {
@@ -232,11 +323,6 @@ fn strip_mapped(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     }
-}
-
-/// All values of `name` joined by ", ", if there is any readable value.
-fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    join_values(headers.get_all(name).iter().map(HeaderValue::as_bytes))
 }
 
 /// Values joined by ", ": each trimmed, empty ones and ones that are not
@@ -261,18 +347,6 @@ pub fn join_values<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<String>
         out.push_str(s);
     }
     (!out.is_empty()).then_some(out)
-}
-
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: String) {
-    // Takes the String's buffer without copying; still validated.
-    match HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
-        Ok(v) => {
-            headers.insert(name.clone(), v);
-        }
-        Err(_) => {
-            headers.remove(name);
-        }
-    }
 }
 
 #[cfg(test)]

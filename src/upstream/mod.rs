@@ -6,6 +6,7 @@
 //! [`stream::Stream`]s for the pass-through path) and reports failures as
 //! [`UpstreamFailure`].
 
+pub mod body;
 pub mod headers;
 pub mod pool;
 pub mod stream;

@@ -11,10 +11,12 @@
 //! unsent (the pooled connection had closed), so nothing is sent twice.
 //! Idle connections are reused newest first and expire after `idle_timeout`.
 //!
-//! The pass-through path ([`crate::proxy::pass`]) speaks HTTP/1.1 itself
-//! and keeps its own idle stack of raw [`Stream`]s beside hyper's, with the
-//! same limits; a raw connection returns only after a complete, well-framed
-//! response.
+//! The pass-through codec ([`crate::proxy::pass`]) speaks HTTP/1.1 itself
+//! and takes raw [`Stream`]s from the same pool: one idle list, one cap
+//! (`pool_max_idle` for both kinds together), one expiry. A raw connection
+//! returns only after a complete, well-framed response. Whether a request
+//! may be sent again on a new connection is one rule for both codecs,
+//! [`may_resend`].
 
 use std::error::Error as StdError;
 use std::io;
@@ -28,9 +30,9 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use super::body::ForwardBody;
 use super::stream::Stream;
 use crate::config::Upstream;
-use crate::proxy::body::ForwardBody;
 
 /// Why a forwarded request failed on the upstream side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +65,7 @@ pub struct UpstreamPool {
 }
 
 struct Inner {
-    idle: Mutex<Vec<Idle>>,
-    raw_idle: Mutex<Vec<(Stream, Instant)>>,
+    idle: Mutex<IdleConns>,
     max_idle: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
@@ -83,10 +84,31 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-#[derive(Debug)]
-struct Idle {
-    sender: SendRequest<ForwardBody>,
-    since: Instant,
+/// Idle connections of both kinds, newest last, capped together.
+#[derive(Debug, Default)]
+struct IdleConns {
+    http: Vec<(SendRequest<ForwardBody>, Instant)>,
+    raw: Vec<(Stream, Instant)>,
+}
+
+impl IdleConns {
+    fn len(&self) -> usize {
+        self.http.len() + self.raw.len()
+    }
+}
+
+/// Whether a request may go out again on a new connection after its pooled
+/// connection failed: always when nothing of it was sent; after it was
+/// sent (the upstream closed before any response byte), only when sending
+/// it twice cannot repeat an effect: an idempotent method (RFC 9110
+/// §9.2.2) whose whole body is at hand.
+pub fn may_resend(sent: bool, method: &http::Method, body_at_hand: bool) -> bool {
+    use http::Method;
+    let idempotent = matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    );
+    !sent || (idempotent && body_at_hand)
 }
 
 /// A connection in use; [`Lease::release`] returns it to the pool.
@@ -129,8 +151,7 @@ impl UpstreamPool {
             (tokio_rustls::TlsConnector::from(up.tls.clone()), name)
         });
         let inner = Arc::new(Inner {
-            idle: Mutex::new(Vec::with_capacity(up.pool_max_idle.min(1024))),
-            raw_idle: Mutex::new(Vec::with_capacity(up.pool_max_idle.min(1024))),
+            idle: Mutex::new(IdleConns::default()),
             max_idle: up.pool_max_idle,
             idle_timeout: up.idle_timeout,
             connect_timeout: up.connect_timeout,
@@ -167,9 +188,10 @@ impl UpstreamPool {
                     return Ok((resp, lease));
                 }
                 Err(mut e) => match e.take_message() {
-                    // A pooled connection closed before taking the request:
-                    // nothing was sent, so trying again is safe.
-                    Some(unsent) if !fresh => req = unsent,
+                    // A pooled connection closed before taking the request.
+                    Some(unsent) if !fresh && may_resend(false, unsent.method(), false) => {
+                        req = unsent
+                    }
                     _ => return Err(UpstreamError::Exchange(e.into_error())),
                 },
             }
@@ -179,7 +201,6 @@ impl UpstreamPool {
     /// Idle connections currently pooled (both kinds).
     pub fn idle_count(&self) -> usize {
         self.inner.idle.lock().map_or(0, |g| g.len())
-            + self.inner.raw_idle.lock().map_or(0, |g| g.len())
     }
 
     /// An idle raw connection that still looks usable, newest first, or a
@@ -187,7 +208,7 @@ impl UpstreamPool {
     /// for a new connection.
     pub async fn stream(&self) -> Result<(Stream, bool), UpstreamError> {
         loop {
-            let Some((stream, since)) = self.inner.raw_idle.lock().ok().and_then(|mut v| v.pop())
+            let Some((stream, since)) = self.inner.idle.lock().ok().and_then(|mut v| v.raw.pop())
             else {
                 break;
             };
@@ -201,9 +222,9 @@ impl UpstreamPool {
 
     /// Returns a raw connection after a complete response.
     pub fn put_stream(&self, stream: Stream) {
-        if let Ok(mut idle) = self.inner.raw_idle.lock() {
+        if let Ok(mut idle) = self.inner.idle.lock() {
             if idle.len() < self.inner.max_idle {
-                idle.push((stream, Instant::now()));
+                idle.raw.push((stream, Instant::now()));
             }
         }
     }
@@ -212,11 +233,10 @@ impl UpstreamPool {
 impl Inner {
     async fn checkout(&self) -> Option<SendRequest<ForwardBody>> {
         loop {
-            let idle = self.idle.lock().ok()?.pop()?;
-            if idle.since.elapsed() > self.idle_timeout {
+            let (mut sender, since) = self.idle.lock().ok()?.http.pop()?;
+            if since.elapsed() > self.idle_timeout {
                 continue;
             }
-            let mut sender = idle.sender;
             if sender.is_ready() {
                 return Some(sender);
             }
@@ -237,10 +257,7 @@ impl Inner {
         }
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < self.max_idle {
-                idle.push(Idle {
-                    sender,
-                    since: Instant::now(),
-                });
+                idle.http.push((sender, Instant::now()));
             }
         }
     }
@@ -248,11 +265,10 @@ impl Inner {
     fn purge(&self) {
         if let Ok(mut idle) = self.idle.lock() {
             let timeout = self.idle_timeout;
-            idle.retain(|i| !i.sender.is_closed() && i.since.elapsed() <= timeout);
-        }
-        if let Ok(mut idle) = self.raw_idle.lock() {
-            let timeout = self.idle_timeout;
-            idle.retain(|(s, since)| s.looks_idle() && since.elapsed() <= timeout);
+            idle.http
+                .retain(|(sender, since)| !sender.is_closed() && since.elapsed() <= timeout);
+            idle.raw
+                .retain(|(s, since)| s.looks_idle() && since.elapsed() <= timeout);
         }
     }
 

@@ -120,7 +120,7 @@ struct Req {
     method: Method,
     host: Option<&'static str>,
     path: String,
-    headers: HeaderMap,
+    headers: http::HeaderMap,
 }
 
 fn req(method: &str, path: &str) -> Req {
@@ -128,7 +128,7 @@ fn req(method: &str, path: &str) -> Req {
         method: method.parse().unwrap(),
         host: Some("api.partnercenter.microsoft.com"),
         path: path.to_string(),
-        headers: HeaderMap::new(),
+        headers: http::HeaderMap::new(),
     }
 }
 
@@ -138,7 +138,7 @@ impl Req {
             method: &self.method,
             host: self.host,
             path: &self.path,
-            headers: &self.headers,
+            headers: crate::head::Fields::Map(&self.headers),
             bearer_tid: None,
         }
     }
@@ -151,7 +151,7 @@ fn decide<'r>(
 ) -> Decision<'r, &'static str> {
     match set.evaluate(&r.view(), body, &directory()).unwrap() {
         Evaluation::Decided(d) => d,
-        Evaluation::NeedBody => panic!("unexpected NeedBody"),
+        Evaluation::NeedBody(_) => panic!("unexpected NeedBody"),
     }
 }
 
@@ -208,7 +208,7 @@ fn body_condition_asks_for_the_body_then_decides() {
     assert!(matches!(
         set.evaluate(&r.view(), BodyView::NotRead, &directory())
             .unwrap(),
-        Evaluation::NeedBody
+        Evaluation::NeedBody(_)
     ));
     let with = Fields(vec!["passwordProfile", "displayName"]);
     let d = decide(&set, &r, BodyView::Json(&with));
@@ -368,5 +368,41 @@ fn a_thousand_rules_still_pick_the_first_match() {
     assert_eq!(
         enforced(&set, &req("POST", "/v1/elsewhere")).as_deref(),
         Some("fallback")
+    );
+}
+
+#[test]
+fn resuming_with_the_body_decides_as_evaluating_with_it() {
+    let set = pack();
+    let r = req("PATCH", &format!("/v1/customers/{DE}/users/u1"));
+    let with = Fields(vec!["passwordProfile"]);
+    let without = Fields(vec!["displayName"]);
+    for body in [BodyView::Json(&with), BodyView::Json(&without)] {
+        let Evaluation::NeedBody(pending) = set
+            .evaluate(&r.view(), BodyView::NotRead, &directory())
+            .unwrap()
+        else {
+            panic!("the body is needed");
+        };
+        assert_eq!(pending.rule().id, "password-reset");
+        let resumed = match set.resume(pending, &r.view(), body, &directory()).unwrap() {
+            Evaluation::Decided(d) => d.enforced.map(|m| m.rule.id.clone()),
+            Evaluation::NeedBody(_) => panic!("the body was given"),
+        };
+        let whole = decide(&set, &r, body).enforced.map(|m| m.rule.id.clone());
+        assert_eq!(resumed, whole);
+    }
+    let Evaluation::NeedBody(pending) = set
+        .evaluate(&r.view(), BodyView::NotRead, &directory())
+        .unwrap()
+    else {
+        panic!("the body is needed");
+    };
+    assert_eq!(
+        set.resume(pending, &r.view(), BodyView::Unreadable, &directory())
+            .unwrap_err(),
+        PolicyError::UninspectableBody {
+            rule: "password-reset".into()
+        }
     );
 }

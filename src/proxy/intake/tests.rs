@@ -1,4 +1,48 @@
 use super::*;
+use http::Request;
+
+/// What the tests look at of a passed check.
+#[derive(Debug, PartialEq)]
+struct Passed {
+    path: String,
+    host: Option<String>,
+    upgrade: bool,
+}
+
+/// Runs intake over hyper's view of `req` and, for an origin-form target,
+/// over the raw view the pass-through codec builds: both must agree.
+fn check<B>(req: &Request<B>, limits: &Limits) -> Result<Passed, ProxyError> {
+    let (parts, _) = Request::builder()
+        .method(req.method())
+        .uri(req.uri())
+        .version(req.version())
+        .body(())
+        .unwrap()
+        .into_parts();
+    let mut parts = parts;
+    parts.headers = req.headers().clone();
+    let summary = |c: Checked<'_>| Passed {
+        path: c.path.as_str().to_owned(),
+        host: c.host.map(str::to_owned),
+        upgrade: c.upgrade,
+    };
+    let by_map = super::check(&HeadView::of_parts(&parts), limits).map(summary);
+    if req.uri().authority().is_none() {
+        let raw: Vec<httparse::Header<'_>> = req
+            .headers()
+            .iter()
+            .map(|(n, v)| httparse::Header {
+                name: n.as_str(),
+                value: v.as_bytes(),
+            })
+            .collect();
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let by_raw =
+            super::check(&HeadView::of_raw(req.method(), target, &raw), limits).map(summary);
+        assert_eq!(by_map, by_raw, "hyper's view and the raw view disagree");
+    }
+    by_map
+}
 
 fn req(pairs: &[(&str, &str)]) -> Request<()> {
     let mut b = Request::builder().uri("/v1/x");

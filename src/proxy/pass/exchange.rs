@@ -1,102 +1,187 @@
-//! One request on the pass-through path: write it to a pooled upstream
-//! connection, read the response head, and relay the body.
+//! One forward on the pass-through codec: write the rewritten head and the
+//! body to a pooled upstream connection, read the response head, and relay
+//! the body.
 //!
 //! The request head and whatever of the body is already buffered go out in
 //! one write, and a small response goes back in one write. A pooled
 //! connection that turns out to be closed before any response byte arrives
-//! is replaced and the request sent again, but only when that cannot
-//! repeat an effect: an idempotent method whose body was sent from the
-//! buffer. `upstream.response_header_timeout` bounds sending the request
-//! and receiving the response head, as on hyper's path.
+//! is replaced and the request sent again only as
+//! [`crate::upstream::pool::may_resend`] allows: an idempotent method whose
+//! body was sent from the buffer. `upstream.response_header_timeout` bounds
+//! sending the request and receiving the response head, as on hyper's path.
+//! Every failure is a [`RelayError`] naming the side and the cause.
+
+use std::io;
 
 use bytes::Buf;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::chunked::Chunked;
-use super::head::{self, Framing};
-use super::{make_room, write_local, Client, Ready};
-use crate::proxy::{local, upstream_error, Proxy, ProxyError};
+use super::chunked::{Chunked, ChunkedError};
+use super::head::{self, BadResponse, Framing};
+use super::{local, make_room, Conn};
+use crate::head::HeadView;
+use crate::proxy::handler::upstream_error;
+use crate::proxy::judge::Forward;
+use crate::proxy::{Proxy, ProxyError};
+use crate::upstream::headers::rewrite_request;
+use crate::upstream::pool::may_resend;
 use crate::upstream::stream::Stream;
-use crate::upstream::UpstreamFailure;
+use crate::upstream::{UpstreamError, UpstreamFailure};
 
 /// The longest upstream response head read.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
-/// How an exchange ended.
-pub(super) enum Outcome {
-    /// The whole response went to the client.
-    Done {
-        /// Its status.
-        status: u16,
-        /// Whether the client connection can carry another request.
-        keep_alive: bool,
-    },
-    /// The exchange stopped (an error page was sent if nothing else had
-    /// been); the client connection closes. The status or error counts.
-    Broken(Result<u16, ProxyError>),
+/// Why a forward on this codec failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// No upstream connection could be made.
+    #[error("connecting to the upstream failed: {0}")]
+    Connect(#[source] UpstreamError),
+    /// Writing the request to the upstream failed.
+    #[error("writing the request to the upstream failed: {0}")]
+    UpstreamWrite(#[source] io::Error),
+    /// Reading the response from the upstream failed.
+    #[error("reading the response from the upstream failed: {0}")]
+    UpstreamRead(#[source] io::Error),
+    /// The upstream closed the connection before the response was complete.
+    #[error("the upstream closed the connection before the response was complete")]
+    UpstreamClosed,
+    /// The response head could not be read or framed safely.
+    #[error("the upstream sent an invalid response head: {0}")]
+    BadResponse(#[from] BadResponse),
+    /// The response head did not end within the limit.
+    #[error("the upstream response head is longer than {MAX_RESPONSE_HEAD} bytes")]
+    HeadTooLarge,
+    /// A `101 Switching Protocols` that was not asked for.
+    #[error("the upstream switched protocols unasked")]
+    UnaskedSwitch,
+    /// The chunked response body is malformed.
+    #[error("the upstream sent a malformed chunked body")]
+    BadChunk(#[from] ChunkedError),
+    /// No response head within `response_header_timeout`.
+    #[error("the upstream did not answer within the response header timeout")]
+    Timeout,
+    /// Reading the request body from the client failed.
+    #[error("reading the request body from the client failed: {0}")]
+    ClientRead(#[source] io::Error),
+    /// The client closed before its body was complete.
+    #[error("the client closed the connection before its body was complete")]
+    ClientClosed,
+    /// The client did not send its body in time.
+    #[error("the client did not send its body in time")]
+    ClientTimeout,
+    /// Writing the response to the client failed.
+    #[error("writing the response to the client failed: {0}")]
+    ClientWrite(#[source] io::Error),
 }
 
-/// Why sending a request or reading its response head failed.
+impl RelayError {
+    /// The proxy error this stands for, and with it the status from the
+    /// one table ([`ProxyError::status`]).
+    pub fn proxy_error(&self) -> ProxyError {
+        match self {
+            RelayError::Connect(e) => upstream_error(e),
+            RelayError::Timeout => ProxyError::UpstreamTimeout,
+            RelayError::ClientRead(_)
+            | RelayError::ClientClosed
+            | RelayError::ClientTimeout
+            | RelayError::ClientWrite(_) => ProxyError::ClientBody,
+            _ => ProxyError::Upstream(UpstreamFailure::Protocol),
+        }
+    }
+}
+
+/// A forward that went through.
+pub(super) struct Done {
+    /// The status sent.
+    pub status: u16,
+    /// Whether the client connection can carry another request.
+    pub keep_alive: bool,
+}
+
+/// A forward that failed: the status that was sent (its head went out
+/// before the failure) or the error answered, and the cause.
+pub(super) struct Broken {
+    pub status: Result<u16, ProxyError>,
+    pub error: RelayError,
+}
+
+/// Why sending failed, and whether the request may be sent again.
 enum SendError {
     /// The connection was closed before any response byte: on a pooled
     /// connection, the upstream had closed it while idle.
-    Stale,
-    /// The client's body stopped.
-    Client,
-    /// `response_header_timeout` passed.
-    Timeout,
-    /// An invalid or broken response.
-    Protocol,
-}
-
-fn protocol() -> ProxyError {
-    ProxyError::Upstream(UpstreamFailure::Protocol)
+    Stale(RelayError),
+    Other(RelayError),
 }
 
 impl Proxy {
-    /// Sends the request (its head in `c.out`; `ready.body_len` bytes of
-    /// body, some perhaps in `c.buf`) and relays the response.
+    /// Sends the request (`first`: the body bytes at hand, `rest`: those
+    /// still to read from the client) and relays the response.
     pub(super) async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        c: &mut Client<I>,
-        ready: &Ready,
-    ) -> Outcome {
-        let in_buf = usize::try_from(ready.body_len)
-            .unwrap_or(usize::MAX)
-            .min(c.buf.len());
-        c.out.extend_from_slice(&c.buf[..in_buf]);
-        c.buf.advance(in_buf);
-        let rest = ready.body_len - in_buf as u64;
-        let replayable = rest == 0 && is_idempotent(&ready.method);
-
+        c: &mut Conn<I>,
+        view: &HeadView<'_>,
+        forward: &Forward<'_>,
+        first: &[u8],
+        rest: u64,
+        client_close: bool,
+    ) -> Result<Done, Broken> {
+        c.out.clear();
+        write_request_head(&mut c.out, view, forward);
+        c.out.extend_from_slice(first);
+        let resend = may_resend(true, view.method, rest == 0);
+        let head_request = *view.method == http::Method::HEAD;
+        let accept = view.fields.first_text(&http::header::ACCEPT);
+        let rid = forward.request_id.as_str();
         let (mut up, framing, upstream_keeps, status) = loop {
-            let (mut up, pooled) = match self.pool.stream().await {
+            let (mut up, pooled) = match self.forwarder.pool.stream().await {
                 Ok(s) => s,
-                Err(e) => return fail(c, upstream_error(&e)).await,
+                Err(e) => return Err(fail(c, RelayError::Connect(e), accept, rid).await),
             };
-            c.start_deadline(self.upstream.response_header_timeout);
-            match send(c, &mut up, rest, ready).await {
-                Ok((framing, keeps, status)) => break (up, framing, keeps, status),
-                Err(SendError::Stale) if pooled && replayable => continue,
-                Err(SendError::Client) => return Outcome::Broken(Err(ProxyError::ClientBody)),
-                Err(SendError::Timeout) => return fail(c, ProxyError::UpstreamTimeout).await,
-                Err(SendError::Stale | SendError::Protocol) => return fail(c, protocol()).await,
+            c.start_deadline(self.forwarder.upstream.response_header_timeout);
+            match send(c, &mut up, rest, head_request, forward, client_close).await {
+                Ok(found) => break (up, found.0, found.1, found.2),
+                Err(SendError::Stale(_)) if pooled && resend => continue,
+                Err(SendError::Stale(e) | SendError::Other(e)) => {
+                    return Err(match e.proxy_error() {
+                        ProxyError::ClientBody => Broken {
+                            status: Err(ProxyError::ClientBody),
+                            error: e,
+                        },
+                        _ => fail(c, e, accept, rid).await,
+                    })
+                }
             }
         };
+        let keep_alive = !client_close && framing != Framing::Close;
         match relay(c, &mut up, framing).await {
             Ok(clean) => {
                 if clean && upstream_keeps {
-                    self.pool.put_stream(up);
+                    self.forwarder.pool.put_stream(up);
                 }
-                Outcome::Done {
-                    status,
-                    keep_alive: ready.keeps_client(framing),
-                }
+                Ok(Done { status, keep_alive })
             }
-            Err(()) => Outcome::Broken(Ok(status)),
+            Err(error) => Err(Broken {
+                status: Ok(status),
+                error,
+            }),
         }
     }
+}
+
+/// The request line and the one rewrite of the head, as bytes.
+pub fn write_request_head(out: &mut Vec<u8>, view: &HeadView<'_>, forward: &Forward<'_>) {
+    out.extend_from_slice(view.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(forward.path.as_str().as_bytes());
+    if let Some(q) = forward.query {
+        out.push(b'?');
+        out.extend_from_slice(q.as_bytes());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    rewrite_request(view.fields, &forward.rewrite(), out);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes `c.out` and the rest of the body, then reads the response head
@@ -104,43 +189,47 @@ impl Proxy {
 /// `c.timer`. Gives the body's framing, whether the upstream keeps the
 /// connection, and the status.
 async fn send<I: AsyncRead + AsyncWrite + Unpin>(
-    c: &mut Client<I>,
+    c: &mut Conn<I>,
     up: &mut Stream,
     mut rest: u64,
-    ready: &Ready,
+    head_request: bool,
+    forward: &Forward<'_>,
+    client_close: bool,
 ) -> Result<(Framing, bool, u16), SendError> {
+    let timeout = || SendError::Other(RelayError::Timeout);
     tokio::select! {
         biased;
-        r = write_all(up, &c.out) => r.map_err(|()| SendError::Stale)?,
-        () = c.timer.as_mut() => return Err(SendError::Timeout),
+        r = write_all(up, &c.out) => r.map_err(|e| SendError::Stale(RelayError::UpstreamWrite(e)))?,
+        () = c.timer.as_mut() => return Err(timeout()),
     }
     while rest > 0 {
-        c.buf.clear();
-        make_room(&mut c.buf);
+        c.up_buf.clear();
+        make_room(&mut c.up_buf);
+        let want = rest.min(c.up_buf.capacity() as u64);
+        let mut limited = (&mut c.io).take(want);
         let n = tokio::select! {
             biased;
-            r = c.io.read_buf(&mut c.buf) => match r {
+            r = limited.read_buf(&mut c.up_buf) => match r {
                 Ok(n) if n > 0 => n,
-                _ => return Err(SendError::Client),
+                Ok(_) => return Err(SendError::Other(RelayError::ClientClosed)),
+                Err(e) => return Err(SendError::Other(RelayError::ClientRead(e))),
             },
-            () = c.timer.as_mut() => return Err(SendError::Timeout),
+            () = c.timer.as_mut() => return Err(timeout()),
         };
-        let take = usize::try_from(rest).unwrap_or(usize::MAX).min(n);
         tokio::select! {
             biased;
-            r = write_all(up, &c.buf[..take]) => r.map_err(|()| SendError::Protocol)?,
-            () = c.timer.as_mut() => return Err(SendError::Timeout),
+            r = write_all(up, &c.up_buf[..n]) => r.map_err(|e| SendError::Other(RelayError::UpstreamWrite(e)))?,
+            () = c.timer.as_mut() => return Err(timeout()),
         }
-        c.buf.advance(take);
-        rest -= take as u64;
+        rest -= n as u64;
     }
     c.up_buf.clear();
     let mut received = false;
     loop {
-        let mut fields = head::fields();
-        match head::parse_response(&c.up_buf, &mut fields, ready.head_request) {
+        let mut room = head::room();
+        match head::parse_response(&c.up_buf, &mut room, head_request) {
             Ok(Some((h, _))) if h.status == StatusCode::SWITCHING_PROTOCOLS => {
-                return Err(SendError::Protocol)
+                return Err(SendError::Other(RelayError::UnaskedSwitch))
             }
             // 1xx: interim; the final response follows.
             Ok(Some((h, len))) if h.status.is_informational() => {
@@ -149,25 +238,30 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(Some((h, len))) => {
                 c.out.clear();
-                head::write_response(&mut c.out, &h, &c.rid, ready.keeps_client(h.framing));
+                let keep_client = !client_close && h.framing != Framing::Close;
+                head::write_response(&mut c.out, &h, forward.request_id.as_bytes(), keep_client);
                 let found = (h.framing, h.keep_alive, h.status.as_u16());
                 c.answered = Some(std::time::Instant::now());
                 c.up_buf.advance(len);
                 return Ok(found);
             }
-            Ok(None) if c.up_buf.len() > MAX_RESPONSE_HEAD => return Err(SendError::Protocol),
+            Ok(None) if c.up_buf.len() > MAX_RESPONSE_HEAD => {
+                return Err(SendError::Other(RelayError::HeadTooLarge))
+            }
             Ok(None) => {}
-            Err(_) => return Err(SendError::Protocol),
+            Err(e) => return Err(SendError::Other(e.into())),
         }
         make_room(&mut c.up_buf);
         tokio::select! {
             biased;
             r = up.read_buf(&mut c.up_buf) => match r {
                 Ok(n) if n > 0 => received = true,
-                _ if received => return Err(SendError::Protocol),
-                _ => return Err(SendError::Stale),
+                Ok(_) if received => return Err(SendError::Other(RelayError::UpstreamClosed)),
+                Ok(_) => return Err(SendError::Stale(RelayError::UpstreamClosed)),
+                Err(e) if received => return Err(SendError::Other(RelayError::UpstreamRead(e))),
+                Err(e) => return Err(SendError::Stale(RelayError::UpstreamRead(e))),
             },
-            () = c.timer.as_mut() => return Err(SendError::Timeout),
+            () = c.timer.as_mut() => return Err(timeout()),
         }
     }
 }
@@ -176,10 +270,10 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
 /// response went out whole, and `clean` says the upstream sent nothing
 /// after it. `Err`: a side failed; both connections are closed.
 async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
-    c: &mut Client<I>,
+    c: &mut Conn<I>,
     up: &mut Stream,
     framing: Framing,
-) -> Result<bool, ()> {
+) -> Result<bool, RelayError> {
     match framing {
         Framing::Empty => {
             c.write_out().await?;
@@ -197,25 +291,23 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             while left > 0 {
                 let n = read_body(c, up).await?;
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(n);
-                write_all(&mut c.io, &c.up_buf[..take]).await?;
-                c.up_buf.advance(take);
+                write_client(c, take).await?;
                 left -= take as u64;
             }
             Ok(c.up_buf.is_empty())
         }
         Framing::Chunked => {
             let mut scanner = Chunked::default();
-            let mut end = scanner.scan(&c.up_buf).map_err(drop)?;
+            let mut end = scanner.scan(&c.up_buf)?;
             let take = end.unwrap_or(c.up_buf.len());
             c.out.extend_from_slice(&c.up_buf[..take]);
             c.up_buf.advance(take);
             c.write_out().await?;
             while end.is_none() {
                 read_body(c, up).await?;
-                end = scanner.scan(&c.up_buf).map_err(drop)?;
+                end = scanner.scan(&c.up_buf)?;
                 let take = end.unwrap_or(c.up_buf.len());
-                write_all(&mut c.io, &c.up_buf[..take]).await?;
-                c.up_buf.advance(take);
+                write_client(c, take).await?;
             }
             Ok(c.up_buf.is_empty())
         }
@@ -224,54 +316,62 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             c.up_buf.clear();
             c.write_out().await?;
             while read_upstream(c, up).await? > 0 {
-                write_all(&mut c.io, &c.up_buf).await?;
+                let n = c.up_buf.len();
+                write_client(c, n).await?;
             }
             Ok(false)
         }
     }
 }
 
+/// Writes the first `n` bytes of `c.up_buf` to the client and drops them.
+async fn write_client<I: AsyncWrite + Unpin>(c: &mut Conn<I>, n: usize) -> Result<(), RelayError> {
+    write_all(&mut c.io, &c.up_buf[..n])
+        .await
+        .map_err(RelayError::ClientWrite)?;
+    c.up_buf.advance(n);
+    Ok(())
+}
+
 /// Reads more from the upstream into the emptied `c.up_buf`; `Ok(0)` when
 /// the upstream closed.
-async fn read_upstream<I>(c: &mut Client<I>, up: &mut Stream) -> Result<usize, ()> {
+async fn read_upstream<I>(c: &mut Conn<I>, up: &mut Stream) -> Result<usize, RelayError> {
     c.up_buf.clear();
     make_room(&mut c.up_buf);
-    up.read_buf(&mut c.up_buf).await.map_err(drop)
+    up.read_buf(&mut c.up_buf)
+        .await
+        .map_err(RelayError::UpstreamRead)
 }
 
 /// Reads more of a delimited body: the upstream closing first is a failure.
-async fn read_body<I>(c: &mut Client<I>, up: &mut Stream) -> Result<usize, ()> {
+async fn read_body<I>(c: &mut Conn<I>, up: &mut Stream) -> Result<usize, RelayError> {
     match read_upstream(c, up).await? {
-        0 => Err(()),
+        0 => Err(RelayError::UpstreamClosed),
         n => Ok(n),
     }
 }
 
 /// Writes all of `bytes` and flushes (TLS).
-pub(super) async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(), ()> {
-    w.write_all(bytes).await.map_err(drop)?;
-    w.flush().await.map_err(drop)
+pub(super) async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
 }
 
-/// Answers with the error page for `err` and closes.
-async fn fail<I: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<I>, err: ProxyError) -> Outcome {
-    let rid = c.rid_value();
-    let accept = std::str::from_utf8(&c.accept)
-        .ok()
-        .filter(|a| !a.is_empty());
-    c.out.clear();
-    write_local(&mut c.out, local::error_response(&err, accept, &rid));
-    c.answered = Some(std::time::Instant::now());
-    if c.write_out().await.is_ok() {
+/// Answers with the error page for `error` (negotiated by `accept`) and
+/// closes.
+async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<I>,
+    error: RelayError,
+    accept: Option<&str>,
+    request_id: &str,
+) -> Broken {
+    let err = error.proxy_error();
+    let answer = local::error_response(&err, accept, request_id);
+    if c.answer(&answer, false, true).await.is_ok() {
         c.linger().await;
     }
-    Outcome::Broken(Err(err))
-}
-
-/// Methods that can be sent twice without a second effect (RFC 9110 §9.2.2).
-fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
+    Broken {
+        status: Err(err),
+        error,
+    }
 }

@@ -7,17 +7,18 @@
 //! parses) is [`Parse::Other`]: hyper serves it, from the same bytes. What
 //! httparse refuses is [`Parse::Invalid`], answered with 400 and a body.
 //!
-//! Response heads are rewritten as the handler rewrites them on hyper's
-//! path (`strip_hop_by_hop`, `append_via`, `X-Request-Id`): hop-by-hop
-//! fields (and those named in `Connection`) dropped, `Via` extended,
-//! `X-Request-Id` set.
+//! Response heads are rewritten by the one rewrite
+//! ([`crate::upstream::headers::rewrite_response`]), written as bytes here
+//! with the framing this codec sends ([`write_response`]).
 
 use std::mem::MaybeUninit;
 
 use http::header::{self, HeaderName};
 use http::StatusCode;
 
-use crate::upstream::headers::{is_hop_by_hop, join_values, via_token};
+use crate::head::Fields;
+use crate::proxy::answer::{date, status_line};
+use crate::upstream::headers::rewrite_response;
 
 /// Header fields a request on this path may have; more go to hyper.
 pub const MAX_REQUEST_HEADERS: usize = 64;
@@ -25,10 +26,10 @@ pub const MAX_REQUEST_HEADERS: usize = 64;
 pub const MAX_RESPONSE_HEADERS: usize = 128;
 
 /// Room for the header fields of one head.
-pub type Fields<'b, const N: usize> = [MaybeUninit<httparse::Header<'b>>; N];
+pub type Room<'b, const N: usize> = [MaybeUninit<httparse::Header<'b>>; N];
 
 /// Empty room for `N` header fields.
-pub fn fields<'b, const N: usize>() -> Fields<'b, N> {
+pub fn room<'b, const N: usize>() -> Room<'b, N> {
     [MaybeUninit::uninit(); N]
 }
 
@@ -48,7 +49,7 @@ pub enum Parse<T> {
 /// Parses the request head at the start of `buf`, in place.
 pub fn parse_request<'h, 'b>(
     buf: &'b [u8],
-    fields: &'h mut Fields<'b, MAX_REQUEST_HEADERS>,
+    fields: &'h mut Room<'b, MAX_REQUEST_HEADERS>,
 ) -> Parse<httparse::Request<'h, 'b>> {
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(buf, fields) {
@@ -58,14 +59,26 @@ pub fn parse_request<'h, 'b>(
         Err(httparse::Error::TooManyHeaders) => return Parse::Other,
         Err(_) => return Parse::Invalid,
     };
-    if req.version != Some(1) || !req.path.is_some_and(|p| p.starts_with('/')) {
+    if req.version != Some(1)
+        || !req
+            .path
+            .is_some_and(|p| p.starts_with('/') && p.bytes().all(plain_target_byte))
+    {
         return Parse::Other;
     }
     let for_hyper = [header::TRANSFER_ENCODING, header::UPGRADE, header::EXPECT];
+    // Repeated `Content-Length` fields: hyper's parser collapses equal ones
+    // and refuses others, and intake sees what it left; so it reads them.
     if req
         .headers
         .iter()
         .any(|h| for_hyper.iter().any(|n| is(h, n)))
+        || req
+            .headers
+            .iter()
+            .filter(|h| is(h, &header::CONTENT_LENGTH))
+            .nth(1)
+            .is_some()
     {
         return Parse::Other;
     }
@@ -77,11 +90,6 @@ pub fn is(h: &httparse::Header<'_>, name: &HeaderName) -> bool {
     h.name.eq_ignore_ascii_case(name.as_str())
 }
 
-/// The values of `name` joined by ", " (see [`join_values`]).
-pub fn joined(headers: &[httparse::Header<'_>], name: &HeaderName) -> Option<String> {
-    join_values(headers.iter().filter(|h| is(h, name)).map(|h| h.value))
-}
-
 /// Whether a `Connection` value in `headers` lists `token` (any case).
 pub fn connection_lists(headers: &[httparse::Header<'_>], token: &[u8]) -> bool {
     headers
@@ -91,28 +99,11 @@ pub fn connection_lists(headers: &[httparse::Header<'_>], token: &[u8]) -> bool 
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
-/// Which fields of a head are hop-by-hop: the fixed set, and those its
-/// `Connection` fields name (looked for only when it has one).
-pub struct Hops<'h, 'b> {
-    headers: &'h [httparse::Header<'b>],
-    connection: bool,
-}
-
-impl<'h, 'b> Hops<'h, 'b> {
-    /// The hop-by-hop fields of `headers`.
-    pub fn of(headers: &'h [httparse::Header<'b>]) -> Self {
-        let connection = headers.iter().any(|h| is(h, &header::CONNECTION));
-        Hops {
-            headers,
-            connection,
-        }
-    }
-
-    /// Whether `h` is one of them.
-    pub fn contains(&self, h: &httparse::Header<'_>) -> bool {
-        let name = h.name.as_bytes();
-        is_hop_by_hop(name) || (self.connection && connection_lists(self.headers, name))
-    }
+/// Bytes a request target on this codec may hold: RFC 3986's unreserved
+/// and sub-delims, `:`, `@`, `/`, `?` and `%` (escapes are judged by the
+/// canonicaliser). Anything else is for hyper's parser to judge.
+fn plain_target_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
 }
 
 /// How the upstream's response body is delimited.
@@ -159,7 +150,7 @@ pub struct ResponseHead<'h, 'b> {
 /// complete yet.
 pub fn parse_response<'h, 'b>(
     buf: &'b [u8],
-    fields: &'h mut Fields<'b, MAX_RESPONSE_HEADERS>,
+    fields: &'h mut Room<'b, MAX_RESPONSE_HEADERS>,
     head_request: bool,
 ) -> Result<Option<(ResponseHead<'h, 'b>, usize)>, BadResponse> {
     let mut resp = httparse::Response::new(&mut []);
@@ -236,77 +227,25 @@ pub fn digits(s: &[u8]) -> Option<u64> {
     Some(s.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
-/// Appends a header field line.
-pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends `Via` (the peer's entries, then this proxy's, one line) and
-/// `X-Request-Id: rid`; the peer's own fields of these names are not
-/// copied.
-pub fn via_and_request_id(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], rid: &[u8]) {
-    let ours = via_token(http::Version::HTTP_11);
-    match joined(headers, &header::VIA) {
-        Some(mut via) => {
-            via.push_str(", ");
-            via.push_str(ours);
-            field(out, b"via", via.as_bytes());
-        }
-        None => field(out, b"via", ours.as_bytes()),
-    }
-    field(out, b"x-request-id", rid);
-}
-
-/// Appends `Date: now`, as hyper's server adds it to responses without one.
-pub fn date(out: &mut Vec<u8>) {
-    field(
-        out,
-        b"date",
-        httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes(),
-    );
-}
-
-/// Appends the status line.
-pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends the client's response head for `head`: the upstream's fields
-/// less hop-by-hop ones, `Via` extended, `X-Request-Id: rid`, the framing
-/// the body is sent with, `Connection: close` unless `keep_alive`, and a
-/// `Date` if the upstream sent none.
+/// Appends the client's response head for `head`: the one response
+/// rewrite, then the framing the body is sent with, `Connection: close`
+/// unless `keep_alive`, and a `Date` if the upstream sent none.
 pub fn write_response(
     out: &mut Vec<u8>,
     head: &ResponseHead<'_, '_>,
     rid: &[u8],
     keep_alive: bool,
 ) {
-    let headers: &[httparse::Header<'_>] = head.response.headers;
+    let fields: &[httparse::Header<'_>] = head.response.headers;
     status_line(out, head.status);
-    let mut has_date = false;
-    let hops = Hops::of(headers);
-    for h in headers.iter() {
-        if hops.contains(h) || is(h, &header::VIA) || is(h, &crate::proxy::X_REQUEST_ID) {
-            continue;
-        }
-        has_date |= is(h, &header::DATE);
-        field(out, h.name.as_bytes(), h.value);
-    }
-    via_and_request_id(out, headers, rid);
+    rewrite_response(Fields::Raw(fields), rid, out);
     if head.framing == Framing::Chunked {
-        field(out, b"transfer-encoding", b"chunked");
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     if !keep_alive {
-        field(out, b"connection", b"close");
+        out.extend_from_slice(b"connection: close\r\n");
     }
-    if !has_date {
+    if !fields.iter().any(|h| is(h, &header::DATE)) {
         date(out);
     }
     out.extend_from_slice(b"\r\n");

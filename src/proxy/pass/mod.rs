@@ -1,32 +1,24 @@
-//! The HTTP/1.1 pass-through path: plain forwards without hyper.
+//! The pass-through codec: portalgate's own HTTP/1.1 server side, for the
+//! keep-alive HTTP/1.1 traffic that makes up most of a portal's requests.
 //!
-//! Most of a portal's traffic is keep-alive HTTP/1.1 requests that the
-//! policy simply forwards. For those, handing each request from hyper's
-//! server task to hyper's client task and back costs more CPU than the
-//! forwarding itself, so this path does what nginx and HAProxy do: one task
-//! per client connection parses the head, writes it to a pooled upstream
-//! connection it drives itself, and copies the response back.
+//! One task per client connection, as in nginx and HAProxy, parses each
+//! head in place (httparse, no `HeaderMap`), has it judged once
+//! ([`crate::proxy::judge::Judge::decide`]) and carries out the plan
+//! itself:
+//! - a forward: the rewritten head and the body go to a pooled upstream
+//!   connection it drives itself (`exchange.rs`), and the response comes
+//!   back, a small one in one write;
+//! - an answer (explain, redirect, deny) or a rejection: written here, and
+//!   the connection stays on this codec (after a 400 or 431 it closes:
+//!   the request's framing cannot be trusted);
+//! - a body-aware rule: the `Content-Length` body is read here (bounded),
+//!   and the judgement goes on with it.
 //!
-//! It serves a request only when it is sure it may, and hands everything
-//! else to hyper, unchanged, before anything was sent anywhere:
-//! - only HTTP/1.1 in origin-form, without `Transfer-Encoding`, `Upgrade`
-//!   or `Expect`, with at most [`head::MAX_REQUEST_HEADERS`] fields
-//!   ([`head::parse_request`]);
-//! - only when it plainly passes the intake checks ([`plain::plain`], a
-//!   strict subset of `intake::check`: limits, framing, `Host`, canonical
-//!   path);
-//! - only when the policy forwards it with nothing to record: no enforcing
-//!   rule other than `allow`, no report-only match, no body needed.
-//!
-//! Anything else (an answer, a rejection, a body-aware rule, a chunked or
-//! `Expect: 100-continue` upload, a WebSocket, HTTP/2, HTTP/1.0) is served
-//! by hyper through the full handler, which reads the same bytes again. The
-//! connection then stays with hyper. The forwarding headers come from the
-//! same `forwarding_values` as on hyper's path, and the metrics and sampled
-//! forward records from the same `count` and `decision_record`, so both
-//! paths forward the same headers and count the same way.
-//!
-//! Upstream responses are checked as strictly as requests
+//! Heads it does not parse go to hyper, unchanged, before anything was sent
+//! anywhere, and the connection stays with hyper: HTTP/1.0, a target that
+//! is not plain origin-form, `Transfer-Encoding`, `Upgrade`, `Expect`, more
+//! than [`head::MAX_REQUEST_HEADERS`] fields ([`head::parse_request`]), and
+//! HTTP/2's preface. Upstream responses are checked as strictly as requests
 //! ([`head::parse_response`]): ambiguous framing is a 502, a chunked body
 //! is passed through unchanged while [`chunked::Chunked`] finds its end,
 //! and an upstream connection returns to the pool only after a complete,
@@ -35,40 +27,56 @@
 pub mod chunked;
 mod exchange;
 pub mod head;
-pub mod plain;
 
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use http::header::{self, HeaderValue};
-use http::{Response, Uri, Version};
+use http::header;
+use http::Method;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 use self::head::Parse;
-use super::{ConnInfo, Proxy, ProxyBody, ProxyError};
-use crate::policy::{Action, BodyView, Evaluation, RequestView};
-use crate::upstream::headers::Hop;
+use super::account::{Cause, Finished, Side};
+use super::answer::Answer;
+use super::inspect::{self, Inspected};
+use super::judge::{Judgement, Plan};
+use super::request_id::Id;
+use super::{local, ConnInfo, Proxy, ProxyError};
+use crate::head::HeadView;
+use crate::policy::BodyView;
+pub use exchange::{write_request_head, RelayError};
 
-/// A client connection on the pass-through path, with its buffers.
+/// Body bytes of an answered request that are read and dropped to keep the
+/// connection; a longer body closes it instead.
+const DISCARD_MAX: u64 = 1 << 20;
+
+/// A client connection on the pass-through codec.
 pub struct Client<I> {
-    /// The connection.
-    pub io: I,
     /// Bytes read from the client and not yet used.
     pub buf: BytesMut,
+    /// The connection and its other buffers.
+    pub conn: Conn<I>,
+}
+
+/// The connection side of a [`Client`], apart from the buffer its heads
+/// are parsed from (which stays borrowed while a request is served).
+pub struct Conn<I> {
+    /// The connection.
+    pub io: I,
     /// The connection's peer and whether it is TLS.
     pub info: ConnInfo,
-    /// Heads on their way out.
+    /// Bytes on their way out (to the upstream, then to the client).
     out: Vec<u8>,
-    /// Bytes read from the upstream.
+    /// Bytes read from the upstream (and the client's body while sending).
     up_buf: BytesMut,
-    /// The current request's id.
-    rid: Vec<u8>,
-    /// The current request's `Accept` value (for an error page).
-    accept: Vec<u8>,
+    /// A body read for a body-aware rule.
+    body: Vec<u8>,
+    /// Body bytes of an answered request still to drop.
+    skip: u64,
     /// When the current request's response head was ready.
-    answered: Option<std::time::Instant>,
+    answered: Option<Instant>,
     /// The deadline of the current wait (request head, response head).
     timer: Pin<Box<Sleep>>,
 }
@@ -97,29 +105,66 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
     /// A client connection with empty buffers.
     pub fn new(io: I, info: ConnInfo) -> Self {
         Client {
-            io,
             buf: BytesMut::with_capacity(8 * 1024),
-            info,
-            out: Vec::with_capacity(4 * 1024),
-            up_buf: BytesMut::with_capacity(16 * 1024),
-            rid: Vec::with_capacity(64),
-            accept: Vec::with_capacity(64),
-            answered: None,
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            conn: Conn {
+                io,
+                info,
+                out: Vec::with_capacity(4 * 1024),
+                up_buf: BytesMut::with_capacity(16 * 1024),
+                body: Vec::new(),
+                skip: 0,
+                answered: None,
+                timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            },
         }
     }
 
     /// Starts the deadline for the next request head.
     pub fn start_deadline(&mut self, within: Duration) {
-        self.timer.as_mut().reset(Instant::now() + within);
+        self.conn.start_deadline(within);
     }
 
     /// Reads more client bytes, until the deadline.
     pub async fn read_more(&mut self) -> Idle {
-        make_room(&mut self.buf);
+        self.conn.read_into(&mut self.buf).await
+    }
+
+    /// The connection and the bytes read from it but not used.
+    pub fn into_parts(self) -> (I, BytesMut) {
+        (self.conn.io, self.buf)
+    }
+
+    /// Drops the body bytes of the previous (answered) request; false when
+    /// the client went away first.
+    async fn discard(&mut self) -> bool {
+        while self.conn.skip > 0 {
+            if self.buf.is_empty() && self.read_more().await == Idle::Gone {
+                return false;
+            }
+            let n = self
+                .buf
+                .len()
+                .min(usize::try_from(self.conn.skip).unwrap_or(usize::MAX));
+            self.buf.advance(n);
+            self.conn.skip -= n as u64;
+        }
+        true
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
+    fn start_deadline(&mut self, within: Duration) {
+        self.timer
+            .as_mut()
+            .reset(tokio::time::Instant::now() + within);
+    }
+
+    /// Reads more client bytes into `buf`, until the deadline.
+    async fn read_into(&mut self, buf: &mut BytesMut) -> Idle {
+        make_room(buf);
         tokio::select! {
             biased;
-            r = self.io.read_buf(&mut self.buf) => match r {
+            r = self.io.read_buf(buf) => match r {
                 Ok(n) if n > 0 => Idle::Data,
                 _ => Idle::Gone,
             },
@@ -136,23 +181,42 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
         let _ = self.io.shutdown().await;
         self.start_deadline(Duration::from_secs(2));
         let mut discarded = 0;
+        let mut scratch = BytesMut::with_capacity(16 * 1024);
         while discarded < 1 << 20 {
-            self.buf.clear();
-            if self.read_more().await == Idle::Gone {
+            scratch.clear();
+            if self.read_into(&mut scratch).await == Idle::Gone {
                 break;
             }
-            discarded += self.buf.len();
+            discarded += scratch.len();
         }
     }
 
-    /// The request id as a header value.
-    fn rid_value(&self) -> HeaderValue {
-        HeaderValue::from_bytes(&self.rid).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    /// Writes `out` to the client.
+    async fn write_out(&mut self) -> Result<(), RelayError> {
+        exchange::write_all(&mut self.io, &self.out)
+            .await
+            .map_err(RelayError::ClientWrite)
     }
 
-    async fn write_out(&mut self) -> Result<(), ()> {
-        exchange::write_all(&mut self.io, &self.out).await
+    /// Writes an answer; keeps the connection unless `close`.
+    async fn answer(
+        &mut self,
+        a: &Answer<'_>,
+        head_only: bool,
+        close: bool,
+    ) -> Result<(), RelayError> {
+        self.out.clear();
+        a.write_http1(&mut self.out, head_only, !close);
+        self.answered = Some(Instant::now());
+        self.write_out().await
     }
+}
+
+/// How one request ended, for the caller's bookkeeping of the buffer.
+struct Served {
+    /// Bytes of the client buffer used (head and body).
+    used: usize,
+    next: Next,
 }
 
 impl Proxy {
@@ -163,12 +227,18 @@ impl Proxy {
         client: &mut Client<I>,
         draining: bool,
     ) -> Next {
-        let (ready, start) = loop {
-            let refused = match self.prepare(client, draining) {
-                Parse::Head(ready, _) => break (ready, std::time::Instant::now()),
+        if !client.discard().await {
+            return Next::Close;
+        }
+        loop {
+            if head_ends(&client.buf) {
+                break;
+            }
+            let refused = match head::parse_request(&client.buf, &mut head::room()) {
+                Parse::Head(..) => break,
                 Parse::Other => return Next::Handoff,
                 Parse::Invalid => ProxyError::BadRequest("malformed request head"),
-                Parse::Partial if client.buf.len() > self.limits.max_head_bytes() => {
+                Parse::Partial if client.buf.len() > self.judge.limits().max_head_bytes() => {
                     ProxyError::HeadersTooLarge("request head too large")
                 }
                 Parse::Partial => {
@@ -178,45 +248,11 @@ impl Proxy {
                     continue;
                 }
             };
-            return self.refuse(client, refused).await;
-        };
-        let outcome = self.exchange(client, &ready).await;
-        let (status, next) = match outcome {
-            exchange::Outcome::Done { status, keep_alive } => (
-                Ok(status),
-                if keep_alive {
-                    Next::KeepAlive
-                } else {
-                    Next::Close
-                },
-            ),
-            exchange::Outcome::Broken(status) => (status, Next::Close),
-        };
-        let trail = super::record::Trail::default();
-        // Until the response head, as on hyper's path.
-        let answered = client
-            .answered
-            .take()
-            .unwrap_or_else(std::time::Instant::now);
-        self.count(answered - start, &trail, status.as_ref().copied());
-        if let Err(e) = &status {
-            super::log_error(e, &client.rid_value(), Some(&ready.method));
+            return self.refuse(&mut client.conn, refused).await;
         }
-        if let Some((raw_target, user_agent)) = ready.sampled {
-            let seen = super::record::Seen {
-                start,
-                method: ready.method,
-                version: Version::HTTP_11,
-                raw_target,
-                user_agent,
-                peer: client.info.peer.ip(),
-            };
-            let rid = client.rid_value();
-            if let Some(rec) = self.decision_record(&seen, &trail, &rid, status.as_ref().copied()) {
-                self.log.record(rec).await;
-            }
-        }
-        next
+        let served = self.serve(&client.buf, &mut client.conn, draining).await;
+        client.buf.advance(served.used.min(client.buf.len()));
+        served.next
     }
 
     /// Answers a request head that cannot be read (400, or 431 when it
@@ -225,146 +261,260 @@ impl Proxy {
     /// unknown.
     async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        client: &mut Client<I>,
+        conn: &mut Conn<I>,
         err: ProxyError,
     ) -> Next {
-        let start = std::time::Instant::now();
-        self.ids.fill(None, &mut client.rid);
-        let rid = client.rid_value();
-        client.out.clear();
-        write_local(
-            &mut client.out,
-            super::local::error_response(&err, None, &rid),
-        );
-        if client.write_out().await.is_ok() {
-            client.linger().await;
+        let start = Instant::now();
+        let request_id = Id::new();
+        let answer = local::error_response(&err, None, request_id.as_str());
+        if conn.answer(&answer, false, true).await.is_ok() {
+            conn.linger().await;
         }
-        self.count(start.elapsed(), &super::record::Trail::default(), Err(&err));
-        super::log_error(&err, &rid, None);
+        self.accounts
+            .finish(Finished {
+                start,
+                answered: conn.answered.take().unwrap_or_else(Instant::now),
+                method: None,
+                version: http::Version::HTTP_11,
+                target: "",
+                user_agent: None,
+                peer: conn.info.peer.ip(),
+                request_id: &request_id,
+                facts: &Default::default(),
+                outcome: Err(&err),
+                cause: None,
+            })
+            .await;
         Next::Close
     }
 
-    /// Judges the head at the start of `client.buf`. When it is complete
-    /// and a plain forward, writes the upstream head into `client.out` and
-    /// the request id into `client.rid`, and removes the head from the
-    /// buffer. [`Parse::Other`] leaves everything for the full handler.
-    fn prepare<I>(&self, client: &mut Client<I>, draining: bool) -> Parse<Ready> {
-        let mut fields = head::fields();
-        let (req, len) = match head::parse_request(&client.buf, &mut fields) {
+    /// Serves the complete head at the start of `buf`.
+    async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        buf: &[u8],
+        conn: &mut Conn<I>,
+        draining: bool,
+    ) -> Served {
+        let mut room = head::room();
+        let (req, head_len) = match head::parse_request(buf, &mut room) {
             Parse::Head(req, len) => (req, len),
-            Parse::Partial => return Parse::Partial,
-            Parse::Other => return Parse::Other,
-            Parse::Invalid => return Parse::Invalid,
-        };
-        let Some(plain) = plain::plain(&req, &self.limits) else {
-            return Parse::Other;
-        };
-        if !self.rules.rules().is_empty()
-            && (self.rules.may_match(&plain.path)
-                || (self.rules.needs_bearer_tid() && plain.authorization))
-            && !self.plainly_forwarded(&plain, req.headers)
-        {
-            return Parse::Other;
-        }
-        let upstream_host = if self.upstream.preserve_host {
-            plain.host
-        } else {
-            self.upstream.authority.as_str()
-        };
-        let hop = Hop {
-            peer: client.info.peer.ip(),
-            trusted: self.forwarding.is_trusted(client.info.peer.ip()),
-            proto: if client.info.tls { "https" } else { "http" },
-            host: Some(plain.host),
-        };
-        self.ids.fill(plain.request_id, &mut client.rid);
-        client.accept.clear();
-        client
-            .accept
-            .extend_from_slice(plain.accept.unwrap_or_default());
-        client.out.clear();
-        plain::write_upstream_head(
-            &mut client.out,
-            &req,
-            &plain,
-            upstream_host,
-            &hop,
-            &client.rid,
-        );
-        let sampled = (self.forwarded_every > 0).then(|| {
-            let target = req.path.unwrap_or("/");
-            let user_agent = req
-                .headers
-                .iter()
-                .find(|h| head::is(h, &header::USER_AGENT))
-                .and_then(|h| HeaderValue::from_bytes(h.value).ok());
-            (Uri::try_from(target).unwrap_or_default(), user_agent)
-        });
-        let ready = Ready {
-            head_request: plain.method == http::Method::HEAD,
-            method: plain.method,
-            body_len: plain.body_len,
-            close: draining || plain.close,
-            sampled,
-        };
-        client.buf.advance(len);
-        Parse::Head(ready, len)
-    }
-
-    /// Whether the policy forwards this request with nothing to record and
-    /// without looking at its body. Anything else, errors included, is for
-    /// the full handler.
-    fn plainly_forwarded(&self, plain: &plain::Plain<'_>, fields: &[httparse::Header<'_>]) -> bool {
-        let mut headers = http::HeaderMap::with_capacity(fields.len());
-        for f in fields {
-            let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(f.name.as_bytes()),
-                HeaderValue::from_bytes(f.value),
-            ) else {
-                return false;
-            };
-            headers.append(name, value);
-        }
-        let Ok((host, bearer_tid)) = self.policy_inputs(&headers, Some(plain.host)) else {
-            return false;
-        };
-        let view = RequestView {
-            method: &plain.method,
-            host: host.as_deref(),
-            path: &plain.path,
-            headers: &headers,
-            bearer_tid,
-        };
-        match self
-            .rules
-            .evaluate(&view, BodyView::NotRead, &self.directory)
-        {
-            Ok(Evaluation::Decided(d)) => {
-                d.report_only.is_none() && d.enforced.is_none_or(|m| m.rule.action == Action::Allow)
+            Parse::Other => {
+                return Served {
+                    used: 0,
+                    next: Next::Handoff,
+                }
             }
-            _ => false,
+            Parse::Invalid | Parse::Partial => {
+                let next = self
+                    .refuse(conn, ProxyError::BadRequest("malformed request head"))
+                    .await;
+                return Served { used: 0, next };
+            }
+        };
+        let (Some(method), Some(target)) = (
+            req.method
+                .and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
+            req.path,
+        ) else {
+            return Served {
+                used: 0,
+                next: Next::Handoff,
+            };
+        };
+        let start = Instant::now();
+        let view = HeadView::of_raw(&method, target, req.headers);
+        let info = conn.info;
+        let mut judgement = self.judge.decide(&view, &info);
+        let after_head = &buf[head_len..];
+        // A body-aware rule: read the body (bounded) and go on with it.
+        let mut body_read = false;
+        let mut failure = None;
+        if let Plan::ReadBody(pending) = judgement.plan {
+            let request_id = judgement.request_id;
+            let length = content_length(&view);
+            let inspected = if inspect::readable(view.fields, self.judge.max_inspect()) {
+                conn.start_deadline(self.forwarder.upstream.response_header_timeout);
+                match read_body(conn, after_head, length).await {
+                    Ok(()) => {
+                        body_read = true;
+                        inspect::parse(bytes::Bytes::copy_from_slice(&conn.body))
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        Inspected::Unreadable
+                    }
+                }
+            } else {
+                Inspected::Unreadable
+            };
+            judgement = match (&failure, &inspected) {
+                (Some(_), _) => Judgement {
+                    request_id,
+                    plan: Plan::Reject(ProxyError::ClientBody),
+                    facts: Default::default(),
+                },
+                (None, Inspected::Json(_, json)) => {
+                    self.judge
+                        .resume(pending, &view, BodyView::Json(json), &info)
+                }
+                (None, Inspected::Unreadable) => {
+                    self.judge
+                        .resume(pending, &view, BodyView::Unreadable, &info)
+                }
+            };
+        }
+        let Judgement {
+            request_id,
+            plan,
+            facts,
+        } = judgement;
+        let head_only = method == Method::HEAD;
+        let client_close = draining || head::connection_lists(req.headers, b"close");
+        let length = content_length(&view);
+        // Body bytes of this request in `buf` (none when it was read apart).
+        let in_buf = if body_read {
+            0
+        } else {
+            usize::try_from(length)
+                .unwrap_or(usize::MAX)
+                .min(after_head.len())
+        };
+        let mut used = head_len + in_buf;
+        let (outcome, next) = match plan {
+            Plan::Forward(forward) => {
+                // A body read apart moves out of `conn`, which the exchange uses.
+                let read_apart = std::mem::take(&mut conn.body);
+                let (first, rest) = if body_read {
+                    (&read_apart[..], 0)
+                } else {
+                    (&after_head[..in_buf], length - in_buf as u64)
+                };
+                let result = self
+                    .exchange(conn, &view, &forward, first, rest, client_close)
+                    .await;
+                match result {
+                    Ok(done) => (
+                        Ok(done.status),
+                        if done.keep_alive {
+                            Next::KeepAlive
+                        } else {
+                            Next::Close
+                        },
+                    ),
+                    Err(broken) => {
+                        failure = Some(broken.error);
+                        (broken.status, Next::Close)
+                    }
+                }
+            }
+            Plan::Answer(answer) => {
+                let rest = length - in_buf as u64;
+                let close = client_close || rest > DISCARD_MAX;
+                let next = match conn.answer(&answer, head_only, close).await {
+                    Ok(()) if !close => {
+                        conn.skip = rest;
+                        Next::KeepAlive
+                    }
+                    Ok(()) => Next::Close,
+                    Err(e) => {
+                        failure = Some(e);
+                        Next::Close
+                    }
+                };
+                (Ok(answer.status.as_u16()), next)
+            }
+            Plan::Reject(err) => {
+                let accept = view.fields.first_text(&header::ACCEPT);
+                let answer = local::error_response(&err, accept, request_id.as_str());
+                let rest = length - in_buf as u64;
+                let close = answer.close || client_close || rest > DISCARD_MAX;
+                match conn.answer(&answer, head_only, close).await {
+                    Ok(()) if close => {
+                        conn.linger().await;
+                        used = buf.len();
+                    }
+                    Ok(()) => conn.skip = rest,
+                    Err(e) => failure = Some(e),
+                }
+                (
+                    Err(err),
+                    if close || failure.is_some() {
+                        Next::Close
+                    } else {
+                        Next::KeepAlive
+                    },
+                )
+            }
+            Plan::ReadBody(_) => {
+                let err = ProxyError::ClientBody;
+                let answer = local::error_response(&err, None, request_id.as_str());
+                let _ = conn.answer(&answer, head_only, true).await;
+                (Err(err), Next::Close)
+            }
+        };
+        let cause = failure.as_ref().map(|e| Cause {
+            side: e.side(),
+            error: e,
+        });
+        self.accounts
+            .finish(Finished {
+                start,
+                answered: conn.answered.take().unwrap_or_else(Instant::now),
+                method: Some(&method),
+                version: http::Version::HTTP_11,
+                target,
+                user_agent: view.fields.first(&header::USER_AGENT),
+                peer: info.peer.ip(),
+                request_id: &request_id,
+                facts: &facts,
+                outcome: outcome.as_ref().copied(),
+                cause,
+            })
+            .await;
+        Served { used, next }
+    }
+}
+
+/// The `Content-Length` intake accepted (0 without one).
+fn content_length(view: &HeadView<'_>) -> u64 {
+    view.fields
+        .first(&header::CONTENT_LENGTH)
+        .and_then(head::digits)
+        .unwrap_or(0)
+}
+
+/// Reads a `length`-byte body into `conn.body`: what `have` holds of it,
+/// then the rest from the client, before the deadline.
+async fn read_body<I: AsyncRead + Unpin>(
+    conn: &mut Conn<I>,
+    have: &[u8],
+    length: u64,
+) -> Result<(), RelayError> {
+    let length = usize::try_from(length).unwrap_or(usize::MAX);
+    conn.body.clear();
+    let first = have.len().min(length);
+    conn.body.extend_from_slice(&have[..first]);
+    while conn.body.len() < length {
+        let want = (length - conn.body.len()) as u64;
+        let mut limited = (&mut conn.io).take(want);
+        let read = tokio::select! {
+            biased;
+            r = limited.read_buf(&mut conn.body) => r,
+            () = conn.timer.as_mut() => return Err(RelayError::ClientTimeout),
+        };
+        match read {
+            Ok(0) => return Err(RelayError::ClientClosed),
+            Ok(_) => {}
+            Err(e) => return Err(RelayError::ClientRead(e)),
         }
     }
+    Ok(())
 }
 
-/// A request judged plain, its upstream head written.
-struct Ready {
-    method: http::Method,
-    head_request: bool,
-    body_len: u64,
-    /// Close the client connection after the response.
-    close: bool,
-    /// The raw target and `User-Agent`, when this request's forward is
-    /// sampled into the decision log.
-    sampled: Option<(Uri, Option<HeaderValue>)>,
-}
-
-impl Ready {
-    /// Whether the client connection carries another request after a
-    /// response framed by `framing`.
-    fn keeps_client(&self, framing: head::Framing) -> bool {
-        !self.close && framing != head::Framing::Close
-    }
+/// Whether `buf` holds the end of a head (an empty CRLF line); a quick
+/// look before the parse. Heads that end otherwise are found by parsing.
+fn head_ends(buf: &[u8]) -> bool {
+    buf.ends_with(b"\r\n\r\n") || buf.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 /// Leaves at least 4 KiB to read into, growing by 16 KiB when needed (a
@@ -375,18 +525,15 @@ fn make_room(buf: &mut BytesMut) {
     }
 }
 
-/// Appends a complete local response (an error page) as HTTP/1.1, closing
-/// the connection after it.
-fn write_local(out: &mut Vec<u8>, resp: Response<ProxyBody>) {
-    let (parts, body) = resp.into_parts();
-    let bytes = body.local_bytes().unwrap_or_default();
-    head::status_line(out, parts.status);
-    for (name, value) in &parts.headers {
-        head::field(out, name.as_str().as_bytes(), value.as_bytes());
+impl RelayError {
+    /// Which side failed.
+    pub fn side(&self) -> Side {
+        match self {
+            RelayError::ClientRead(_)
+            | RelayError::ClientClosed
+            | RelayError::ClientWrite(_)
+            | RelayError::ClientTimeout => Side::Client,
+            _ => Side::Upstream,
+        }
     }
-    head::field(out, b"content-length", bytes.len().to_string().as_bytes());
-    head::field(out, b"connection", b"close");
-    head::date(out);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(bytes);
 }

@@ -8,25 +8,28 @@
 //! explicitly. HTML pages are self-contained (no external assets) and show
 //! the portals and docs as links. Every such response carries the request id
 //! and the decision id, and echoes `MS-RequestId` / `MS-CorrelationId`.
+//!
+//! The bodies are rendered once per configuration ([`Answers::compile`]),
+//! for every rule, format and language, with holes where the request's
+//! values go (request id, decision id, region, redirect target); answering
+//! a request fills the holes (`template.rs`). The renderers below are the
+//! only place the bodies are written.
 
 pub mod messages;
+mod template;
 
-use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Response, StatusCode};
+use std::borrow::Cow;
+
+use http::header::HeaderValue;
+use http::{Method, StatusCode};
 use serde_json::json;
 
-use super::body::ProxyBody;
+use super::answer::Answer;
 use super::local::escape;
 use super::negotiate::{negotiate, quality, Format};
-use crate::policy::{Action, JsonFormat, Matched};
+use crate::policy::{Action, DocLink, JsonFormat, Matched, Portal, RuleSet};
 use messages::{labels, language, texts, Lang};
-
-/// `X-Portalgate-Decision-Id`
-pub static DECISION_ID: HeaderName = HeaderName::from_static("x-portalgate-decision-id");
-/// `X-Portalgate-Rule`: the id of the rule that answered.
-pub static RULE: HeaderName = HeaderName::from_static("x-portalgate-rule");
-static MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
-static MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
+use template::{Hole, Template, Values};
 
 /// What a policy answer needs from the request.
 pub struct Ctx<'a> {
@@ -37,128 +40,260 @@ pub struct Ctx<'a> {
     /// `Accept-Language`.
     pub accept_language: Option<&'a str>,
     /// The request id.
-    pub request_id: &'a HeaderValue,
+    pub request_id: &'a str,
     /// The decision id.
-    pub decision_id: &'a HeaderValue,
-    /// Partner Center's request headers, echoed back.
-    pub ms_request_id: Option<&'a HeaderValue>,
+    pub decision_id: &'a str,
+    /// Partner Center's request header, echoed back.
+    pub ms_request_id: Option<&'a [u8]>,
     /// Partner Center's correlation header, echoed back.
-    pub ms_correlation_id: Option<&'a HeaderValue>,
+    pub ms_correlation_id: Option<&'a [u8]>,
 }
 
-/// The answer for an enforced rule (never called for `allow`).
-pub fn answer(m: &Matched<'_, Action>, ctx: &Ctx<'_>) -> Response<ProxyBody> {
-    let lang = language(ctx.accept_language);
-    let mut resp = match &m.rule.action {
-        Action::Explain { .. } => explain(m, ctx, lang),
-        Action::Redirect {
-            location, status, ..
-        } => redirect(m, location, *status, ctx, lang),
-        Action::Deny { status } => deny(m, *status, ctx),
-        Action::Allow => deny(m, StatusCode::INTERNAL_SERVER_ERROR, ctx),
-    };
-    let h = resp.headers_mut();
-    h.insert(super::X_REQUEST_ID.clone(), ctx.request_id.clone());
-    h.insert(DECISION_ID.clone(), ctx.decision_id.clone());
-    if let Ok(v) = HeaderValue::from_str(&m.rule.id) {
-        h.insert(RULE.clone(), v);
+/// The body variants an answer is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// RFC 9457 problem details (explanations, denials) or the redirect JSON.
+    Json,
+    /// Partner Center's error body (explanations whose rule asks for it).
+    PartnerCenter,
+    /// An HTML page.
+    Html,
+    /// Plain text.
+    Text,
+}
+
+const VARIANTS: [Variant; 4] = [
+    Variant::Json,
+    Variant::PartnerCenter,
+    Variant::Html,
+    Variant::Text,
+];
+const LANGS: [Lang; 3] = [Lang::En, Lang::De, Lang::Fr];
+
+/// The compiled answers of one rule.
+struct RuleAnswers {
+    /// `X-Portalgate-Rule`, when the id is a valid header value.
+    rule_header: Option<Vec<u8>>,
+    /// `Content-Type` and body, by variant and language.
+    bodies: Vec<(&'static str, Template)>,
+}
+
+impl RuleAnswers {
+    fn body(&self, variant: Variant, lang: Lang) -> Option<&(&'static str, Template)> {
+        let v = VARIANTS.iter().position(|x| *x == variant)?;
+        let l = LANGS.iter().position(|x| *x == lang)?;
+        self.bodies.get(v * LANGS.len() + l)
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static("Accept, Accept-Language"),
-    );
-    h.insert(
-        header::CONTENT_LANGUAGE,
-        HeaderValue::from_static(lang.tag()),
-    );
-    if let Some(v) = ctx.ms_request_id {
-        h.insert(MS_REQUEST_ID.clone(), v.clone());
+}
+
+/// Every rule's answers, compiled for one configuration.
+pub struct Answers {
+    rules: Vec<RuleAnswers>,
+}
+
+impl std::fmt::Debug for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answers")
+            .field("rules", &self.rules.len())
+            .finish()
     }
-    if let Some(v) = ctx.ms_correlation_id {
-        h.insert(MS_CORRELATION_ID.clone(), v.clone());
+}
+
+impl Answers {
+    /// Renders every rule's bodies with holes.
+    pub fn compile(rules: &RuleSet<Action>) -> Answers {
+        let rules = rules
+            .rules()
+            .iter()
+            .map(|rule| {
+                let mut bodies = Vec::with_capacity(VARIANTS.len() * LANGS.len());
+                for variant in VARIANTS {
+                    for lang in LANGS {
+                        let (content_type, body) = render(&rule.id, &rule.action, variant, lang);
+                        bodies.push((content_type, Template::parse(&body, escaper(variant))));
+                    }
+                }
+                RuleAnswers {
+                    rule_header: HeaderValue::from_str(&rule.id)
+                        .ok()
+                        .map(|v| v.as_bytes().to_vec()),
+                    bodies,
+                }
+            })
+            .collect();
+        Answers { rules }
     }
-    resp
-}
 
-fn with(status: StatusCode, content_type: &'static str, body: String) -> Response<ProxyBody> {
-    let mut r = Response::new(ProxyBody::local(body));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-fn ids<'a>(ctx: &Ctx<'a>) -> (&'a str, &'a str) {
-    (
-        ctx.request_id.to_str().unwrap_or(""),
-        ctx.decision_id.to_str().unwrap_or(""),
-    )
-}
-
-fn explain(m: &Matched<'_, Action>, ctx: &Ctx<'_>, lang: Lang) -> Response<ProxyBody> {
-    let Action::Explain {
-        feature,
-        portals,
-        docs,
-        json,
-        status,
-        messages,
-    } = &m.rule.action
-    else {
-        return deny(m, StatusCode::FORBIDDEN, ctx);
-    };
-    let names: Vec<&str> = portals.iter().map(|p| p.name.as_str()).collect();
-    let t = texts(
-        feature,
-        &names,
-        lang,
-        messages.get(lang.tag()).map(String::as_str),
-    );
-    let l = labels(lang);
-    let (rid, did) = ids(ctx);
-    let region = m.resolved.region.as_str();
-    match negotiate(ctx.accept) {
-        Format::Json => {
-            let problem_asked = ctx
-                .accept
-                .is_some_and(|a| a.to_ascii_lowercase().contains("application/problem+json"))
-                && quality(ctx.accept, "application/problem+json")
-                    >= quality(ctx.accept, "application/json");
-            if *json == JsonFormat::PartnerCenter && !problem_asked {
-                let mut data: Vec<String> = portals
-                    .iter()
-                    .map(|p| format!("{}: {}", p.name, p.url))
-                    .collect();
-                data.extend(docs.iter().map(|d| format!("{}: {}", d.title, d.url)));
-                let body = json!({
-                    "code": "FeatureUnavailableInRegion",
-                    "description": format!("{}. {}", t.title, t.detail),
-                    "data": data,
-                    "source": "portalgate",
-                });
-                return with(
-                    *status,
-                    "application/json; charset=utf-8",
-                    body.to_string() + "\n",
-                );
+    /// The answer for an enforced rule (never called for `allow`).
+    pub fn answer<'j>(&'j self, m: &Matched<'_, Action>, ctx: &Ctx<'_>) -> Answer<'j> {
+        let lang = language(ctx.accept_language);
+        let format = negotiate(ctx.accept);
+        let (status, variant, location) = match &m.rule.action {
+            Action::Explain { json, status, .. } => {
+                let problem_asked = ctx
+                    .accept
+                    .is_some_and(|a| a.to_ascii_lowercase().contains("application/problem+json"))
+                    && quality(ctx.accept, "application/problem+json")
+                        >= quality(ctx.accept, "application/json");
+                let variant = match format {
+                    Format::Json if *json == JsonFormat::PartnerCenter && !problem_asked => {
+                        Variant::PartnerCenter
+                    }
+                    f => variant_of(f),
+                };
+                (*status, variant, None)
             }
+            Action::Redirect {
+                location, status, ..
+            } => {
+                // 303 sends browsers on with GET; 307 keeps other methods and bodies.
+                let status = status.unwrap_or(match *ctx.method {
+                    Method::GET | Method::HEAD | Method::POST => StatusCode::SEE_OTHER,
+                    _ => StatusCode::TEMPORARY_REDIRECT,
+                });
+                (status, variant_of(format), Some(fill(location, m)))
+            }
+            Action::Deny { status } => (*status, variant_of(format), None),
+            Action::Allow => (StatusCode::INTERNAL_SERVER_ERROR, variant_of(format), None),
+        };
+        let compiled = self.rules.get(m.index);
+        let mut body = Vec::with_capacity(1024);
+        let content_type = match compiled.and_then(|c| c.body(variant, lang)) {
+            Some((content_type, template)) => {
+                template.fill(
+                    &mut body,
+                    &Values {
+                        request_id: ctx.request_id,
+                        decision_id: ctx.decision_id,
+                        region: m.resolved.region.as_str(),
+                        target: location.as_deref().unwrap_or(""),
+                    },
+                );
+                *content_type
+            }
+            None => "text/plain; charset=utf-8",
+        };
+        let mut a = Answer::new(status, body);
+        a.field("content-type", content_type.as_bytes());
+        if let Some(target) = location.filter(|t| HeaderValue::from_str(t).is_ok()) {
+            a.field("location", target.into_bytes());
+        }
+        a.field("x-request-id", ctx.request_id.as_bytes().to_vec());
+        a.field(
+            "x-portalgate-decision-id",
+            ctx.decision_id.as_bytes().to_vec(),
+        );
+        if let Some(rule) = compiled.and_then(|c| c.rule_header.as_deref()) {
+            a.field("x-portalgate-rule", rule);
+        }
+        a.field("cache-control", &b"no-store"[..]);
+        a.field("vary", &b"Accept, Accept-Language"[..]);
+        a.field("content-language", lang.tag().as_bytes());
+        if let Some(v) = ctx.ms_request_id {
+            a.field("ms-requestid", v.to_vec());
+        }
+        if let Some(v) = ctx.ms_correlation_id {
+            a.field("ms-correlationid", v.to_vec());
+        }
+        a
+    }
+}
+
+fn variant_of(format: Format) -> Variant {
+    match format {
+        Format::Json => Variant::Json,
+        Format::Html => Variant::Html,
+        Format::Text => Variant::Text,
+    }
+}
+
+/// How a value is escaped where a body's hole is.
+fn escaper(variant: Variant) -> template::Escape {
+    match variant {
+        Variant::Json | Variant::PartnerCenter => template::Escape::Json,
+        Variant::Html => template::Escape::Html,
+        Variant::Text => template::Escape::None,
+    }
+}
+
+/// The body of `action` in `variant` and `lang`, with [`Hole`] markers
+/// where the request's values go.
+fn render(rule: &str, action: &Action, variant: Variant, lang: Lang) -> (&'static str, String) {
+    let (rid, did) = (Hole::RequestId.marker(), Hole::DecisionId.marker());
+    match action {
+        Action::Explain {
+            feature,
+            portals,
+            docs,
+            status,
+            messages,
+            ..
+        } => explain(
+            &Explanation {
+                rule,
+                feature,
+                portals,
+                docs,
+                status: *status,
+                messages: messages.get(lang.tag()).map(String::as_str),
+            },
+            variant,
+            lang,
+        ),
+        Action::Redirect { .. } => redirect(Hole::Target.marker(), variant, lang, rid, did, rule),
+        Action::Deny { status } => deny(rule, *status, variant, rid, did),
+        Action::Allow => deny(rule, StatusCode::INTERNAL_SERVER_ERROR, variant, rid, did),
+    }
+}
+
+/// What an explanation says.
+struct Explanation<'a> {
+    rule: &'a str,
+    feature: &'a str,
+    portals: &'a [Portal],
+    docs: &'a [DocLink],
+    status: StatusCode,
+    messages: Option<&'a str>,
+}
+
+fn explain(e: &Explanation<'_>, variant: Variant, lang: Lang) -> (&'static str, String) {
+    let names: Vec<&str> = e.portals.iter().map(|p| p.name.as_str()).collect();
+    let t = texts(e.feature, &names, lang, e.messages);
+    let l = labels(lang);
+    let (rid, did) = (Hole::RequestId.marker(), Hole::DecisionId.marker());
+    let (portals, docs) = (e.portals, e.docs);
+    match variant {
+        Variant::PartnerCenter => {
+            let mut data: Vec<String> = portals
+                .iter()
+                .map(|p| format!("{}: {}", p.name, p.url))
+                .collect();
+            data.extend(docs.iter().map(|d| format!("{}: {}", d.title, d.url)));
             let body = json!({
-                "type": format!("urn:portalgate:feature-unavailable:{feature}"),
+                "code": "FeatureUnavailableInRegion",
+                "description": format!("{}. {}", t.title, t.detail),
+                "data": data,
+                "source": "portalgate",
+            });
+            ("application/json; charset=utf-8", body.to_string() + "\n")
+        }
+        Variant::Json => {
+            let body = json!({
+                "type": format!("urn:portalgate:feature-unavailable:{}", e.feature),
                 "title": t.title,
-                "status": status.as_u16(),
+                "status": e.status.as_u16(),
                 "detail": t.detail,
-                "region": region,
+                "region": Hole::Region.marker(),
                 "portal": portals.first().map(|p| json!({"name": p.name, "url": p.url})),
                 "portals": portals.iter().map(|p| json!({"name": p.name, "url": p.url})).collect::<Vec<_>>(),
                 "docs": docs.iter().map(|d| json!({"title": d.title, "url": d.url})).collect::<Vec<_>>(),
-                "rule": m.rule.id,
+                "rule": e.rule,
                 "decision_id": did,
                 "request_id": rid,
             });
-            with(*status, "application/problem+json", body.to_string() + "\n")
+            ("application/problem+json", body.to_string() + "\n")
         }
-        Format::Html => {
+        Variant::Html => {
             let portal_items: String = portals
                 .iter()
                 .map(|p| {
@@ -198,12 +333,10 @@ fn explain(m: &Matched<'_, Action>, ctx: &Ctx<'_>, lang: Lang) -> Response<Proxy
                 detail = escape(&t.detail),
                 rl = escape(l.request_id),
                 dl = escape(l.decision_id),
-                rid = escape(rid),
-                did = escape(did),
             );
-            with(*status, "text/html; charset=utf-8", page)
+            ("text/html; charset=utf-8", page)
         }
-        Format::Text => {
+        Variant::Text => {
             let mut s = format!("{}\n{}\n", t.title, t.detail);
             for p in portals {
                 s.push_str(&format!("{} {}: {}\n", l.go_to, p.name, p.url));
@@ -215,7 +348,7 @@ fn explain(m: &Matched<'_, Action>, ctx: &Ctx<'_>, lang: Lang) -> Response<Proxy
                 "{}: {rid}\n{}: {did}\n",
                 l.request_id, l.decision_id
             ));
-            with(*status, "text/plain; charset=utf-8", s)
+            ("text/plain; charset=utf-8", s)
         }
     }
 }
@@ -223,7 +356,7 @@ fn explain(m: &Matched<'_, Action>, ctx: &Ctx<'_>, lang: Lang) -> Response<Proxy
 /// `{name}` replaced by the capture (or `{tenant}` by the tenant id), each
 /// value percent-encoded except unreserved characters.
 fn fill(template: &str, m: &Matched<'_, Action>) -> String {
-    let mut out = String::with_capacity(template.len());
+    let mut out = String::with_capacity(template.len() + 36);
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
@@ -232,18 +365,17 @@ fn fill(template: &str, m: &Matched<'_, Action>) -> String {
             return out;
         };
         let name = &rest[start + 1..start + end];
-        let value = if name == "tenant" {
-            m.resolved.tenant.map(|t| t.to_string())
-        } else {
-            None
-        }
-        .or_else(|| {
-            m.captures
+        let tenant = (name == "tenant")
+            .then(|| m.resolved.tenant.map(|t| t.to_string()))
+            .flatten();
+        let value: Cow<'_, str> = match tenant {
+            Some(t) => Cow::Owned(t),
+            None => m
+                .captures
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap_or_default();
+                .map_or(Cow::Borrowed(""), |(_, v)| Cow::Borrowed(v.as_str())),
+        };
         for b in value.bytes() {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
                 out.push(b as char);
@@ -258,84 +390,77 @@ fn fill(template: &str, m: &Matched<'_, Action>) -> String {
 }
 
 fn redirect(
-    m: &Matched<'_, Action>,
-    location: &str,
-    fixed: Option<StatusCode>,
-    ctx: &Ctx<'_>,
+    target: &str,
+    variant: Variant,
     lang: Lang,
-) -> Response<ProxyBody> {
-    // 303 sends browsers on with GET; 307 keeps other methods and bodies.
-    let status = fixed.unwrap_or(match *ctx.method {
-        Method::GET | Method::HEAD | Method::POST => StatusCode::SEE_OTHER,
-        _ => StatusCode::TEMPORARY_REDIRECT,
-    });
-    let target = fill(location, m);
+    rid: &str,
+    did: &str,
+    rule: &str,
+) -> (&'static str, String) {
     let l = labels(lang);
-    let (rid, did) = ids(ctx);
-    let mut r = match negotiate(ctx.accept) {
-        Format::Html => with(
-            status,
+    match variant {
+        Variant::Html => (
             "text/html; charset=utf-8",
             format!(
                 "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
                  <body><main><p>{} <a href=\"{t}\">{t}</a></p><p><small>{}: <code>{}</code></small></p></main></body></html>\n",
                 lang.tag(),
-                escape(&target),
+                escape(target),
                 escape(l.redirected),
                 escape(l.decision_id),
                 escape(did),
-                t = escape(&target),
+                t = escape(target),
             ),
         ),
-        Format::Json => with(
-            status,
+        Variant::Json | Variant::PartnerCenter => (
             "application/json; charset=utf-8",
-            json!({"location": target, "rule": m.rule.id, "decision_id": did, "request_id": rid}).to_string() + "\n",
+            json!({"location": target, "rule": rule, "decision_id": did, "request_id": rid}).to_string() + "\n",
         ),
-        Format::Text => with(status, "text/plain; charset=utf-8", format!("{} {target}\n", l.redirected)),
-    };
-    if let Ok(v) = HeaderValue::from_str(&target) {
-        r.headers_mut().insert(header::LOCATION, v);
+        Variant::Text => ("text/plain; charset=utf-8", format!("{} {target}\n", l.redirected)),
     }
-    r
 }
 
-fn deny(m: &Matched<'_, Action>, status: StatusCode, ctx: &Ctx<'_>) -> Response<ProxyBody> {
-    let (rid, did) = ids(ctx);
+fn deny(
+    rule: &str,
+    status: StatusCode,
+    variant: Variant,
+    rid: &str,
+    did: &str,
+) -> (&'static str, String) {
     let title = status.canonical_reason().unwrap_or("Denied");
-    match negotiate(ctx.accept) {
-        Format::Json => with(
-            status,
+    match variant {
+        Variant::Json | Variant::PartnerCenter => (
             "application/problem+json",
             json!({
                 "type": "about:blank",
                 "title": title,
                 "status": status.as_u16(),
-                "detail": format!("denied by rule {}", m.rule.id),
-                "rule": m.rule.id,
+                "detail": format!("denied by rule {rule}"),
+                "rule": rule,
                 "decision_id": did,
                 "request_id": rid,
             })
             .to_string()
                 + "\n",
         ),
-        Format::Html => with(
-            status,
+        Variant::Html => (
             "text/html; charset=utf-8",
             format!(
                 "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {t}</title></head>\
                  <body><main><h1>{code} {t}</h1><p>Denied by rule <code>{}</code>.</p>\
                  <p><small>Decision id: <code>{}</code></small></p></main></body></html>\n",
-                escape(&m.rule.id),
+                escape(rule),
                 escape(did),
                 code = status.as_u16(),
                 t = escape(title),
             ),
         ),
-        Format::Text => with(
-            status,
+        Variant::Text => (
             "text/plain; charset=utf-8",
-            format!("{} {title}\ndenied by rule {}\ndecision id: {did}\n", status.as_u16(), m.rule.id),
+            format!("{} {title}\ndenied by rule {rule}\ndecision id: {did}\n", status.as_u16()),
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

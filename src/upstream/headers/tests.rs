@@ -1,5 +1,42 @@
 use super::*;
 
+// The HeaderMap operations of hyper's path, as the one rewrite does them.
+
+/// The request rewrite applied to `h` in place; `Host` and the request id
+/// are what the tests below do not look at.
+fn rewrite(h: &mut HeaderMap, hop: &Hop<'_>, version: http::Version) {
+    let mut out = HeaderMap::new();
+    let rw = RequestRewrite {
+        host: "portal",
+        hop: *hop,
+        via: via_token(version),
+        request_id: b"rid",
+        upgrade: None,
+    };
+    rewrite_request(Fields::Map(h), &rw, &mut out);
+    *h = out;
+}
+
+/// Hop-by-hop removal as the response rewrite does it (without the fields
+/// it adds); whether `Connection` listed `upgrade`.
+fn strip_hop_by_hop(h: &mut HeaderMap) -> bool {
+    let upgrade = Fields::Map(h).connection_lists("upgrade");
+    let mut out = HeaderMap::new();
+    rewrite_response(Fields::Map(h), b"rid", &mut out);
+    out.remove(header::VIA);
+    out.remove(&X_REQUEST_ID);
+    *h = out;
+    upgrade
+}
+
+fn apply_forwarding(h: &mut HeaderMap, hop: &Hop<'_>) {
+    rewrite(h, hop, http::Version::HTTP_11);
+}
+
+fn append_via(h: &mut HeaderMap, version: http::Version) {
+    rewrite(h, &hop(false), version);
+}
+
 fn map(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
@@ -99,4 +136,21 @@ fn via_is_appended() {
     let mut h = HeaderMap::new();
     append_via(&mut h, http::Version::HTTP_11);
     assert_eq!(h["via"], "1.1 portalgate");
+}
+
+#[test]
+fn content_length_is_kept_whatever_connection_names() {
+    let fields = map(&[
+        ("connection", "content-length, x-secret"),
+        ("content-length", "3"),
+        ("x-secret", "1"),
+    ]);
+    let mut out = Vec::new();
+    rewrite_response(Fields::Map(&fields), b"r", &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("content-length: 3\r\n"), "{text}");
+    assert!(!text.contains("x-secret"), "{text}");
+    let mut h = fields.clone();
+    apply_forwarding(&mut h, &hop(false));
+    assert_eq!(h["content-length"], "3");
 }

@@ -1,0 +1,246 @@
+//! A protocol-neutral view of a request head: what the judgement reads,
+//! over hyper's request parts (HTTP/1.x through hyper, HTTP/2) or over a
+//! head that the pass-through codec parsed in place with httparse.
+//!
+//! Everything above the codecs (intake, canonicalisation, tenant, policy,
+//! rendering, the rewrite plan) reads a request through [`HeadView`] and its
+//! [`Fields`], so there is one judgement whichever codec read the bytes.
+//! This module is a leaf: it imports nothing of the crate.
+
+use http::header::{HeaderMap, HeaderName};
+use http::{Method, Version};
+
+/// The header fields of a head, in the order they were received.
+#[derive(Debug, Clone, Copy)]
+pub enum Fields<'a> {
+    /// Parsed by hyper.
+    Map(&'a HeaderMap),
+    /// Parsed in place by httparse.
+    Raw(&'a [httparse::Header<'a>]),
+}
+
+impl<'a> Fields<'a> {
+    /// The number of fields (a repeated name counts once per field).
+    pub fn len(&self) -> usize {
+        match self {
+            Fields::Map(m) => m.len(),
+            Fields::Raw(r) => r.len(),
+        }
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every field as (name, value), in order. Names from hyper are
+    /// lowercase; raw names are as the client spelled them.
+    pub fn iter(&self) -> FieldIter<'a> {
+        match *self {
+            Fields::Map(m) => FieldIter::Map(m.iter()),
+            Fields::Raw(r) => FieldIter::Raw(r.iter()),
+        }
+    }
+
+    /// The values of the fields named `name` (any case), in order.
+    pub fn get_all<'n>(&self, name: &'n HeaderName) -> Values<'a, 'n> {
+        match *self {
+            Fields::Map(m) => Values::Map(m.get_all(name).iter()),
+            Fields::Raw(r) => Values::Raw(r.iter(), name.as_str()),
+        }
+    }
+
+    /// The first value of `name`.
+    pub fn first(&self, name: &HeaderName) -> Option<&'a [u8]> {
+        self.get_all(name).next()
+    }
+
+    /// The first value of `name`, if it is text (see [`text`]).
+    pub fn first_text(&self, name: &HeaderName) -> Option<&'a str> {
+        self.first(name).and_then(text)
+    }
+
+    /// Whether a field named `name` is present.
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        self.first(name).is_some()
+    }
+
+    /// Header bytes as the limits count them: name, value and 4 per field.
+    pub fn size(&self) -> usize {
+        self.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
+    }
+
+    /// Whether a `Connection` field lists `token` (any case).
+    pub fn connection_lists(&self, token: &str) -> bool {
+        self.get_all(&http::header::CONNECTION)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    }
+}
+
+/// A field value as text, with the rule of `HeaderValue::to_str`: visible
+/// ASCII, space and tab only; anything else is not text.
+pub fn text(v: &[u8]) -> Option<&str> {
+    if v.iter().all(|&b| b == b'\t' || (b' '..0x7f).contains(&b)) {
+        std::str::from_utf8(v).ok()
+    } else {
+        None
+    }
+}
+
+/// Iterator over (name, value) pairs of [`Fields`].
+pub enum FieldIter<'a> {
+    /// Over a `HeaderMap`.
+    Map(http::header::Iter<'a, http::HeaderValue>),
+    /// Over httparse fields.
+    Raw(std::slice::Iter<'a, httparse::Header<'a>>),
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            FieldIter::Map(i) => i.next().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            FieldIter::Raw(i) => i.next().map(|h| (h.name, h.value)),
+        }
+    }
+}
+
+/// Iterator over the values of one name in [`Fields`].
+pub enum Values<'a, 'n> {
+    /// Over a `HeaderMap`.
+    Map(http::header::ValueIter<'a, http::HeaderValue>),
+    /// Over httparse fields, with the name looked for.
+    Raw(std::slice::Iter<'a, httparse::Header<'a>>, &'n str),
+}
+
+impl<'a> Iterator for Values<'a, '_> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            Values::Map(i) => i.next().map(http::HeaderValue::as_bytes),
+            Values::Raw(i, name) => i
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value),
+        }
+    }
+}
+
+/// A request head as the judgement reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadView<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The protocol version the client spoke.
+    pub version: Version,
+    /// The path of the request target as sent (not yet canonical).
+    pub path: &'a str,
+    /// The query, as sent.
+    pub query: Option<&'a str>,
+    /// The authority of an absolute-form target or HTTP/2 `:authority`.
+    pub authority: Option<&'a str>,
+    /// The length of the request target, as the URI limit counts it.
+    pub target_len: usize,
+    /// The header fields.
+    pub fields: Fields<'a>,
+}
+
+impl<'a> HeadView<'a> {
+    /// The view of a head hyper parsed.
+    pub fn of_parts(parts: &'a http::request::Parts) -> HeadView<'a> {
+        let uri = &parts.uri;
+        HeadView {
+            method: &parts.method,
+            version: parts.version,
+            path: uri.path(),
+            query: uri.query(),
+            authority: uri.authority().map(http::uri::Authority::as_str),
+            target_len: uri.path_and_query().map_or(1, |p| p.as_str().len())
+                + uri.authority().map_or(0, |a| a.as_str().len()),
+            fields: Fields::Map(&parts.headers),
+        }
+    }
+
+    /// The view of an HTTP/1.1 origin-form head read in place.
+    pub fn of_raw(
+        method: &'a Method,
+        target: &'a str,
+        fields: &'a [httparse::Header<'a>],
+    ) -> HeadView<'a> {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        HeadView {
+            method,
+            version: Version::HTTP_11,
+            path,
+            query,
+            authority: None,
+            target_len: target.len(),
+            fields: Fields::Raw(fields),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header;
+
+    #[test]
+    fn both_kinds_of_fields_read_the_same() {
+        let raw = [
+            httparse::Header {
+                name: "Host",
+                value: b"portal",
+            },
+            httparse::Header {
+                name: "X-Tenant",
+                value: b"a",
+            },
+            httparse::Header {
+                name: "x-tenant",
+                value: b"b",
+            },
+            httparse::Header {
+                name: "Connection",
+                value: b"keep-alive, Upgrade",
+            },
+        ];
+        let mut map = HeaderMap::new();
+        for h in &raw {
+            map.append(
+                HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        let tenant = HeaderName::from_static("x-tenant");
+        for f in [Fields::Raw(&raw), Fields::Map(&map)] {
+            assert_eq!(f.len(), 4);
+            assert_eq!(f.get_all(&tenant).collect::<Vec<_>>(), [b"a", b"b"]);
+            assert_eq!(f.first_text(&header::HOST), Some("portal"));
+            assert!(f.connection_lists("upgrade"));
+            assert!(!f.connection_lists("close"));
+            assert_eq!(f.size(), 4 + 6 + 4 + 8 + 1 + 4 + 8 + 1 + 4 + 10 + 19 + 4);
+        }
+    }
+
+    #[test]
+    fn text_is_what_header_value_to_str_accepts() {
+        for v in [
+            &b"plain"[..],
+            b"tab\there",
+            b"caf\xc3\xa9",
+            b"nul\x00",
+            b"del\x7f",
+        ] {
+            let by_http = http::HeaderValue::from_bytes(v)
+                .ok()
+                .and_then(|h| h.to_str().ok().map(str::to_owned));
+            assert_eq!(text(v).map(str::to_owned), by_http, "{v:?}");
+        }
+    }
+}

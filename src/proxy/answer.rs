@@ -1,0 +1,205 @@
+//! A response the proxy gives itself (a policy answer or an error page), as
+//! one protocol-neutral value: written as HTTP/1.1 bytes by the
+//! pass-through codec, or turned into a hyper response for hyper's.
+//!
+//! Field values borrow from the compiled answers where they can, so the
+//! fast path copies them straight into its output buffer.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::body::ProxyBody;
+
+/// A complete local response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<'a> {
+    /// The status.
+    pub status: StatusCode,
+    /// Header fields (lowercase names), in order.
+    pub fields: Vec<(&'static str, Cow<'a, [u8]>)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The connection must close after this answer: the request's framing
+    /// cannot be trusted (400, 431).
+    pub close: bool,
+}
+
+impl<'a> Answer<'a> {
+    /// An answer with no fields yet.
+    pub fn new(status: StatusCode, body: Vec<u8>) -> Answer<'a> {
+        Answer {
+            status,
+            fields: Vec::with_capacity(12),
+            body,
+            close: false,
+        }
+    }
+
+    /// Adds a field.
+    pub fn field(&mut self, name: &'static str, value: impl Into<Cow<'a, [u8]>>) {
+        self.fields.push((name, value.into()));
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Appends the answer as HTTP/1.1: status line, fields,
+    /// `Content-Length`, `Connection: close` unless `keep_alive`, `Date`,
+    /// and the body unless `head_only` (a `HEAD` request).
+    pub fn write_http1(&self, out: &mut Vec<u8>, head_only: bool, keep_alive: bool) {
+        status_line(out, self.status);
+        for (name, value) in &self.fields {
+            field(out, name.as_bytes(), value);
+        }
+        let mut n = itoa_buf();
+        field(
+            out,
+            b"content-length",
+            fmt_u64(&mut n, self.body.len() as u64),
+        );
+        if !keep_alive {
+            field(out, b"connection", b"close");
+        }
+        date(out);
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+    }
+
+    /// The answer as a response for hyper; `Connection: close` when the
+    /// connection must close.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut resp = Response::new(ProxyBody::local(self.body));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.reserve(self.fields.len() + 1);
+        for (name, value) in self.fields {
+            if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value.into_owned())) {
+                h.append(HeaderName::from_static(name), v);
+            }
+        }
+        if self.close {
+            h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+/// Appends a header field line.
+pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the status line.
+pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+thread_local! {
+    /// The `Date` value of the current second, per thread: formatting it
+    /// costs more than the rest of a small response head.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+/// Appends `Date: now`, as hyper's server adds it to responses without one.
+pub fn date(out: &mut Vec<u8>) {
+    let now = std::time::SystemTime::now();
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs {
+            let text = httpdate::fmt_http_date(now);
+            if text.len() == 29 {
+                d.1.copy_from_slice(text.as_bytes());
+                d.0 = secs;
+            } else {
+                field(out, b"date", text.as_bytes());
+                return;
+            }
+        }
+        field(out, b"date", &d.1);
+    });
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// `n` in decimal, written into the end of `buf`.
+pub fn fmt_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Answer<'static> {
+        let mut a = Answer::new(StatusCode::FORBIDDEN, b"{\"a\":1}\n".to_vec());
+        a.field("content-type", &b"application/json"[..]);
+        a.field("x-request-id", b"abc".to_vec());
+        a
+    }
+
+    #[test]
+    fn written_as_http1() {
+        let mut out = Vec::new();
+        sample().write_http1(&mut out, false, true);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\nx-request-id: abc\r\ncontent-length: 8\r\ndate: "));
+        assert!(text.ends_with(" GMT\r\n\r\n{\"a\":1}\n"));
+        let mut head = Vec::new();
+        sample().write_http1(&mut head, true, false);
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.contains("content-length: 8\r\nconnection: close\r\n"));
+        assert!(head.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn the_same_as_a_hyper_response() {
+        let mut a = sample();
+        a.close = true;
+        let resp = a.into_response();
+        assert_eq!(resp.status(), 403);
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        assert_eq!(resp.headers()["x-request-id"], "abc");
+        assert_eq!(resp.headers()["connection"], "close");
+        assert_eq!(resp.body().local_bytes(), Some(&b"{\"a\":1}\n"[..]));
+    }
+
+    #[test]
+    fn numbers() {
+        let mut b = itoa_buf();
+        assert_eq!(fmt_u64(&mut b, 0), b"0");
+        assert_eq!(
+            fmt_u64(&mut b, 18_446_744_073_709_551_615),
+            b"18446744073709551615"
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! The hyper codec's request handler: HTTP/2, upgrades, chunked and
+//! `Expect` uploads, HTTP/1.0, and everything when the pass-through codec
+//! is off.
+//!
+//! [`Proxy::handle`] is the outer handler: it always produces a response
+//! (forwarded or local) and accounts for the request once. `serve_hyper`
+//! is the inner one, written with `?`: it executes the judgement's plan
+//! (reading the body first when a body-aware rule asks), sends the request
+//! upstream with the one rewrite of its head, and joins an upgrade.
+
+use std::time::Instant;
+
+use http::header::{self, HeaderMap};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+use super::account::Finished;
+use super::body::ProxyBody;
+use super::inspect::{self, Inspected};
+use super::judge::{Facts, Judgement, Plan};
+use super::request_id::Id;
+use super::{local, tunnel, ConnInfo, Proxy, ProxyError};
+use crate::head::{Fields, HeadView};
+use crate::policy::BodyView;
+use crate::upstream::body::{ForwardBody, ForwardBodyError};
+use crate::upstream::headers::{rewrite_request, rewrite_response, rewrite_switch};
+use crate::upstream::{UpstreamError, UpstreamFailure};
+
+/// What the inner handler leaves for the accounting.
+#[derive(Default)]
+struct Trail<'j> {
+    request_id: Option<Id>,
+    facts: Facts<'j>,
+    /// When the response head was ready.
+    answered: Option<Instant>,
+}
+
+impl Proxy {
+    /// The outer handler: always a response, never an error.
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        let start = Instant::now();
+        let (mut parts, body) = req.into_parts();
+        let client_upgrade = parts.extensions.remove::<OnUpgrade>();
+        let method = parts.method.clone();
+        let version = parts.version;
+        let raw_target = parts.uri.clone();
+        let user_agent = parts.headers.get(header::USER_AGENT).cloned();
+        let accept = parts.headers.get(header::ACCEPT).cloned();
+        let mut trail = Trail::default();
+        // Boxed once: the inner future is a few KiB, and hyper moves the
+        // service future into place; one allocation is cheaper than the copies.
+        let result =
+            Box::pin(self.serve_hyper(parts, body, client_upgrade, conn, &mut trail)).await;
+        let request_id = trail.request_id.unwrap_or_default();
+        let response = match &result {
+            Ok(_) => None,
+            Err(err) => {
+                let accept = accept.as_ref().and_then(|v| v.to_str().ok());
+                Some(local::error_response(err, accept, request_id.as_str()))
+            }
+        };
+        let target = raw_target.path_and_query().map_or("/", |p| p.as_str());
+        self.accounts
+            .finish(Finished {
+                start,
+                answered: trail.answered.unwrap_or_else(Instant::now),
+                method: Some(&method),
+                version,
+                target,
+                user_agent: user_agent.as_ref().map(|v| v.as_bytes()),
+                peer: conn.peer.ip(),
+                request_id: &request_id,
+                facts: &trail.facts,
+                outcome: result.as_ref().map(|r| r.status().as_u16()),
+                cause: None,
+            })
+            .await;
+        match (result, response) {
+            (Ok(resp), _) => resp,
+            (Err(_), Some(answer)) => answer.into_response(),
+            (Err(_), None) => Response::new(ProxyBody::local(bytes::Bytes::new())),
+        }
+    }
+
+    /// The inner handler.
+    async fn serve_hyper<'j>(
+        &'j self,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        client_upgrade: Option<OnUpgrade>,
+        conn: ConnInfo,
+        trail: &mut Trail<'j>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let limit = self.judge.limits().max_request_body_bytes;
+        let view = HeadView::of_parts(&parts);
+        let mut judgement = self.judge.decide(&view, &conn);
+        let mut forward_body = None;
+        if let Plan::ReadBody(pending) = judgement.plan {
+            trail.request_id = Some(judgement.request_id);
+            let inspected =
+                inspect::read_incoming(view.fields, body, self.judge.max_inspect()).await?;
+            judgement = match inspected {
+                Inspected::Json(bytes, json) => {
+                    forward_body = Some(ForwardBody::buffered(bytes));
+                    self.judge
+                        .resume(pending, &view, BodyView::Json(&json), &conn)
+                }
+                // Fail closed: the rule that asked cannot judge this body.
+                Inspected::Unreadable => {
+                    self.judge
+                        .resume(pending, &view, BodyView::Unreadable, &conn)
+                }
+            };
+        } else {
+            forward_body = Some(ForwardBody::new(body, limit));
+        }
+        let Judgement {
+            request_id,
+            plan,
+            facts,
+        } = judgement;
+        trail.request_id = Some(request_id);
+        trail.facts = facts;
+        let forward = match plan {
+            Plan::Forward(f) => f,
+            Plan::Answer(a) => {
+                trail.answered = Some(Instant::now());
+                return Ok(a.into_response());
+            }
+            Plan::Reject(e) => return Err(e),
+            Plan::ReadBody(_) => return Err(ProxyError::ClientBody),
+        };
+        let upgrade = forward.upgrade.is_some();
+        let target = forward.target();
+        let uri = Uri::try_from(target.as_ref())
+            .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+        let mut headers = HeaderMap::with_capacity(view.fields.len() + 6);
+        rewrite_request(view.fields, &forward.rewrite(), &mut headers);
+        drop(target);
+        drop(forward);
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        parts.headers = headers;
+        let Some(forward_body) = forward_body else {
+            // Only an unreadable body leaves none, and that never forwards.
+            return Err(ProxyError::ClientBody);
+        };
+        let up_req = Request::from_parts(parts, forward_body);
+        let timeout = self.forwarder.upstream.response_header_timeout;
+        let sent = tokio::time::timeout(timeout, self.forwarder.pool.send(up_req)).await;
+        let (mut resp, lease) = match sent {
+            Err(_) => return Err(ProxyError::UpstreamTimeout),
+            Ok(Err(e)) => return Err(upstream_error(&e)),
+            Ok(Ok(r)) => r,
+        };
+        trail.answered = Some(Instant::now());
+        let rid = request_id.as_bytes();
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade.filter(|_| upgrade) else {
+                return Err(ProxyError::Upstream(UpstreamFailure::Protocol));
+            };
+            tunnel::spawn(client_upgrade, hyper::upgrade::on(&mut resp));
+            let (mut rparts, body) = resp.into_parts();
+            let mut headers = HeaderMap::with_capacity(rparts.headers.len() + 2);
+            rewrite_switch(Fields::Map(&rparts.headers), rid, &mut headers);
+            rparts.headers = headers;
+            return Ok(Response::from_parts(
+                rparts,
+                ProxyBody::upstream(body, None),
+            ));
+        }
+        let (mut rparts, body) = resp.into_parts();
+        let mut headers = HeaderMap::with_capacity(rparts.headers.len() + 2);
+        rewrite_response(Fields::Map(&rparts.headers), rid, &mut headers);
+        rparts.headers = headers;
+        Ok(Response::from_parts(
+            rparts,
+            ProxyBody::upstream(body, Some(lease)),
+        ))
+    }
+}
+
+/// Maps an upstream error to the proxy error it stands for; a failure of
+/// the request body is the client's fault, not the upstream's.
+pub(super) fn upstream_error(e: &UpstreamError) -> ProxyError {
+    match e {
+        UpstreamError::Connect(failure, _) => ProxyError::Upstream(*failure),
+        UpstreamError::Exchange(err) => {
+            for s in crate::upstream::pool::chain(err) {
+                if let Some(b) = s.downcast_ref::<ForwardBodyError>() {
+                    return match b {
+                        ForwardBodyError::TooLarge(n) => ProxyError::BodyTooLarge(*n),
+                        ForwardBodyError::Client(_) => ProxyError::ClientBody,
+                    };
+                }
+            }
+            ProxyError::Upstream(UpstreamFailure::Protocol)
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The one judgement of a request: from a [`HeadView`] to a [`Plan`].
+//!
+//! [`Judge::decide`] runs intake (limits, framing, `Host`), canonicalises
+//! the path, resolves tenant and region and evaluates the rules, once, and
+//! says what to do: forward (with the rewrite of the head), answer (the
+//! rendered policy answer), reject (a [`ProxyError`]), or read the body
+//! first (a body-aware rule asked; [`Judge::resume`] goes on from there
+//! with the body). Both codecs execute the plan, and `portalgate explain`
+//! shows it; the [`Facts`] it leaves are what the accounting records.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::header;
+
+use super::answer::Answer;
+use super::error::ProxyError;
+use super::intake::{self, Checked};
+use super::request_id::Id;
+use super::respond::{Answers, Ctx};
+use super::ConnInfo;
+use crate::canonical::{canonical_host, CanonicalPath};
+use crate::config::{Config, Forwarding, Limits};
+use crate::head::HeadView;
+use crate::policy::{
+    Action, BodyView, Decision, Evaluation, Matched, PolicyError, RequestView, Resume, RuleSet,
+};
+use crate::tenant::{Directory, TenantId};
+use crate::upstream::headers::{via_token, Hop, RequestRewrite, X_REQUEST_ID};
+
+/// Everything a judgement needs, built once per configuration.
+#[derive(Debug)]
+pub struct Judge {
+    limits: Limits,
+    forwarding: Forwarding,
+    /// The upstream's authority, sent as `Host` unless the client's is kept.
+    upstream_authority: String,
+    preserve_host: bool,
+    rules: Arc<RuleSet<Action>>,
+    directory: Arc<Directory>,
+    max_inspect: usize,
+    answers: Answers,
+}
+
+/// What the judgement of one request found.
+#[derive(Debug)]
+pub struct Judgement<'j, 'v> {
+    /// The request id (the client's when well-formed).
+    pub request_id: Id,
+    /// What to do.
+    pub plan: Plan<'j, 'v>,
+    /// What the accounting records.
+    pub facts: Facts<'j>,
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+// One per request, never stored: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Plan<'j, 'v> {
+    /// Send it upstream.
+    Forward(Forward<'v>),
+    /// Answer it with this policy answer.
+    Answer(Answer<'j>),
+    /// Refuse it.
+    Reject(ProxyError),
+    /// A body-aware rule needs the body: read it (bounded by
+    /// [`Judge::max_inspect`], JSON only) and [`Judge::resume`].
+    ReadBody(Pending<'j, 'v>),
+}
+
+/// A request to forward and how its head is rewritten.
+#[derive(Debug)]
+pub struct Forward<'v> {
+    /// The canonical path, forwarded as judged.
+    pub path: CanonicalPath<'v>,
+    /// The query, as sent.
+    pub query: Option<&'v str>,
+    /// The body's length by `Content-Length`, if it has one.
+    pub content_length: Option<u64>,
+    /// The `Host` sent upstream.
+    pub host: &'v str,
+    /// The hop the request arrived on.
+    pub hop: Hop<'v>,
+    /// This proxy's `Via` token.
+    pub via: &'static str,
+    /// The protocol of an upgrade request, kept.
+    pub upgrade: Option<&'v [u8]>,
+    /// The request id sent upstream.
+    pub request_id: Id,
+}
+
+impl Forward<'_> {
+    /// The rewrite of the head towards the upstream.
+    pub fn rewrite(&self) -> RequestRewrite<'_> {
+        RequestRewrite {
+            host: self.host,
+            hop: self.hop,
+            via: self.via,
+            request_id: self.request_id.as_bytes(),
+            upgrade: self.upgrade,
+        }
+    }
+
+    /// The request target sent upstream: the canonical path and the query.
+    pub fn target(&self) -> Cow<'_, str> {
+        match self.query {
+            None => Cow::Borrowed(self.path.as_str()),
+            Some(q) => Cow::Owned(format!("{}?{q}", self.path.as_str())),
+        }
+    }
+}
+
+/// A judgement waiting for the body.
+#[derive(Debug)]
+pub struct Pending<'j, 'v> {
+    request_id: Id,
+    resume: Resume<'j, Action>,
+    checked: Checked<'v>,
+    host: Option<Cow<'v, str>>,
+    bearer_tid: Option<TenantId>,
+}
+
+/// What the accounting needs to know of a judgement.
+#[derive(Debug, Default)]
+pub struct Facts<'j> {
+    /// The enforcing rule that decided (an `allow` too).
+    pub enforced: Option<Matched<'j, Action>>,
+    /// The first report-only rule that matched.
+    pub report_only: Option<Matched<'j, Action>>,
+    /// The decision id, for a request a rule decided or reported.
+    pub decision_id: Option<Id>,
+    /// The canonical host, for a request a rule decided or reported.
+    pub host: Option<String>,
+    /// The canonical path, for a request a rule decided or reported.
+    pub path: Option<String>,
+}
+
+impl Judge {
+    /// The judge of a validated configuration.
+    pub fn new(config: &Config) -> Judge {
+        Judge {
+            limits: config.limits,
+            forwarding: config.forwarding.clone(),
+            upstream_authority: config.upstream.authority.as_str().to_owned(),
+            preserve_host: config.upstream.preserve_host,
+            rules: config.rules.clone(),
+            directory: config.directory.clone(),
+            max_inspect: config.max_inspect_body_bytes,
+            answers: Answers::compile(&config.rules),
+        }
+    }
+
+    /// The request limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The most body bytes read for a body-aware rule.
+    pub fn max_inspect(&self) -> usize {
+        self.max_inspect
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &RuleSet<Action> {
+        &self.rules
+    }
+
+    /// Judges a request head.
+    pub fn decide<'j, 'v>(&'j self, view: &HeadView<'v>, conn: &ConnInfo) -> Judgement<'j, 'v>
+    where
+        'j: 'v,
+    {
+        let request_id = Id::for_request(view.fields.first(&X_REQUEST_ID));
+        let mut facts = Facts::default();
+        let plan = match self.evaluate(view, conn, request_id, &mut facts) {
+            Ok(plan) => plan,
+            Err(e) => Plan::Reject(e),
+        };
+        Judgement {
+            request_id,
+            plan,
+            facts,
+        }
+    }
+
+    /// Goes on with a judgement that waited for the body; `body` says what
+    /// it holds (or that it could not be read as JSON).
+    pub fn resume<'j, 'v>(
+        &'j self,
+        pending: Pending<'j, 'v>,
+        view: &HeadView<'v>,
+        body: BodyView<'_>,
+        conn: &ConnInfo,
+    ) -> Judgement<'j, 'v>
+    where
+        'j: 'v,
+    {
+        let Pending {
+            request_id,
+            resume,
+            checked,
+            host,
+            bearer_tid,
+        } = pending;
+        let mut facts = Facts::default();
+        let req = RequestView {
+            method: view.method,
+            host: host.as_deref(),
+            path: checked.path.as_str(),
+            headers: view.fields,
+            bearer_tid,
+        };
+        let plan = match self.rules.resume(resume, &req, body, &self.directory) {
+            Err(e) => Plan::Reject(e.into()),
+            // The body was given: a rule cannot ask for it again.
+            Ok(Evaluation::NeedBody(r)) => Plan::Reject(
+                PolicyError::UninspectableBody {
+                    rule: r.rule().id.clone(),
+                }
+                .into(),
+            ),
+            Ok(Evaluation::Decided(d)) => {
+                self.conclude(d, view, checked, host, conn, request_id, &mut facts)
+            }
+        };
+        Judgement {
+            request_id,
+            plan,
+            facts,
+        }
+    }
+
+    fn evaluate<'j, 'v>(
+        &'j self,
+        view: &HeadView<'v>,
+        conn: &ConnInfo,
+        request_id: Id,
+        facts: &mut Facts<'j>,
+    ) -> Result<Plan<'j, 'v>, ProxyError>
+    where
+        'j: 'v,
+    {
+        let checked = intake::check(view, &self.limits)?;
+        if self.rules.rules().is_empty() {
+            return Ok(Plan::Forward(self.forward(view, checked, conn, request_id)));
+        }
+        let host = checked.host.map(canonical_host);
+        let bearer_tid = if self.rules.needs_bearer_tid() {
+            match view.fields.first_text(&header::AUTHORIZATION) {
+                Some(a) => crate::tenant::bearer_tid(a).map_err(|_| {
+                    ProxyError::Policy(PolicyError::MalformedTenant {
+                        from: "jwt:tid".into(),
+                    })
+                })?,
+                None => None,
+            }
+        } else {
+            None
+        };
+        let req = RequestView {
+            method: view.method,
+            host: host.as_deref(),
+            path: checked.path.as_str(),
+            headers: view.fields,
+            bearer_tid,
+        };
+        Ok(
+            match self
+                .rules
+                .evaluate(&req, BodyView::NotRead, &self.directory)?
+            {
+                Evaluation::NeedBody(resume) => Plan::ReadBody(Pending {
+                    request_id,
+                    resume,
+                    checked,
+                    host,
+                    bearer_tid,
+                }),
+                Evaluation::Decided(d) => {
+                    self.conclude(d, view, checked, host, conn, request_id, facts)
+                }
+            },
+        )
+    }
+
+    /// The plan for a decided request, and its facts.
+    #[allow(clippy::too_many_arguments)]
+    fn conclude<'j, 'v>(
+        &'j self,
+        decision: Decision<'j, Action>,
+        view: &HeadView<'v>,
+        checked: Checked<'v>,
+        host: Option<Cow<'v, str>>,
+        conn: &ConnInfo,
+        request_id: Id,
+        facts: &mut Facts<'j>,
+    ) -> Plan<'j, 'v>
+    where
+        'j: 'v,
+    {
+        let Decision {
+            enforced,
+            report_only,
+        } = decision;
+        if enforced.is_none() && report_only.is_none() {
+            return Plan::Forward(self.forward(view, checked, conn, request_id));
+        }
+        // Only decided requests are recorded; the common forward pays nothing.
+        facts.host = host.map(Cow::into_owned);
+        facts.path = Some(checked.path.as_str().to_owned());
+        facts.report_only = report_only;
+        let decision_id = Id::new();
+        facts.decision_id = Some(decision_id);
+        let plan = match &enforced {
+            Some(m) if m.rule.action != Action::Allow => {
+                let fields = view.fields;
+                let ctx = Ctx {
+                    method: view.method,
+                    accept: fields.first_text(&header::ACCEPT),
+                    accept_language: fields.first_text(&header::ACCEPT_LANGUAGE),
+                    request_id: request_id.as_str(),
+                    decision_id: decision_id.as_str(),
+                    ms_request_id: fields.first(&MS_REQUEST_ID),
+                    ms_correlation_id: fields.first(&MS_CORRELATION_ID),
+                };
+                Plan::Answer(self.answers.answer(m, &ctx))
+            }
+            _ => Plan::Forward(self.forward(view, checked, conn, request_id)),
+        };
+        facts.enforced = enforced;
+        plan
+    }
+
+    fn forward<'j, 'v>(
+        &'j self,
+        view: &HeadView<'v>,
+        checked: Checked<'v>,
+        conn: &ConnInfo,
+        request_id: Id,
+    ) -> Forward<'v>
+    where
+        'j: 'v,
+    {
+        let peer = conn.peer.ip();
+        let host = match (self.preserve_host, checked.host) {
+            (true, Some(h)) => h,
+            _ => self.upstream_authority.as_str(),
+        };
+        let upgrade = checked
+            .upgrade
+            .then(|| view.fields.first(&header::UPGRADE))
+            .flatten();
+        Forward {
+            path: checked.path,
+            query: view.query,
+            content_length: checked.content_length,
+            host,
+            hop: Hop {
+                peer,
+                trusted: self.forwarding.is_trusted(peer),
+                proto: if conn.tls { "https" } else { "http" },
+                host: checked.host,
+            },
+            via: via_token(view.version),
+            upgrade,
+            request_id,
+        }
+    }
+}
+
+static MS_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("ms-requestid");
+static MS_CORRELATION_ID: header::HeaderName = header::HeaderName::from_static("ms-correlationid");

@@ -1,0 +1,183 @@
+//! Decision records as taken on the request path ([`RawRecord`]: the facts,
+//! unformatted) and their written form ([`DecisionRecord`]: pseudonymised,
+//! without query values), made by [`RawRecord::format`] off the request
+//! path: by the writer task, or when `/decisions/recent` is read.
+//!
+//! A raw record holds the request target and captures as received; it
+//! lives only in memory (the ring of recent records and the writer's
+//! queue). Nothing leaves the process unformatted.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::decision_log::DecisionRecord;
+use super::pseudonym::{strip_query_values, Pseudonymizer};
+
+/// How client addresses appear in decision records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAddress {
+    /// As seen.
+    Full,
+    /// IPv4 to /24, IPv6 to /48.
+    Truncated,
+    /// Not at all.
+    Omit,
+}
+
+/// What formats the records of one configuration generation.
+#[derive(Debug)]
+pub struct Recorder {
+    /// Keyed pseudonyms for user identifiers.
+    pub pseudonyms: Pseudonymizer,
+    /// Client address treatment.
+    pub client_address: ClientAddress,
+    /// Path segments after which a segment is a user identifier.
+    pub user_collections: Vec<String>,
+    /// The configuration generation.
+    pub generation: u64,
+    /// The configuration hash prefix.
+    pub config_hash: String,
+}
+
+/// What a rule contributes to every record it decides: computed once per
+/// configuration.
+#[derive(Debug)]
+pub struct RuleFacts {
+    /// The rule id.
+    pub id: String,
+    /// `enforce` or `report-only`.
+    pub mode: &'static str,
+    /// The route template (`~regex` for a regex rule).
+    pub route: Option<String>,
+    /// The portal the answer names.
+    pub portal: Option<String>,
+}
+
+/// One decision as taken, not yet formatted.
+#[derive(Debug)]
+pub struct RawRecord {
+    /// When the request was decided.
+    pub at: SystemTime,
+    /// The decision id.
+    pub decision_id: String,
+    /// The request id.
+    pub request_id: String,
+    /// The rule, if one decided or reported.
+    pub rule: Option<Arc<RuleFacts>>,
+    /// `explain`, `redirect`, `deny`, `reject`, `forward`, ….
+    pub action: &'static str,
+    /// The status sent.
+    pub status: u16,
+    /// Why a request was rejected.
+    pub reason: Option<&'static str>,
+    /// The method.
+    pub method: http::Method,
+    /// The canonical host.
+    pub host: Option<String>,
+    /// The canonical path, as judged (not yet pseudonymised).
+    pub path: Option<String>,
+    /// The request target as received (not yet pseudonymised).
+    pub target: String,
+    /// The tenant id.
+    pub tenant: Option<String>,
+    /// Where it came from.
+    pub tenant_source: Option<String>,
+    /// The region.
+    pub region: Option<String>,
+    /// Where the region came from.
+    pub region_source: Option<&'static str>,
+    /// Captured user identifiers (to pseudonymise in paths).
+    pub users: Vec<String>,
+    /// The client address.
+    pub peer: IpAddr,
+    /// The `User-Agent`.
+    pub user_agent: Option<String>,
+    /// `HTTP/1.1`, `HTTP/2`, …
+    pub protocol: &'static str,
+    /// Time from the request head to the answer, in milliseconds.
+    pub duration_ms: f64,
+    /// The formatting context of the configuration that decided.
+    pub recorder: Arc<Recorder>,
+}
+
+impl RawRecord {
+    /// The record as written: user identifiers pseudonymised, query values
+    /// removed, the client address as configured.
+    pub fn format(&self) -> DecisionRecord {
+        let r = &self.recorder;
+        let (raw_path, query) = match self.target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (self.target.as_str(), None),
+        };
+        // User identifiers: the rule's user captures, and, for every record
+        // (a sampled forward has no rule), the segment after a collection
+        // name such as `users`.
+        let mut users: Vec<&str> = self.users.iter().map(String::as_str).collect();
+        for path in [Some(raw_path), self.path.as_deref()].into_iter().flatten() {
+            let segs: Vec<&str> = path.split('/').collect();
+            for w in segs.windows(2) {
+                if r.user_collections
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(w[0]))
+                    && !w[1].is_empty()
+                {
+                    users.push(w[1]);
+                }
+            }
+        }
+        let mut target = r.pseudonyms.path(raw_path, &users);
+        if let Some(q) = query {
+            target.push('?');
+            target.push_str(&strip_query_values(q, &r.pseudonyms));
+        }
+        let rule = self.rule.as_deref();
+        DecisionRecord {
+            ts: humantime::format_rfc3339_millis(self.at).to_string(),
+            decision_id: self.decision_id.clone(),
+            request_id: self.request_id.clone(),
+            rule: rule.map(|f| f.id.clone()),
+            mode: rule.map_or("enforce", |f| f.mode),
+            action: self.action,
+            status: self.status,
+            reason: self.reason,
+            method: self.method.to_string(),
+            host: self.host.clone(),
+            route: rule.and_then(|f| f.route.clone()),
+            path: self.path.as_deref().map(|p| r.pseudonyms.path(p, &users)),
+            target,
+            tenant: self.tenant.clone(),
+            tenant_source: self.tenant_source.clone(),
+            region: self.region.clone(),
+            region_source: self.region_source,
+            portal: rule.and_then(|f| f.portal.clone()),
+            client: client(r.client_address, self.peer),
+            user_agent: self.user_agent.clone(),
+            generation: r.generation,
+            config: r.config_hash.clone(),
+            protocol: self.protocol,
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+fn client(mode: ClientAddress, ip: IpAddr) -> Option<String> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    match mode {
+        ClientAddress::Omit => None,
+        ClientAddress::Full => Some(ip.to_string()),
+        ClientAddress::Truncated => Some(match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+        }),
+    }
+}
