@@ -1,6 +1,9 @@
 //! The cost of one policy decision — canonicalise the path, resolve the
 //! tenant and region, evaluate the rules — at 10, 100, 1,000 and 10,000
-//! rules. Run with `cargo bench --bench decision`.
+//! rules; and of the whole judgement of one request head as the
+//! pass-through codec makes it (parse, intake, decide, render the answer
+//! as HTTP/1.1 bytes) with the shipped Germany pack. Run with
+//! `cargo bench --bench decision`.
 //!
 //! The rule sets are the Germany-style rules plus filler rules on other
 //! paths, so the matching rule is the last one in the file: the worst case
@@ -12,9 +15,12 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, Method};
 use portalgate::canonical::canonical_path;
+use portalgate::head::HeadView;
 use portalgate::policy::{
     BodyView, Evaluation, Matcher, Mode, PathPattern, RequestView, Rule, RuleSet, TenantSource,
 };
+use portalgate::proxy::judge::Judge;
+use portalgate::proxy::{pass, ConnInfo};
 use portalgate::tenant::{Directory, Entry, Region, TenantId};
 
 const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
@@ -109,5 +115,60 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Parses `head`, judges it as the pass-through codec does, and writes the
+/// answer (or the upstream head) as bytes: what one request costs above
+/// the socket.
+fn judge_head(judge: &Judge, head: &[u8], out: &mut Vec<u8>) -> usize {
+    use portalgate::proxy::judge::Plan;
+    let mut room = pass::head::room();
+    let pass::head::Parse::Head(req, _) = pass::head::parse_request(head, &mut room) else {
+        panic!("not a head");
+    };
+    let method = Method::from_bytes(req.method.unwrap().as_bytes()).unwrap();
+    let view = HeadView::of_raw(&method, req.path.unwrap(), req.headers);
+    let conn = ConnInfo {
+        peer: ([127, 0, 0, 1], 40000).into(),
+        tls: false,
+    };
+    out.clear();
+    match judge.decide(&view, &conn).plan {
+        Plan::Answer(a) => a.write_http1(out, false, true),
+        Plan::Forward(f) => pass::write_request_head(out, &view, &f),
+        _ => panic!("unexpected plan"),
+    }
+    out.len()
+}
+
+fn judgement(c: &mut Criterion) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+    let config = portalgate::config::load(&dir).unwrap();
+    let judge = Judge::new(&config);
+    let explain = format!(
+        "POST /v1/customers/{DE}/users HTTP/1.1\r\nHost: api.partnercenter.microsoft.com\r\n\
+         Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+    );
+    let redirect = format!(
+        "GET /dashboard/customers/{DE}/users HTTP/1.1\r\nHost: partner.example\r\n\
+         Accept: text/html\r\nUser-Agent: bench\r\n\r\n"
+    );
+    let forward = format!(
+        "GET /v1/customers/{DE}/users HTTP/1.1\r\nHost: api.partnercenter.microsoft.com\r\n\
+         Accept: application/json\r\nUser-Agent: bench\r\n\r\n"
+    );
+    let mut out = Vec::with_capacity(4096);
+    let mut group = c.benchmark_group("judgement");
+    for (name, head) in [
+        ("explain", &explain),
+        ("redirect", &redirect),
+        ("forward", &forward),
+    ] {
+        assert!(judge_head(&judge, head.as_bytes(), &mut out) > 0);
+        group.bench_function(name, |b| {
+            b.iter(|| judge_head(&judge, black_box(head.as_bytes()), &mut out))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, judgement);
 criterion_main!(benches);

@@ -13,7 +13,7 @@
 use http::Method;
 use regex::{Regex, RegexSet, SetMatches};
 
-use super::pattern::PatternError;
+use super::pattern::{PatternError, Segments};
 use super::rule::{HeaderTest, Mode, Rule, TenantSource};
 use crate::head::{text, Fields};
 use crate::tenant::{Directory, Region, RegionSource, TenantId, TenantIdError};
@@ -214,6 +214,8 @@ pub struct Trace<'r, A> {
 
 struct Compiled {
     regex: Option<Regex>,
+    /// The template's steps, when captures can be read without the regex.
+    segments: Option<Segments>,
     names: Vec<String>,
 }
 
@@ -251,6 +253,7 @@ impl<A> RuleSet<A> {
                     sources.push(src);
                     compiled.push(Compiled {
                         regex: Some(regex),
+                        segments: Segments::of(p),
                         names,
                     });
                 }
@@ -258,6 +261,7 @@ impl<A> RuleSet<A> {
                     sources.push(String::from("^"));
                     compiled.push(Compiled {
                         regex: None,
+                        segments: None,
                         names: Vec::new(),
                     });
                 }
@@ -474,6 +478,17 @@ impl<A> RuleSet<A> {
         let (Some(re), false) = (&c.regex, c.names.is_empty()) else {
             return Vec::new();
         };
+        if let Some(segments) = &c.segments {
+            let mut values = Vec::with_capacity(c.names.len());
+            if segments.captures(path, &mut values).is_some() {
+                return c
+                    .names
+                    .iter()
+                    .zip(values)
+                    .map(|(n, v)| (n.clone(), v.to_owned()))
+                    .collect();
+            }
+        }
         let Some(caps) = re.captures(path) else {
             return Vec::new();
         };

@@ -69,6 +69,98 @@ impl PathPattern {
     }
 }
 
+/// A template compiled to whole-segment steps, for reading the captures of
+/// a path the pattern's regex already matched without running a regex
+/// again. Only templates whose `**` (if any) is the last segment have one;
+/// the others are read by their regex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segments {
+    steps: Vec<Step>,
+    /// Ends in `**`: any number of further segments.
+    open: bool,
+    case_insensitive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Literal(String),
+    /// The index of the capture's name.
+    Capture(usize),
+}
+
+impl Segments {
+    /// The steps of a valid template, if its shape allows them.
+    pub fn of(pattern: &PathPattern) -> Option<Segments> {
+        let PathPattern::Template {
+            template,
+            case_insensitive,
+        } = pattern
+        else {
+            return None;
+        };
+        let body = template.strip_prefix('/')?;
+        let body = body.strip_suffix('/').unwrap_or(body);
+        let mut segs: Vec<&str> = if body.is_empty() {
+            Vec::new()
+        } else {
+            body.split('/').collect()
+        };
+        let open = segs.last() == Some(&"**");
+        if open {
+            segs.pop();
+        }
+        let mut names = 0;
+        let mut steps = Vec::with_capacity(segs.len());
+        for seg in segs {
+            if seg.contains("**") {
+                return None;
+            }
+            if seg.starts_with('{') {
+                steps.push(Step::Capture(names));
+                names += 1;
+            } else {
+                steps.push(Step::Literal(seg.to_owned()));
+            }
+        }
+        Some(Segments {
+            steps,
+            open,
+            case_insensitive: *case_insensitive,
+        })
+    }
+
+    /// The captured segments of `path` (a canonical path), in the order of
+    /// the template's names; `None` when the path does not match.
+    pub fn captures<'p>(&self, path: &'p str, out: &mut Vec<&'p str>) -> Option<()> {
+        let rest = path.strip_prefix('/')?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let mut segs = rest
+            .split('/')
+            .filter(|s| !rest.is_empty() || !s.is_empty());
+        for step in &self.steps {
+            let seg = segs.next().filter(|s| !s.is_empty())?;
+            match step {
+                Step::Literal(l) if self.case_insensitive => {
+                    if !seg.eq_ignore_ascii_case(l) {
+                        return None;
+                    }
+                }
+                Step::Literal(l) => {
+                    if seg != l {
+                        return None;
+                    }
+                }
+                Step::Capture(_) => out.push(seg),
+            }
+        }
+        match segs.next() {
+            None => Some(()),
+            Some(_) if self.open => segs.all(|s| !s.is_empty()).then_some(()),
+            Some(_) => None,
+        }
+    }
+}
+
 fn valid_name(n: &str) -> bool {
     let mut b = n.bytes();
     matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
@@ -199,6 +291,47 @@ mod tests {
             PathPattern::Regex("(".into()).to_regex(),
             Err(PatternError::Regex(_))
         ));
+    }
+
+    #[test]
+    fn segments_read_what_the_regex_reads() {
+        let patterns = [
+            t("/v1/customers/{tenant}/users/{user}", true),
+            t("/v1/customers/{tenant}/users", false),
+            t("/dashboard/customers/{tenant}/users/**", true),
+            t("/dashboard/**", true),
+            t("/", true),
+            t("/{a}/", true),
+        ];
+        let paths = [
+            "/v1/customers/AbC/USERS/u1",
+            "/v1/customers/abc/users/u1/",
+            "/v1/customers/abc/users/u1/licenses",
+            "/v1/customers/abc/users",
+            "/v1/Customers/a/users",
+            "/dashboard/customers/x/users",
+            "/dashboard/customers/x/users/",
+            "/dashboard/customers/x/Users/a/b",
+            "/dashboard",
+            "/dashboards",
+            "/",
+            "/a",
+            "/a/",
+        ];
+        for p in &patterns {
+            let segments = Segments::of(p).expect("a template of this shape");
+            for path in paths {
+                let by_regex = matches(p, path)
+                    .map(|caps| caps.into_iter().map(|(_, v)| v).collect::<Vec<_>>());
+                let mut got = Vec::new();
+                let by_segments = segments
+                    .captures(path, &mut got)
+                    .map(|()| got.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+                assert_eq!(by_segments, by_regex, "{p:?} on {path}");
+            }
+        }
+        assert_eq!(Segments::of(&t("/v1/**/users", false)), None);
+        assert_eq!(Segments::of(&PathPattern::Regex("/x".into())), None);
     }
 
     #[test]

@@ -237,8 +237,8 @@ impl Accounts {
             }
             _ => return None,
         };
-        let decision_id = match (decided, f.facts.decision_id) {
-            (Some(_), Some(id)) => id,
+        let decision_id = match (decided, &f.facts.decision_id) {
+            (Some(_), Some(id)) => id.clone(),
             _ => Id::new(),
         };
         let resolved = decided.map(|m| &m.resolved);

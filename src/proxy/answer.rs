@@ -5,13 +5,13 @@
 //! Field values borrow from the compiled answers where they can, so the
 //! fast path copies them straight into its output buffer.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 
 use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
+use super::request_id::Id;
 
 /// A complete local response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct Answer<'a> {
     /// The status.
     pub status: StatusCode,
     /// Header fields (lowercase names), in order.
-    pub fields: Vec<(&'static str, Cow<'a, [u8]>)>,
+    pub fields: Vec<(&'static str, Value<'a>)>,
     /// The body.
     pub body: Vec<u8>,
     /// The connection must close after this answer: the request's framing
@@ -39,7 +39,7 @@ impl<'a> Answer<'a> {
     }
 
     /// Adds a field.
-    pub fn field(&mut self, name: &'static str, value: impl Into<Cow<'a, [u8]>>) {
+    pub fn field(&mut self, name: &'static str, value: impl Into<Value<'a>>) {
         self.fields.push((name, value.into()));
     }
 
@@ -57,7 +57,7 @@ impl<'a> Answer<'a> {
     pub fn write_http1(&self, out: &mut Vec<u8>, head_only: bool, keep_alive: bool) {
         status_line(out, self.status);
         for (name, value) in &self.fields {
-            field(out, name.as_bytes(), value);
+            field(out, name.as_bytes(), value.as_ref());
         }
         let mut n = itoa_buf();
         field(
@@ -83,7 +83,11 @@ impl<'a> Answer<'a> {
         let h = resp.headers_mut();
         h.reserve(self.fields.len() + 1);
         for (name, value) in self.fields {
-            if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value.into_owned())) {
+            let value = match value {
+                Value::Owned(v) => bytes::Bytes::from(v),
+                other => bytes::Bytes::copy_from_slice(other.as_ref()),
+            };
+            if let Ok(v) = HeaderValue::from_maybe_shared(value) {
                 h.append(HeaderName::from_static(name), v);
             }
         }
@@ -91,6 +95,45 @@ impl<'a> Answer<'a> {
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+/// A field value: borrowed from the compiled answers, owned, or an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// Borrowed.
+    Ref(&'a [u8]),
+    /// Owned.
+    Owned(Vec<u8>),
+    /// A request or decision id.
+    Id(Id),
+}
+
+impl AsRef<[u8]> for Value<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Value::Ref(v) => v,
+            Value::Owned(v) => v,
+            Value::Id(id) => id.as_bytes(),
+        }
+    }
+}
+
+impl<'a> From<&'a [u8]> for Value<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Value::Ref(v)
+    }
+}
+
+impl From<Vec<u8>> for Value<'_> {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Owned(v)
+    }
+}
+
+impl From<Id> for Value<'_> {
+    fn from(id: Id) -> Self {
+        Value::Id(id)
     }
 }
 

@@ -97,7 +97,7 @@ impl Proxy {
         let mut judgement = self.judge.decide(&view, &conn);
         let mut forward_body = None;
         if let Plan::ReadBody(pending) = judgement.plan {
-            trail.request_id = Some(judgement.request_id);
+            trail.request_id = Some(judgement.request_id.clone());
             let inspected =
                 inspect::read_incoming(view.fields, body, self.judge.max_inspect()).await?;
             judgement = match inspected {
@@ -120,7 +120,7 @@ impl Proxy {
             plan,
             facts,
         } = judgement;
-        trail.request_id = Some(request_id);
+        trail.request_id = Some(request_id.clone());
         trail.facts = facts;
         let forward = match plan {
             Plan::Forward(f) => f,

@@ -92,6 +92,27 @@ fn framing(view: &HeadView<'_>, limits: &Limits) -> Result<Option<u64>, ProxyErr
     Ok(Some(n))
 }
 
+/// A host name or IPv4 address with an optional port: valid without a
+/// closer look (the common case).
+fn plain_host(h: &str) -> bool {
+    let (name, port) = match h.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (h, None),
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Anything else a `Host` may be (IPv6 literals), as the URI grammar
+/// reads it, without user information.
+fn authority(h: &str) -> bool {
+    h.parse::<http::uri::Authority>()
+        .is_ok_and(|a| !a.as_str().contains('@'))
+}
+
 fn host<'v>(view: &HeadView<'v>) -> Result<Option<&'v str>, ProxyError> {
     let mut hosts = view.fields.get_all(&header::HOST);
     let host_field = hosts.next();
@@ -101,10 +122,7 @@ fn host<'v>(view: &HeadView<'v>) -> Result<Option<&'v str>, ProxyError> {
     let host_field = match host_field {
         Some(h) => Some(
             text(h)
-                .filter(|s| {
-                    s.parse::<http::uri::Authority>()
-                        .is_ok_and(|a| !a.as_str().contains('@'))
-                })
+                .filter(|s| plain_host(s) || authority(s))
                 .ok_or(ProxyError::BadRequest("invalid Host header"))?,
         ),
         None => None,

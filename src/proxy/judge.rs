@@ -173,7 +173,7 @@ impl Judge {
     {
         let request_id = Id::for_request(view.fields.first(&X_REQUEST_ID));
         let mut facts = Facts::default();
-        let plan = match self.evaluate(view, conn, request_id, &mut facts) {
+        let plan = match self.evaluate(view, conn, &request_id, &mut facts) {
             Ok(plan) => plan,
             Err(e) => Plan::Reject(e),
         };
@@ -221,7 +221,7 @@ impl Judge {
                 .into(),
             ),
             Ok(Evaluation::Decided(d)) => {
-                self.conclude(d, view, checked, host, conn, request_id, &mut facts)
+                self.conclude(d, view, checked, host, conn, &request_id, &mut facts)
             }
         };
         Judgement {
@@ -235,7 +235,7 @@ impl Judge {
         &'j self,
         view: &HeadView<'v>,
         conn: &ConnInfo,
-        request_id: Id,
+        request_id: &Id,
         facts: &mut Facts<'j>,
     ) -> Result<Plan<'j, 'v>, ProxyError>
     where
@@ -271,7 +271,7 @@ impl Judge {
                 .evaluate(&req, BodyView::NotRead, &self.directory)?
             {
                 Evaluation::NeedBody(resume) => Plan::ReadBody(Pending {
-                    request_id,
+                    request_id: request_id.clone(),
                     resume,
                     checked,
                     host,
@@ -293,7 +293,7 @@ impl Judge {
         checked: Checked<'v>,
         host: Option<Cow<'v, str>>,
         conn: &ConnInfo,
-        request_id: Id,
+        request_id: &Id,
         facts: &mut Facts<'j>,
     ) -> Plan<'j, 'v>
     where
@@ -311,7 +311,6 @@ impl Judge {
         facts.path = Some(checked.path.as_str().to_owned());
         facts.report_only = report_only;
         let decision_id = Id::new();
-        facts.decision_id = Some(decision_id);
         let plan = match &enforced {
             Some(m) if m.rule.action != Action::Allow => {
                 let fields = view.fields;
@@ -319,8 +318,8 @@ impl Judge {
                     method: view.method,
                     accept: fields.first_text(&header::ACCEPT),
                     accept_language: fields.first_text(&header::ACCEPT_LANGUAGE),
-                    request_id: request_id.as_str(),
-                    decision_id: decision_id.as_str(),
+                    request_id: &request_id,
+                    decision_id: &decision_id,
                     ms_request_id: fields.first(&MS_REQUEST_ID),
                     ms_correlation_id: fields.first(&MS_CORRELATION_ID),
                 };
@@ -328,6 +327,7 @@ impl Judge {
             }
             _ => Plan::Forward(self.forward(view, checked, conn, request_id)),
         };
+        facts.decision_id = Some(decision_id);
         facts.enforced = enforced;
         plan
     }
@@ -337,7 +337,7 @@ impl Judge {
         view: &HeadView<'v>,
         checked: Checked<'v>,
         conn: &ConnInfo,
-        request_id: Id,
+        request_id: &Id,
     ) -> Forward<'v>
     where
         'j: 'v,
@@ -364,7 +364,7 @@ impl Judge {
             },
             via: via_token(view.version),
             upgrade,
-            request_id,
+            request_id: request_id.clone(),
         }
     }
 }

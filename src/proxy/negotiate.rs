@@ -11,51 +11,116 @@ pub enum Format {
     Text,
 }
 
-/// The client's quality for a media type, from the most specific matching
-/// range in `accept`; 1.0 when there is no `Accept` header.
-pub fn quality(accept: Option<&str>, media: &str) -> f32 {
-    let Some(accept) = accept else { return 1.0 };
-    let (mtype, msub) = media.split_once('/').unwrap_or((media, ""));
-    let mut best: Option<(u8, f32)> = None;
-    for range in accept.split(',') {
-        let mut params = range.split(';');
-        let name = params.next().unwrap_or("").trim();
-        let (rtype, rsub) = name.split_once('/').unwrap_or((name, ""));
-        let specificity = if rtype.eq_ignore_ascii_case(mtype) && rsub.eq_ignore_ascii_case(msub) {
-            3
-        } else if rtype.eq_ignore_ascii_case(mtype) && rsub == "*" {
-            2
-        } else if rtype == "*" && rsub == "*" {
-            1
-        } else {
-            continue;
+/// The media types the proxy renders, in the order [`Prefs`] keeps them.
+const MEDIA: [&str; 4] = [
+    "application/json",
+    "application/problem+json",
+    "text/html",
+    "text/plain",
+];
+/// [`MEDIA`] as type and subtype.
+const SPLIT: [(&str, &str); 4] = [
+    ("application", "json"),
+    ("application", "problem+json"),
+    ("text", "html"),
+    ("text", "plain"),
+];
+
+/// What an `Accept` header says of the media types the proxy renders,
+/// read in one pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prefs {
+    /// The quality of each of [`MEDIA`], from its most specific range.
+    q: [f32; 4],
+    /// `application/problem+json` is listed by name.
+    problem_listed: bool,
+}
+
+impl Prefs {
+    /// Reads `accept`; every type has quality 1 without one.
+    pub fn of(accept: Option<&str>) -> Prefs {
+        let Some(accept) = accept else {
+            return Prefs {
+                q: [1.0; 4],
+                problem_listed: false,
+            };
         };
-        let q = params
-            .filter_map(|p| p.trim().split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
-            .and_then(|(_, v)| v.trim().parse::<f32>().ok())
-            .map_or(1.0, |q| q.clamp(0.0, 1.0));
-        if best.is_none_or(|(s, _)| specificity > s) {
-            best = Some((specificity, q));
+        let mut best: [Option<(u8, f32)>; 4] = [None; 4];
+        let mut problem_listed = false;
+        for range in accept.split(',') {
+            let (name, params) = range.split_once(';').unwrap_or((range, ""));
+            let name = name.trim();
+            let (rtype, rsub) = name.split_once('/').unwrap_or((name, ""));
+            let mut q = None;
+            for (i, (mtype, msub)) in SPLIT.iter().enumerate() {
+                let specificity =
+                    if rtype.eq_ignore_ascii_case(mtype) && rsub.eq_ignore_ascii_case(msub) {
+                        3
+                    } else if rtype.eq_ignore_ascii_case(mtype) && rsub == "*" {
+                        2
+                    } else if rtype == "*" && rsub == "*" {
+                        1
+                    } else {
+                        continue;
+                    };
+                if i == 1 && specificity == 3 {
+                    problem_listed = true;
+                }
+                let q = *q.get_or_insert_with(|| {
+                    params
+                        .split(';')
+                        .filter_map(|p| p.trim().split_once('='))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                        .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+                        .map_or(1.0, |q| q.clamp(0.0, 1.0))
+                });
+                if best[i].is_none_or(|(s, _)| specificity > s) {
+                    best[i] = Some((specificity, q));
+                }
+            }
+        }
+        Prefs {
+            q: best.map(|b| b.map_or(0.0, |(_, q)| q)),
+            problem_listed,
         }
     }
-    best.map_or(0.0, |(_, q)| q)
+
+    /// The format the client prefers; ties go to JSON, then HTML.
+    pub fn format(&self) -> Format {
+        let [json, problem, html, text] = self.q;
+        let json = json.max(problem);
+        if json >= html && json >= text && json > 0.0 {
+            Format::Json
+        } else if html >= text && html > 0.0 {
+            Format::Html
+        } else if text > 0.0 {
+            Format::Text
+        } else {
+            Format::Json
+        }
+    }
+
+    /// Whether the client asked for problem details explicitly: it lists
+    /// `application/problem+json`, at least as high as `application/json`.
+    pub fn problem_asked(&self) -> bool {
+        self.problem_listed && self.q[1] >= self.q[0]
+    }
+}
+
+/// The client's quality for one of the media types the proxy renders
+/// (0 for others), from the most specific matching range in `accept`;
+/// 1.0 when there is no `Accept` header.
+pub fn quality(accept: Option<&str>, media: &str) -> f32 {
+    let prefs = Prefs::of(accept);
+    MEDIA
+        .iter()
+        .position(|m| *m == media)
+        .map_or(0.0, |i| prefs.q[i])
 }
 
 /// Picks the format the client prefers; ties go to JSON, then HTML.
 pub fn negotiate(accept: Option<&str>) -> Format {
-    let json = quality(accept, "application/json").max(quality(accept, "application/problem+json"));
-    let html = quality(accept, "text/html");
-    let text = quality(accept, "text/plain");
-    if json >= html && json >= text && json > 0.0 {
-        Format::Json
-    } else if html >= text && html > 0.0 {
-        Format::Html
-    } else if text > 0.0 {
-        Format::Text
-    } else {
-        Format::Json
-    }
+    Prefs::of(accept).format()
 }
 
 #[cfg(test)]

@@ -13,11 +13,14 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// The longest id kept from a client.
 pub const MAX_LEN: usize = 128;
 
-/// An id, held inline (no allocation).
-#[derive(Clone, Copy)]
-pub struct Id {
-    len: u8,
-    bytes: [u8; MAX_LEN],
+/// An id: a new one inline, a client's on the heap (they are rare, and a
+/// small `Id` is cheap to move with the judgement).
+#[derive(Clone)]
+pub enum Id {
+    /// Made here: 32 hex digits.
+    New([u8; 32]),
+    /// The client's, well-formed.
+    Kept(Box<[u8]>),
 }
 
 impl std::fmt::Debug for Id {
@@ -32,18 +35,13 @@ impl PartialEq for Id {
     }
 }
 
+impl Eq for Id {}
+
 impl Id {
     /// The id for a request: `incoming` when it is well-formed, else a new one.
     pub fn for_request(incoming: Option<&[u8]>) -> Id {
         match incoming.filter(|v| is_valid(v)) {
-            Some(v) => {
-                let mut id = Id {
-                    len: v.len() as u8,
-                    bytes: [0; MAX_LEN],
-                };
-                id.bytes[..v.len()].copy_from_slice(v);
-                id
-            }
+            Some(v) => Id::Kept(v.into()),
             None => Id::new(),
         }
     }
@@ -55,21 +53,21 @@ impl Id {
             c.set(Some((prefix, n.wrapping_add(1))));
             (prefix, n)
         });
-        let mut id = Id {
-            len: 32,
-            bytes: [0; MAX_LEN],
-        };
+        let mut bytes = [0; 32];
         for (i, word) in [prefix, n].into_iter().enumerate() {
             for d in 0..16 {
-                id.bytes[i * 16 + d] = HEX[((word >> ((15 - d) * 4)) & 0xf) as usize];
+                bytes[i * 16 + d] = HEX[((word >> ((15 - d) * 4)) & 0xf) as usize];
             }
         }
-        id
+        Id::New(bytes)
     }
 
     /// The id's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        match self {
+            Id::New(b) => b,
+            Id::Kept(b) => b,
+        }
     }
 
     /// The id as text (always ASCII: see [`is_valid`]).

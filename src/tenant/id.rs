@@ -101,8 +101,32 @@ fn hex_value(s: &str) -> Option<u128> {
     u128::from_str_radix(s, 16).ok()
 }
 
+/// The `D` form (`8-4-4-4-12` hex digits), the one on every request path,
+/// without allocating; `None` for anything else.
+fn parse_d(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let d = (c as char).to_digit(16)?;
+        v = v << 4 | u128::from(d);
+    }
+    Some(v)
+}
+
 /// `N`, `D`, `B` and `P`.
 fn parse_nbdp(s: &str) -> Option<u128> {
+    if let Some(v) = parse_d(s) {
+        return Some(v);
+    }
     let inner = match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(b'{'), Some(b'}')) | (Some(b'('), Some(b')')) => &s[1..s.len() - 1],
         _ => s,

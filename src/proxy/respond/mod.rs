@@ -26,7 +26,8 @@ use serde_json::json;
 
 use super::answer::Answer;
 use super::local::escape;
-use super::negotiate::{negotiate, quality, Format};
+use super::negotiate::{Format, Prefs};
+use super::request_id::Id;
 use crate::policy::{Action, DocLink, JsonFormat, Matched, Portal, RuleSet};
 use messages::{labels, language, texts, Lang};
 use template::{Hole, Template, Values};
@@ -40,9 +41,9 @@ pub struct Ctx<'a> {
     /// `Accept-Language`.
     pub accept_language: Option<&'a str>,
     /// The request id.
-    pub request_id: &'a str,
+    pub request_id: &'a Id,
     /// The decision id.
-    pub decision_id: &'a str,
+    pub decision_id: &'a Id,
     /// Partner Center's request header, echoed back.
     pub ms_request_id: Option<&'a [u8]>,
     /// Partner Center's correlation header, echoed back.
@@ -127,16 +128,14 @@ impl Answers {
     /// The answer for an enforced rule (never called for `allow`).
     pub fn answer<'j>(&'j self, m: &Matched<'_, Action>, ctx: &Ctx<'_>) -> Answer<'j> {
         let lang = language(ctx.accept_language);
-        let format = negotiate(ctx.accept);
+        let prefs = Prefs::of(ctx.accept);
+        let format = prefs.format();
         let (status, variant, location) = match &m.rule.action {
             Action::Explain { json, status, .. } => {
-                let problem_asked = ctx
-                    .accept
-                    .is_some_and(|a| a.to_ascii_lowercase().contains("application/problem+json"))
-                    && quality(ctx.accept, "application/problem+json")
-                        >= quality(ctx.accept, "application/json");
                 let variant = match format {
-                    Format::Json if *json == JsonFormat::PartnerCenter && !problem_asked => {
+                    Format::Json
+                        if *json == JsonFormat::PartnerCenter && !prefs.problem_asked() =>
+                    {
                         Variant::PartnerCenter
                     }
                     f => variant_of(f),
@@ -163,8 +162,8 @@ impl Answers {
                 template.fill(
                     &mut body,
                     &Values {
-                        request_id: ctx.request_id,
-                        decision_id: ctx.decision_id,
+                        request_id: ctx.request_id.as_str(),
+                        decision_id: ctx.decision_id.as_str(),
                         region: m.resolved.region.as_str(),
                         target: location.as_deref().unwrap_or(""),
                     },

@@ -71,12 +71,16 @@ fn matched<'r>(set: &'r RuleSet<Action>, index: usize) -> Matched<'r, Action> {
 }
 
 fn ctx<'a>(method: &'a Method, accept: Option<&'a str>, lang: Option<&'a str>) -> Ctx<'a> {
+    static RID: std::sync::LazyLock<Id> =
+        std::sync::LazyLock::new(|| Id::for_request(Some(b"rid-1")));
+    static DID: std::sync::LazyLock<Id> =
+        std::sync::LazyLock::new(|| Id::for_request(Some(b"did-1")));
     Ctx {
         method,
         accept,
         accept_language: lang,
-        request_id: "rid-1",
-        decision_id: "did-1",
+        request_id: &RID,
+        decision_id: &DID,
         ms_request_id: Some(b"ms-1"),
         ms_correlation_id: None,
     }
