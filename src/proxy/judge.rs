@@ -318,7 +318,7 @@ impl Judge {
                     method: view.method,
                     accept: fields.first_text(&header::ACCEPT),
                     accept_language: fields.first_text(&header::ACCEPT_LANGUAGE),
-                    request_id: &request_id,
+                    request_id,
                     decision_id: &decision_id,
                     ms_request_id: fields.first(&MS_REQUEST_ID),
                     ms_correlation_id: fields.first(&MS_CORRELATION_ID),
