@@ -33,8 +33,8 @@
 //! - [`demo`]: the sample partner-portal backend used by `portalgate demo` and tests.
 //! - [`cli`] and [`commands`]: the command line.
 //!
-//! Imports point one way: `canonical`, `tenant` and `telemetry` import nothing
-//! of the rest; `policy` uses `tenant` and `canonical` only; `config` builds
+//! Imports point one way: `canonical`, `tenant` and `head` import nothing
+//! of the rest, `telemetry` only `tenant` (records hold tenant ids); `policy` uses `tenant` and `canonical` only; `config` builds
 //! policy and tenant types; `upstream` and `proxy` use `config`; `server`
 //! uses `proxy`; commands use everything.
 #![forbid(unsafe_code)]

@@ -228,6 +228,8 @@ def main():
     ap.add_argument("--latency-duration", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2,
                     help="rounds of every target in turn; the tables show medians")
+    ap.add_argument("--baseline", help="another portalgate binary, measured beside this one "
+                    "in every scenario (e.g. the build before a change)")
     ap.add_argument("--only", default="pass,redirect,explain,h2",
                     help="comma-separated scenarios: pass, redirect, explain, h2")
     args = ap.parse_args()
@@ -247,10 +249,26 @@ def main():
         procs.start(["nginx", "-c", backend_conf, "-p", d])
         wait_port(bport)
 
-        def pg(name, top="", listener="", rest=""):
+        def pg(name, top="", listener="", rest="", binary=None):
             port = free_port()
             cfg = portalgate_conf(d, name, port, bport, top, listener, rest)
-            return port, [args.binary, "--log-level", "warn", "serve", "--config", cfg]
+            return port, [binary or args.binary, "--log-level", "warn", "serve", "--config", cfg]
+
+        def with_baseline(ts):
+            """The scenario's portalgate targets again, run from --baseline."""
+            if not args.baseline:
+                return ts
+            more = []
+            for t in ts:
+                if t.cmd[0] == args.binary:
+                    port = free_port()
+                    cfg = t.cmd[-1].replace(".toml", "-baseline.toml")
+                    text = open(t.cmd[-1]).read().replace(f"127.0.0.1:{t.port}", f"127.0.0.1:{port}")
+                    open(cfg, "w").write(text)
+                    more.append(Target(t.name + " (baseline)",
+                                       [args.baseline] + t.cmd[1:-1] + [cfg], port,
+                                       t.url.replace(f":{t.port}/", f":{port}/"), t.kind, t.script))
+            return ts + more
 
         def ng(name, server_body):
             port = free_port()
@@ -381,21 +399,32 @@ backend be
             t.append(Target("nginx", cmd, port, f"https://127.0.0.1:{port}{path}", kind="h2"))
             scenarios["h2"] = t
 
+        scenarios = {s: with_baseline(ts) for s, ts in scenarios.items()}
         runs = {(s, t.name): [] for s, ts in scenarios.items() for t in ts}
+        # Every target runs for the whole benchmark (idle ones cost nothing),
+        # so a round is the targets of a scenario back to back: a noisy
+        # neighbour then shifts a round, and the per-round ratios hold.
+        started = {}
+        for s, ts in scenarios.items():
+            for t in ts:
+                p = procs.start(t.cmd)
+                wait_port(t.port)
+                started[(s, t.name)] = p
+                if t.kind == "h2":
+                    h2load(t.url, 1)  # warm-up: pools, caches
+                else:
+                    wrk(t.url, args.connections, 1, t.script, True)
         for _ in range(args.rounds):
             for s, ts in scenarios.items():
                 for t in ts:
-                    p = procs.start(t.cmd)
-                    wait_port(t.port)
+                    p = started[(s, t.name)]
                     quiet = s == "explain"
                     if t.kind == "h2":
-                        h2load(t.url, 1)  # warm-up
                         t0 = cpu_ticks(tree(p.pid))
                         rps, total = h2load(t.url, args.duration)
                         t1 = cpu_ticks(tree(p.pid))
                         p50 = p99 = l50 = l99 = float("nan")
                     else:
-                        wrk(t.url, args.connections, 1, t.script, quiet)  # warm-up
                         t0 = cpu_ticks(tree(p.pid))
                         rps, total, p50, p99 = wrk(t.url, args.connections, args.duration,
                                                    t.script, quiet)
@@ -404,31 +433,42 @@ backend be
                     rss = peak_rss_kib(tree(p.pid))
                     cpu_us = (t1 - t0) / CLK_TCK * 1e6 / max(total, 1)
                     runs[(s, t.name)].append((rps, p50, p99, l50, l99, cpu_us, rss / 1024))
-                    procs.stop(p)
     finally:
         procs.stop_all()
 
     print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s (keep-alive) and -c1 "
           f"-d{args.latency_duration}s; h2: h2load -t1 -c64 -m10 -D{args.duration} over TLS.\n"
           f"Proxy (and backend) on cpu0, load generator on cpu1; backend: nginx returning 58 bytes "
-          f"of JSON.\nMedians of {args.rounds} rounds (every target in turn each round); peak RSS "
-          f"is the largest. Ratios are to the scenario's nginx.")
+          f"of JSON.\nMedians of {args.rounds} rounds (the targets of a scenario back to back each "
+          f"round); peak RSS is the largest. Ratios are medians (and ranges) of the per-round "
+          f"ratios to the scenario's nginx.")
     hdr = ("scenario", "target", "req/s", "p50 ms", "p99 ms", "1c p50", "1c p99", "CPU µs/req",
-           "peak RSS MiB", "req/s ÷ nginx", "CPU ÷ nginx", "p99 ÷ nginx")
+           "peak RSS MiB", "req/s ÷ nginx", "CPU ÷ nginx", "CPU ÷ nginx range", "p99 ÷ nginx")
     rows = []
     for s, ts in scenarios.items():
-        med = {}
+        ref = runs.get((s, "nginx"))
         for t in ts:
-            cols = list(zip(*runs[(s, t.name)]))
-            med[t.name] = [statistics.median(c) for c in cols[:6]] + [max(cols[6])]
-        ref = med.get("nginx")
-        for name, (rps, p50, p99, l50, l99, cpu, rss) in med.items():
-            def ratio(a, b):
-                return "-" if not ref or b != b or b == 0 else f"{a / b:.2f}"
+            rs = runs[(s, t.name)]
+            cols = list(zip(*rs))
+            rps, p50, p99, l50, l99, cpu = [statistics.median(c) for c in cols[:6]]
+            rss = max(cols[6])
+
+            def ratio(i):
+                """The median and range of this target's per-round ratios to nginx."""
+                if not ref:
+                    return None
+                v = [a[i] / b[i] for a, b in zip(rs, ref) if b[i] == b[i] and b[i] > 0]
+                return (statistics.median(v), min(v), max(v)) if v else None
+
+            def show(r, spread=False):
+                if r is None:
+                    return "-"
+                return f"{r[1]:.2f}–{r[2]:.2f}" if spread else f"{r[0]:.2f}"
+
             num = lambda v, f: "-" if v != v else f.format(v)
-            rows.append((s, name, f"{rps:,.0f}", num(p50, "{:.3f}"), num(p99, "{:.3f}"),
+            rows.append((s, t.name, f"{rps:,.0f}", num(p50, "{:.3f}"), num(p99, "{:.3f}"),
                          num(l50, "{:.3f}"), num(l99, "{:.3f}"), f"{cpu:.1f}", f"{rss:.1f}",
-                         ratio(rps, ref[0]), ratio(cpu, ref[5]), ratio(p99, ref[2])))
+                         show(ratio(0)), show(ratio(5)), show(ratio(5), True), show(ratio(2))))
     widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
     line = lambda r: "| " + " | ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
                                        for i, (c, w) in enumerate(zip(r, widths))) + " |"

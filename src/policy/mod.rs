@@ -8,6 +8,7 @@
 pub mod action;
 mod describe;
 pub mod engine;
+pub mod index;
 pub mod pattern;
 pub mod rule;
 pub mod shadow;

@@ -4,8 +4,11 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 
 use http::{Method, Version};
 
@@ -15,7 +18,7 @@ use super::ProxyError;
 use crate::config::Config;
 use crate::policy::{Action, Matched, Mode, PathPattern};
 use crate::telemetry::decision_log::DecisionLog;
-use crate::telemetry::metrics::{Decision, Metrics};
+use crate::telemetry::metrics::{Decision, DecisionLabels, Metrics, ModeLabel, RequestLabels};
 use crate::telemetry::pseudonym::Pseudonymizer;
 use crate::telemetry::record::{RawRecord, Recorder, RuleFacts};
 use crate::upstream::UpstreamFailure;
@@ -38,9 +41,25 @@ pub struct Accounts {
     forwarded_seen: AtomicU64,
     /// The counter and histogram of the common case (forwarded, no rule,
     /// 200), resolved once: a family lookup per request costs a lock and a
-    /// hash.
-    forwarded_ok: prometheus_client::metrics::counter::Counter,
-    forwarded_duration: prometheus_client::metrics::histogram::Histogram,
+    /// hash of the labels.
+    forwarded_ok: Counter,
+    forwarded_duration: Histogram,
+    /// Each rule's counters, resolved on first use, by rule index.
+    rule_counters: Vec<RuleCounters>,
+    /// The duration histogram of each decision, resolved on first use.
+    durations: [OnceLock<Histogram>; 6],
+}
+
+/// A counter of `portalgate_requests_total` and its labels (the rule is
+/// the one it is kept for).
+type Slot = OnceLock<(Decision, ModeLabel, u16, Counter)>;
+
+/// The counters one rule counts into, resolved on first use. A rule
+/// answers with one or two statuses and forwards when it reports, so three
+/// slots hold them; anything else goes through the family.
+#[derive(Debug, Default)]
+struct RuleCounters {
+    slots: [Slot; 3],
 }
 
 /// What the accounting learns of a finished request.
@@ -62,7 +81,7 @@ pub struct Finished<'a, 'j> {
     /// The request id.
     pub request_id: &'a Id,
     /// What the judgement found.
-    pub facts: &'a Facts<'j>,
+    pub facts: Facts<'j>,
     /// The status sent, or the failure.
     pub outcome: Result<u16, &'a ProxyError>,
     /// What failed, with its cause, when a codec knows more than the
@@ -96,7 +115,6 @@ impl Accounts {
         metrics: Arc<Metrics>,
         generation: u64,
     ) -> Accounts {
-        use crate::telemetry::metrics::{DecisionLabels, ModeLabel, RequestLabels};
         let forwarded_ok = metrics
             .requests
             .get_or_create(&RequestLabels {
@@ -130,6 +148,8 @@ impl Accounts {
             forwarded_seen: AtomicU64::new(0),
             forwarded_ok,
             forwarded_duration,
+            rule_counters: rules.iter().map(|_| RuleCounters::default()).collect(),
+            durations: Default::default(),
         }
     }
 
@@ -144,20 +164,18 @@ impl Accounts {
     }
 
     /// Counts the request, logs a failure once, and records the decision.
-    pub async fn finish(&self, f: Finished<'_, '_>) {
-        let (rule, decided) = deciding(f.facts);
+    pub async fn finish(&self, mut f: Finished<'_, '_>) {
+        let (rule, _) = deciding(&f.facts);
         self.count(&f, rule);
         log_failure(&f);
-        if let Some(rec) = self.record(&f, decided) {
+        if let Some(rec) = self.record(&mut f) {
             self.log.record(rec).await;
         }
     }
 
     /// Counts by decision, rule, mode and status (or error).
     fn count(&self, f: &Finished<'_, '_>, rule: Option<Counted>) {
-        use crate::telemetry::metrics::{
-            DecisionLabels, ModeLabel, RequestLabels, UpstreamErrorKind, UpstreamLabels,
-        };
+        use crate::telemetry::metrics::{UpstreamErrorKind, UpstreamLabels};
         let (status, decision) = match f.outcome {
             Ok(status) => (status, rule.map_or(Decision::Forward, |(_, _, d)| d)),
             Err(e) if e.is_upstream() => {
@@ -178,47 +196,89 @@ impl Accounts {
             }
             Err(e) => (e.status().as_u16(), Decision::Reject),
         };
-        let (rule, mode) = match rule {
-            Some((i, m, _)) => (
-                self.rule_labels.get(i).cloned(),
-                if m == Mode::ReportOnly {
-                    ModeLabel::ReportOnly
-                } else {
-                    ModeLabel::Enforce
-                },
-            ),
-            None => (None, ModeLabel::None),
-        };
         let elapsed = (f.answered - f.start).as_secs_f64();
-        if decision == Decision::Forward && rule.is_none() && status == 200 {
-            self.forwarded_ok.inc();
-            self.forwarded_duration.observe(elapsed);
+        let Some((index, mode, _)) = rule else {
+            if decision == Decision::Forward && status == 200 {
+                self.forwarded_ok.inc();
+                self.forwarded_duration.observe(elapsed);
+                return;
+            }
+            self.family_counter(decision, None, ModeLabel::None, status)
+                .inc();
+            self.duration(decision).observe(elapsed);
             return;
+        };
+        let mode = if mode == Mode::ReportOnly {
+            ModeLabel::ReportOnly
+        } else {
+            ModeLabel::Enforce
+        };
+        let key = (decision, mode, status);
+        let cached = self.rule_counters.get(index).and_then(|c| {
+            c.slots.iter().find_map(|slot| {
+                let (d, m, s, counter) = slot.get_or_init(|| {
+                    let counter = self.family_counter(decision, Some(index), mode, status);
+                    (decision, mode, status, counter)
+                });
+                ((*d, *m, *s) == key).then_some(counter)
+            })
+        });
+        match cached {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => {
+                self.family_counter(decision, Some(index), mode, status)
+                    .inc();
+            }
         }
+        self.duration(decision).observe(elapsed);
+    }
+
+    /// The counter of these labels, looked up in the family.
+    fn family_counter(
+        &self,
+        decision: Decision,
+        rule: Option<usize>,
+        mode: ModeLabel,
+        status: u16,
+    ) -> Counter {
         self.metrics
             .requests
             .get_or_create(&RequestLabels {
                 decision,
-                rule,
+                rule: rule.and_then(|i| self.rule_labels.get(i).cloned()),
                 mode,
                 status,
             })
-            .inc();
-        self.metrics
-            .duration
-            .get_or_create(&DecisionLabels { decision })
-            .observe(elapsed);
+            .clone()
+    }
+
+    /// The duration histogram of `decision`.
+    fn duration(&self, decision: Decision) -> &Histogram {
+        let i = match decision {
+            Decision::Forward => 0,
+            Decision::Explain => 1,
+            Decision::Redirect => 2,
+            Decision::Deny => 3,
+            Decision::Reject => 4,
+            Decision::UpstreamError => 5,
+        };
+        self.durations[i].get_or_init(|| {
+            self.metrics
+                .duration
+                .get_or_create(&DecisionLabels { decision })
+                .clone()
+        })
     }
 
     /// Exactly one record for a request the policy did not simply forward:
     /// an answer by a rule, a report-only match, or a rejection by the
     /// canonicaliser or the policy; and, when sampling is configured, for
     /// every n-th forwarded request.
-    fn record(
-        &self,
-        f: &Finished<'_, '_>,
-        decided: Option<&Matched<'_, Action>>,
-    ) -> Option<RawRecord> {
+    fn record(&self, f: &mut Finished<'_, '_>) -> Option<RawRecord> {
+        let (host, path) = (f.facts.host.take(), f.facts.path.take());
+        let (_, decided) = deciding(&f.facts);
         let status = match f.outcome {
             Ok(s) => s,
             Err(e) => e.status().as_u16(),
@@ -244,19 +304,19 @@ impl Accounts {
         let resolved = decided.map(|m| &m.resolved);
         Some(RawRecord {
             at: SystemTime::now(),
-            decision_id: decision_id.as_str().to_owned(),
-            request_id: f.request_id.as_str().to_owned(),
+            decision_id,
+            request_id: f.request_id.clone(),
             rule: decided.and_then(|m| self.rule_facts.get(m.index).cloned()),
             action,
             status,
             reason,
             method: f.method.cloned().unwrap_or_default(),
-            host: f.facts.host.clone(),
-            path: f.facts.path.clone(),
+            host,
+            path,
             target: f.target.to_owned(),
-            tenant: resolved.and_then(|r| r.tenant.map(|t| t.to_string())),
+            tenant: resolved.and_then(|r| r.tenant),
             tenant_source: resolved.and_then(|r| r.tenant_source.clone()),
-            region: resolved.map(|r| r.region.to_string()),
+            region: resolved.map(|r| r.region.clone()),
             region_source: resolved.map(|r| r.region_source.as_str()),
             users: decided.map_or(Vec::new(), |m| {
                 m.captures

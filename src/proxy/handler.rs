@@ -71,7 +71,7 @@ impl Proxy {
                 user_agent: user_agent.as_ref().map(|v| v.as_bytes()),
                 peer: conn.peer.ip(),
                 request_id: &request_id,
-                facts: &trail.facts,
+                facts: trail.facts,
                 outcome: result.as_ref().map(|r| r.status().as_u16()),
                 cause: None,
             })

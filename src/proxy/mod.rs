@@ -28,7 +28,6 @@ pub mod judge;
 pub mod local;
 pub mod negotiate;
 pub mod pass;
-pub mod request_id;
 pub mod respond;
 mod tunnel;
 
@@ -37,6 +36,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Upstream};
 use crate::telemetry::decision_log::DecisionLog;
+pub use crate::telemetry::id as request_id;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::UpstreamPool;
 pub use body::ProxyBody;

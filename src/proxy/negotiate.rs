@@ -39,11 +39,27 @@ pub struct Prefs {
 impl Prefs {
     /// Reads `accept`; every type has quality 1 without one.
     pub fn of(accept: Option<&str>) -> Prefs {
-        let Some(accept) = accept else {
-            return Prefs {
-                q: [1.0; 4],
-                problem_listed: false,
-            };
+        let only = |i: usize| {
+            let mut q = [0.0; 4];
+            q[i] = 1.0;
+            Prefs {
+                q,
+                problem_listed: i == 1,
+            }
+        };
+        // The values API clients and tools send most, read without parsing.
+        let accept = match accept {
+            None | Some("*/*") => {
+                return Prefs {
+                    q: [1.0; 4],
+                    problem_listed: false,
+                }
+            }
+            Some("application/json") => return only(0),
+            Some("application/problem+json") => return only(1),
+            Some("text/html") => return only(2),
+            Some("text/plain") => return only(3),
+            Some(a) => a,
         };
         let mut best: [Option<(u8, f32)>; 4] = [None; 4];
         let mut problem_listed = false;
@@ -161,5 +177,26 @@ mod tests {
         );
         assert_eq!(quality(Some("*/*;q=0.1"), "text/html"), 0.1);
         assert_eq!(quality(Some("text/html;level=1;q=0.4"), "text/html"), 0.4);
+    }
+}
+
+#[cfg(test)]
+mod shortcuts {
+    use super::*;
+
+    /// The values read without parsing give what parsing gives.
+    #[test]
+    fn shortcuts_agree_with_the_parse() {
+        for v in [
+            "*/*",
+            "application/json",
+            "application/problem+json",
+            "text/html",
+            "text/plain",
+        ] {
+            // A trailing space skips the shortcut, not the meaning.
+            let parsed = Prefs::of(Some(&format!("{v} ")));
+            assert_eq!(Prefs::of(Some(v)), parsed, "{v}");
+        }
     }
 }

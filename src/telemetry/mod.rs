@@ -8,6 +8,7 @@
 //! writes one JSON object per line.
 
 pub mod decision_log;
+pub mod id;
 pub mod metrics;
 pub mod pseudonym;
 pub mod record;

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::decision_log::DecisionRecord;
+use super::id::Id;
 use super::pseudonym::{strip_query_values, Pseudonymizer};
+use crate::tenant::{Region, TenantId};
 
 /// How client addresses appear in decision records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +62,9 @@ pub struct RawRecord {
     /// When the request was decided.
     pub at: SystemTime,
     /// The decision id.
-    pub decision_id: String,
+    pub decision_id: Id,
     /// The request id.
-    pub request_id: String,
+    pub request_id: Id,
     /// The rule, if one decided or reported.
     pub rule: Option<Arc<RuleFacts>>,
     /// `explain`, `redirect`, `deny`, `reject`, `forward`, ….
@@ -80,11 +82,11 @@ pub struct RawRecord {
     /// The request target as received (not yet pseudonymised).
     pub target: String,
     /// The tenant id.
-    pub tenant: Option<String>,
+    pub tenant: Option<TenantId>,
     /// Where it came from.
-    pub tenant_source: Option<String>,
+    pub tenant_source: Option<Arc<str>>,
     /// The region.
-    pub region: Option<String>,
+    pub region: Option<Region>,
     /// Where the region came from.
     pub region_source: Option<&'static str>,
     /// Captured user identifiers (to pseudonymise in paths).
@@ -134,8 +136,8 @@ impl RawRecord {
         let rule = self.rule.as_deref();
         DecisionRecord {
             ts: humantime::format_rfc3339_millis(self.at).to_string(),
-            decision_id: self.decision_id.clone(),
-            request_id: self.request_id.clone(),
+            decision_id: self.decision_id.as_str().to_owned(),
+            request_id: self.request_id.as_str().to_owned(),
             rule: rule.map(|f| f.id.clone()),
             mode: rule.map_or("enforce", |f| f.mode),
             action: self.action,
@@ -146,9 +148,9 @@ impl RawRecord {
             route: rule.and_then(|f| f.route.clone()),
             path: self.path.as_deref().map(|p| r.pseudonyms.path(p, &users)),
             target,
-            tenant: self.tenant.clone(),
-            tenant_source: self.tenant_source.clone(),
-            region: self.region.clone(),
+            tenant: self.tenant.map(|t| t.to_string()),
+            tenant_source: self.tenant_source.as_deref().map(str::to_owned),
+            region: self.region.as_ref().map(|r| r.as_str().to_owned()),
             region_source: self.region_source,
             portal: rule.and_then(|f| f.portal.clone()),
             client: client(r.client_address, self.peer),

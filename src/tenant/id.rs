@@ -49,19 +49,30 @@ impl TenantId {
     }
 }
 
+impl TenantId {
+    /// The lowercase hyphenated (`D`) form, without the formatting
+    /// machinery (it is written for every decision record).
+    pub fn to_d(self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let mut nibble = 0;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            *slot = HEX[((self.0 >> (124 - 4 * nibble)) & 0xf) as usize];
+            nibble += 1;
+        }
+        out
+    }
+}
+
 impl fmt::Display for TenantId {
     /// Lowercase hyphenated (`D`) form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (v >> 96) as u32,
-            (v >> 80) as u16,
-            (v >> 64) as u16,
-            (v >> 48) as u16,
-            v & 0xffff_ffff_ffff
-        )
+        let d = self.to_d();
+        // Every byte of `to_d` is ASCII.
+        f.write_str(std::str::from_utf8(&d).unwrap_or_default())
     }
 }
 

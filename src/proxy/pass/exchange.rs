@@ -186,7 +186,7 @@ pub fn write_request_head(out: &mut Vec<u8>, view: &HeadView<'_>, forward: &Forw
 
 /// Writes `c.out` and the rest of the body, then reads the response head
 /// (skipping 1xx) and writes the client's head into `c.out`, all before
-/// `c.timer`. Gives the body's framing, whether the upstream keeps the
+/// `c.deadline`. Gives the body's framing, whether the upstream keeps the
 /// connection, and the status.
 async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
@@ -200,7 +200,7 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     tokio::select! {
         biased;
         r = write_all(up, &c.out) => r.map_err(|e| SendError::Stale(RelayError::UpstreamWrite(e)))?,
-        () = c.timer.as_mut() => return Err(timeout()),
+        () = c.deadline.passed() => return Err(timeout()),
     }
     while rest > 0 {
         c.up_buf.clear();
@@ -214,12 +214,12 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
                 Ok(_) => return Err(SendError::Other(RelayError::ClientClosed)),
                 Err(e) => return Err(SendError::Other(RelayError::ClientRead(e))),
             },
-            () = c.timer.as_mut() => return Err(timeout()),
+            () = c.deadline.passed() => return Err(timeout()),
         };
         tokio::select! {
             biased;
             r = write_all(up, &c.up_buf[..n]) => r.map_err(|e| SendError::Other(RelayError::UpstreamWrite(e)))?,
-            () = c.timer.as_mut() => return Err(timeout()),
+            () = c.deadline.passed() => return Err(timeout()),
         }
         rest -= n as u64;
     }
@@ -261,7 +261,7 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
                 Err(e) if received => return Err(SendError::Other(RelayError::UpstreamRead(e))),
                 Err(e) => return Err(SendError::Stale(RelayError::UpstreamRead(e))),
             },
-            () = c.timer.as_mut() => return Err(timeout()),
+            () = c.deadline.passed() => return Err(timeout()),
         }
     }
 }

@@ -25,17 +25,16 @@
 //! well-framed response.
 
 pub mod chunked;
+mod deadline;
 mod exchange;
 pub mod head;
 
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use http::header;
 use http::Method;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Sleep;
 
 use self::head::Parse;
 use super::account::{Cause, Finished, Side};
@@ -78,7 +77,7 @@ pub struct Conn<I> {
     /// When the current request's response head was ready.
     answered: Option<Instant>,
     /// The deadline of the current wait (request head, response head).
-    timer: Pin<Box<Sleep>>,
+    deadline: deadline::Deadline,
 }
 
 /// What the connection does after a request.
@@ -114,7 +113,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
                 body: Vec::new(),
                 skip: 0,
                 answered: None,
-                timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+                deadline: deadline::Deadline::new(),
             },
         }
     }
@@ -154,9 +153,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     fn start_deadline(&mut self, within: Duration) {
-        self.timer
-            .as_mut()
-            .reset(tokio::time::Instant::now() + within);
+        self.deadline.set(within);
     }
 
     /// Reads more client bytes into `buf`, until the deadline.
@@ -168,7 +165,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 Ok(n) if n > 0 => Idle::Data,
                 _ => Idle::Gone,
             },
-            () = self.timer.as_mut() => Idle::Gone,
+            () = self.deadline.passed() => Idle::Gone,
         }
     }
 
@@ -280,7 +277,7 @@ impl Proxy {
                 user_agent: None,
                 peer: conn.info.peer.ip(),
                 request_id: &request_id,
-                facts: &Default::default(),
+                facts: Default::default(),
                 outcome: Err(&err),
                 cause: None,
             })
@@ -466,7 +463,7 @@ impl Proxy {
                 user_agent: view.fields.first(&header::USER_AGENT),
                 peer: info.peer.ip(),
                 request_id: &request_id,
-                facts: &facts,
+                facts,
                 outcome: outcome.as_ref().copied(),
                 cause,
             })
@@ -500,7 +497,7 @@ async fn read_body<I: AsyncRead + Unpin>(
         let read = tokio::select! {
             biased;
             r = limited.read_buf(&mut conn.body) => r,
-            () = conn.timer.as_mut() => return Err(RelayError::ClientTimeout),
+            () = conn.deadline.passed() => return Err(RelayError::ClientTimeout),
         };
         match read {
             Ok(0) => return Err(RelayError::ClientClosed),

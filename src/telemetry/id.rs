@@ -1,5 +1,5 @@
-//! Request and decision ids: keep a well-formed incoming `X-Request-Id`,
-//! else make one.
+//! Request and decision ids, for correlating answers, logs and records:
+//! keep a well-formed incoming `X-Request-Id`, else make one.
 //!
 //! New ids are 32 hex digits: a random 64-bit prefix and a counter, both
 //! per thread, so ids are unique across threads and processes and making

@@ -1,0 +1,228 @@
+//! Which rules' path patterns match a path: the candidates of an
+//! evaluation, found in one walk over the path's segments.
+//!
+//! Templates (the common case) go into a tree of whole segments: literals
+//! (compared ASCII-case-insensitively where the rule says so), one `{name}`
+//! child that takes any segment, and a trailing `**` that takes the rest.
+//! A lookup walks the path's segments once, so its cost grows with the
+//! path, not with the number of rules. Whole-path regexes, templates with
+//! `**` before the end, templates with non-ASCII literals (which a
+//! case-insensitive regex folds beyond ASCII) and rules without a path
+//! go into a `RegexSet` beside it; a rule is a candidate when either says
+//! so. Both read the same anchored patterns, and a property test holds
+//! the tree to what the regexes match.
+
+use std::collections::HashMap;
+
+use regex::{RegexSet, RegexSetBuilder};
+
+use super::pattern::PathPattern;
+
+/// One node of the tree: the rules whose template ends here.
+#[derive(Debug, Default)]
+struct Node {
+    /// Literal segments, by their lowercase form; each entry says whether
+    /// the rules under it compare case-insensitively.
+    literals: HashMap<Box<str>, Vec<(Literal, Node)>>,
+    /// `{name}`: any segment.
+    capture: Option<Box<Node>>,
+    /// Rules whose template ends here (a trailing `/` is accepted).
+    ends: Vec<usize>,
+    /// Rules whose template ends here with `**`: any further segments.
+    rest: Vec<usize>,
+}
+
+/// A literal segment as a rule wrote it.
+#[derive(Debug, PartialEq, Eq)]
+struct Literal {
+    text: Box<str>,
+    case_insensitive: bool,
+}
+
+impl Literal {
+    fn matches(&self, segment: &str) -> bool {
+        if self.case_insensitive {
+            self.text.eq_ignore_ascii_case(segment)
+        } else {
+            *self.text == *segment
+        }
+    }
+}
+
+/// The candidate rules of every path.
+#[derive(Debug)]
+pub struct Index {
+    root: Node,
+    /// The rules the tree does not hold, by position in `others`.
+    others: Vec<usize>,
+    /// Their anchored regexes.
+    set: Option<RegexSet>,
+}
+
+/// Why an index cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[error("the rule set's patterns cannot be combined: {0}")]
+pub struct IndexError(String);
+
+impl Index {
+    /// Indexes `patterns` (rule `i` has pattern `patterns[i]`, its anchored
+    /// regex source `sources[i]`).
+    pub fn new(patterns: &[Option<&PathPattern>], sources: &[String]) -> Result<Index, IndexError> {
+        let mut root = Node::default();
+        let mut others = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            if !p.is_some_and(|p| insert(&mut root, i, p)) {
+                others.push(i);
+            }
+        }
+        let set = if others.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSetBuilder::new(others.iter().map(|&i| sources[i].as_str()))
+                    .size_limit(256 << 20)
+                    .dfa_size_limit(64 << 20)
+                    .build()
+                    .map_err(|e| IndexError(e.to_string()))?,
+            )
+        };
+        Ok(Index { root, others, set })
+    }
+
+    /// The rules whose pattern matches `path` (a canonical path), in rule
+    /// order.
+    pub fn candidates(&self, path: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        if let Some(rest) = path.strip_prefix('/') {
+            let rest = rest.strip_suffix('/').unwrap_or(rest);
+            let mut segments: [&str; 32] = [""; 32];
+            let mut n = 0;
+            let mut overflow = false;
+            if !rest.is_empty() {
+                for s in rest.split('/') {
+                    if n == segments.len() {
+                        overflow = true;
+                        break;
+                    }
+                    segments[n] = s;
+                    n += 1;
+                }
+            }
+            if overflow {
+                let all: Vec<&str> = rest.split('/').collect();
+                walk(&self.root, &all, &mut out);
+            } else {
+                walk(&self.root, &segments[..n], &mut out);
+            }
+        }
+        if let Some(set) = &self.set {
+            out.extend(set.matches(path).iter().map(|k| self.others[k]));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether any rule's pattern matches `path`.
+    pub fn any(&self, path: &str) -> bool {
+        !self.candidates(path).is_empty()
+    }
+}
+
+/// Adds a template to the tree; false when the tree cannot hold it.
+fn insert(root: &mut Node, rule: usize, pattern: &PathPattern) -> bool {
+    let PathPattern::Template {
+        template,
+        case_insensitive,
+    } = pattern
+    else {
+        return false;
+    };
+    let Some(body) = template.strip_prefix('/') else {
+        return false;
+    };
+    let body = body.strip_suffix('/').unwrap_or(body);
+    let mut segs: Vec<&str> = if body.is_empty() {
+        Vec::new()
+    } else {
+        body.split('/').collect()
+    };
+    let open = segs.last() == Some(&"**");
+    if open {
+        segs.pop();
+    }
+    if segs
+        .iter()
+        .any(|s| s.is_empty() || s.contains("**") || !s.is_ascii())
+    {
+        return false;
+    }
+    let mut node = root;
+    for seg in segs {
+        node = if seg.starts_with('{') {
+            node.capture.get_or_insert_with(Box::default)
+        } else {
+            let literal = Literal {
+                text: seg.into(),
+                case_insensitive: *case_insensitive,
+            };
+            let entries = node
+                .literals
+                .entry(seg.to_ascii_lowercase().into_boxed_str())
+                .or_default();
+            let at = match entries.iter().position(|(l, _)| *l == literal) {
+                Some(at) => at,
+                None => {
+                    entries.push((literal, Node::default()));
+                    entries.len() - 1
+                }
+            };
+            &mut entries[at].1
+        };
+    }
+    if open {
+        node.rest.push(rule);
+    } else {
+        node.ends.push(rule);
+    }
+    true
+}
+
+fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
+    // `**` takes whatever is left (whole segments), nothing included.
+    if !node.rest.is_empty() && segments.iter().all(|s| !s.is_empty()) {
+        out.extend_from_slice(&node.rest);
+    }
+    let Some((first, rest)) = segments.split_first() else {
+        out.extend_from_slice(&node.ends);
+        return;
+    };
+    if first.is_empty() {
+        return;
+    }
+    if let Some(capture) = &node.capture {
+        walk(capture, rest, out);
+    }
+    if node.literals.is_empty() {
+        return;
+    }
+    let mut lower = [0u8; 64];
+    let entries = if first.len() <= lower.len() {
+        for (d, s) in lower.iter_mut().zip(first.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        std::str::from_utf8(&lower[..first.len()])
+            .ok()
+            .and_then(|k| node.literals.get(k))
+    } else {
+        node.literals.get(first.to_ascii_lowercase().as_str())
+    };
+    for (literal, child) in entries.into_iter().flatten() {
+        if literal.matches(first) {
+            walk(child, rest, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
