@@ -128,6 +128,78 @@ impl<'a> Iterator for Values<'a, '_> {
     }
 }
 
+/// The fields every judgement reads, found in one pass over the head
+/// (a lookup by name scans the fields once per name).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// The number of fields.
+    pub count: usize,
+    /// Header bytes as the limits count them: name, value and 4 per field.
+    pub size: usize,
+    /// The first two `Host` values.
+    pub host: [Option<&'a [u8]>; 2],
+    /// The first two `Content-Length` values.
+    pub content_length: [Option<&'a [u8]>; 2],
+    /// The first two `Transfer-Encoding` values.
+    pub transfer_encoding: [Option<&'a [u8]>; 2],
+    /// Whether an `Upgrade` field is present.
+    pub upgrade: bool,
+    /// Whether a `Connection` field is present.
+    pub connection: bool,
+    /// The first `X-Request-Id`.
+    pub request_id: Option<&'a [u8]>,
+    /// The first `Accept`.
+    pub accept: Option<&'a [u8]>,
+    /// The first `Accept-Language`.
+    pub accept_language: Option<&'a [u8]>,
+    /// The first `Authorization`.
+    pub authorization: Option<&'a [u8]>,
+    /// The first `User-Agent`.
+    pub user_agent: Option<&'a [u8]>,
+    /// The first `MS-RequestId`.
+    pub ms_request_id: Option<&'a [u8]>,
+    /// The first `MS-CorrelationId`.
+    pub ms_correlation_id: Option<&'a [u8]>,
+}
+
+impl<'a> Known<'a> {
+    /// Reads `fields` once.
+    pub fn of(fields: Fields<'a>) -> Known<'a> {
+        fn first<'a>(slot: &mut Option<&'a [u8]>, v: &'a [u8]) {
+            slot.get_or_insert(v);
+        }
+        fn two<'a>(slots: &mut [Option<&'a [u8]>; 2], v: &'a [u8]) {
+            match slots {
+                [None, _] => slots[0] = Some(v),
+                [Some(_), None] => slots[1] = Some(v),
+                _ => {}
+            }
+        }
+        let mut k = Known::default();
+        for (name, value) in fields.iter() {
+            k.count += 1;
+            k.size += name.len() + value.len() + 4;
+            let is = |known: &str| name.eq_ignore_ascii_case(known);
+            match name.len() {
+                4 if is("host") => two(&mut k.host, value),
+                6 if is("accept") => first(&mut k.accept, value),
+                7 if is("upgrade") => k.upgrade = true,
+                10 if is("connection") => k.connection = true,
+                10 if is("user-agent") => first(&mut k.user_agent, value),
+                12 if is("x-request-id") => first(&mut k.request_id, value),
+                12 if is("ms-requestid") => first(&mut k.ms_request_id, value),
+                13 if is("authorization") => first(&mut k.authorization, value),
+                14 if is("content-length") => two(&mut k.content_length, value),
+                15 if is("accept-language") => first(&mut k.accept_language, value),
+                16 if is("ms-correlationid") => first(&mut k.ms_correlation_id, value),
+                17 if is("transfer-encoding") => two(&mut k.transfer_encoding, value),
+                _ => {}
+            }
+        }
+        k
+    }
+}
+
 /// A request head as the judgement reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadView<'a> {
@@ -145,6 +217,8 @@ pub struct HeadView<'a> {
     pub target_len: usize,
     /// The header fields.
     pub fields: Fields<'a>,
+    /// The fields every judgement reads.
+    pub known: Known<'a>,
 }
 
 impl<'a> HeadView<'a> {
@@ -160,6 +234,7 @@ impl<'a> HeadView<'a> {
             target_len: uri.path_and_query().map_or(1, |p| p.as_str().len())
                 + uri.authority().map_or(0, |a| a.as_str().len()),
             fields: Fields::Map(&parts.headers),
+            known: Known::of(Fields::Map(&parts.headers)),
         }
     }
 
@@ -181,6 +256,7 @@ impl<'a> HeadView<'a> {
             authority: None,
             target_len: target.len(),
             fields: Fields::Raw(fields),
+            known: Known::of(Fields::Raw(fields)),
         }
     }
 }
@@ -225,6 +301,10 @@ mod tests {
             assert!(f.connection_lists("upgrade"));
             assert!(!f.connection_lists("close"));
             assert_eq!(f.size(), 4 + 6 + 4 + 8 + 1 + 4 + 8 + 1 + 4 + 10 + 19 + 4);
+            let k = Known::of(f);
+            assert_eq!((k.count, k.size), (f.len(), f.size()));
+            assert_eq!(k.host, [Some(&b"portal"[..]), None]);
+            assert!(k.connection && !k.upgrade);
         }
     }
 

@@ -76,7 +76,7 @@ pub struct Matched<'r, A> {
     /// The rule.
     pub rule: &'r Rule<A>,
     /// Path captures by name.
-    pub captures: Vec<(String, String)>,
+    pub captures: Vec<(&'r str, String)>,
     /// Tenant and region.
     pub resolved: Resolved,
 }
@@ -480,7 +480,7 @@ impl<A> RuleSet<A> {
         })
     }
 
-    fn captures(&self, index: usize, path: &str) -> Vec<(String, String)> {
+    fn captures<'r>(&'r self, index: usize, path: &str) -> Vec<(&'r str, String)> {
         let c = &self.compiled[index];
         let (Some(re), false) = (&c.regex, c.names.is_empty()) else {
             return Vec::new();
@@ -492,7 +492,7 @@ impl<A> RuleSet<A> {
                     .names
                     .iter()
                     .zip(values)
-                    .map(|(n, v)| (n.clone(), v.to_owned()))
+                    .map(|(n, v)| (n.as_str(), v.to_owned()))
                     .collect();
             }
         }
@@ -501,7 +501,7 @@ impl<A> RuleSet<A> {
         };
         c.names
             .iter()
-            .filter_map(|n| caps.name(n).map(|m| (n.clone(), m.as_str().to_owned())))
+            .filter_map(|n| caps.name(n).map(|m| (n.as_str(), m.as_str().to_owned())))
             .collect()
     }
 }
@@ -556,7 +556,7 @@ fn header_holds(headers: Fields<'_>, name: &http::HeaderName, test: &HeaderTest)
 fn resolve(
     sources: &[TenantSource],
     names: &[Arc<str>],
-    captures: &[(String, String)],
+    captures: &[(&str, String)],
     req: &RequestView<'_>,
     directory: &Directory,
 ) -> Result<Resolved, PolicyError> {

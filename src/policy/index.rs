@@ -13,6 +13,7 @@
 //! the tree to what the regexes match.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::{RegexSet, RegexSetBuilder};
 
@@ -23,13 +24,59 @@ use super::pattern::PathPattern;
 struct Node {
     /// Literal segments, by their lowercase form; each entry says whether
     /// the rules under it compare case-insensitively.
-    literals: HashMap<Box<str>, Vec<(Literal, Node)>>,
+    literals: HashMap<Box<str>, Vec<(Literal, Node)>, BuildHasherDefault<Fnv>>,
     /// `{name}`: any segment.
     capture: Option<Box<Node>>,
     /// Rules whose template ends here (a trailing `/` is accepted).
     ends: Vec<usize>,
     /// Rules whose template ends here with `**`: any further segments.
     rest: Vec<usize>,
+}
+
+/// FNV-1a: path segments are short, and a keyed hash costs more than the
+/// lookup it serves. The keys are the operator's own literals, so there is
+/// no one to flood the table.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// The segments of a canonical path without the leading and a trailing
+/// `/`, split without a searcher (they are short).
+pub fn segments<'p>(path: &'p str, out: &mut Vec<&'p str>) {
+    let b = path.as_bytes();
+    let end = if b.len() > 1 && b[b.len() - 1] == b'/' {
+        b.len() - 1
+    } else {
+        b.len()
+    };
+    if end <= 1 {
+        return;
+    }
+    let mut start = 1;
+    for i in 1..end {
+        if b[i] == b'/' {
+            out.push(&path[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&path[start..end]);
 }
 
 /// A literal segment as a rule wrote it.
@@ -93,33 +140,18 @@ impl Index {
     /// order.
     pub fn candidates(&self, path: &str) -> Vec<usize> {
         let mut out = Vec::new();
-        if let Some(rest) = path.strip_prefix('/') {
-            let rest = rest.strip_suffix('/').unwrap_or(rest);
-            let mut segments: [&str; 32] = [""; 32];
-            let mut n = 0;
-            let mut overflow = false;
-            if !rest.is_empty() {
-                for s in rest.split('/') {
-                    if n == segments.len() {
-                        overflow = true;
-                        break;
-                    }
-                    segments[n] = s;
-                    n += 1;
-                }
-            }
-            if overflow {
-                let all: Vec<&str> = rest.split('/').collect();
-                walk(&self.root, &all, &mut out);
-            } else {
-                walk(&self.root, &segments[..n], &mut out);
-            }
+        if path.starts_with('/') {
+            let mut segs = Vec::with_capacity(16);
+            segments(path, &mut segs);
+            walk(&self.root, &segs, &mut out);
         }
         if let Some(set) = &self.set {
             out.extend(set.matches(path).iter().map(|k| self.others[k]));
         }
-        out.sort_unstable();
-        out.dedup();
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
         out
     }
 

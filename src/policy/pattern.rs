@@ -132,13 +132,18 @@ impl Segments {
     /// The captured segments of `path` (a canonical path), in the order of
     /// the template's names; `None` when the path does not match.
     pub fn captures<'p>(&self, path: &'p str, out: &mut Vec<&'p str>) -> Option<()> {
-        let rest = path.strip_prefix('/')?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let mut segs = rest
-            .split('/')
-            .filter(|s| !rest.is_empty() || !s.is_empty());
-        for step in &self.steps {
-            let seg = segs.next().filter(|s| !s.is_empty())?;
+        if !path.starts_with('/') {
+            return None;
+        }
+        let mut segs = Vec::with_capacity(16);
+        super::index::segments(path, &mut segs);
+        if segs.len() < self.steps.len() || (!self.open && segs.len() > self.steps.len()) {
+            return None;
+        }
+        for (step, seg) in self.steps.iter().zip(&segs) {
+            if seg.is_empty() {
+                return None;
+            }
             match step {
                 Step::Literal(l) if self.case_insensitive => {
                     if !seg.eq_ignore_ascii_case(l) {
@@ -153,11 +158,10 @@ impl Segments {
                 Step::Capture(_) => out.push(seg),
             }
         }
-        match segs.next() {
-            None => Some(()),
-            Some(_) if self.open => segs.all(|s| !s.is_empty()).then_some(()),
-            Some(_) => None,
-        }
+        segs[self.steps.len()..]
+            .iter()
+            .all(|s| !s.is_empty())
+            .then_some(())
     }
 }
 

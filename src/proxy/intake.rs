@@ -8,7 +8,6 @@
 //! (even equal ones), or a transfer coding other than a lone `chunked` are
 //! rejected with 400 and never reach the backend.
 
-use http::header;
 use http::{Method, Version};
 
 use super::error::ProxyError;
@@ -37,19 +36,20 @@ pub fn check<'v>(view: &HeadView<'v>, limits: &Limits) -> Result<Checked<'v>, Pr
     if view.target_len > limits.max_uri_bytes {
         return Err(ProxyError::UriTooLong(limits.max_uri_bytes));
     }
-    let fields = view.fields;
-    if fields.len() > limits.max_headers {
+    let known = &view.known;
+    if known.count > limits.max_headers {
         return Err(ProxyError::HeadersTooLarge("too many header fields"));
     }
-    if fields.size() > limits.max_header_bytes {
+    if known.size > limits.max_header_bytes {
         return Err(ProxyError::HeadersTooLarge("header fields too large"));
     }
     let content_length = framing(view, limits)?;
     let path = canonical_path(view.path)?;
     let host = host(view)?;
     let upgrade = view.version == Version::HTTP_11
-        && fields.contains(&header::UPGRADE)
-        && fields.connection_lists("upgrade");
+        && known.upgrade
+        && known.connection
+        && view.fields.connection_lists("upgrade");
     Ok(Checked {
         path,
         host,
@@ -59,21 +59,19 @@ pub fn check<'v>(view: &HeadView<'v>, limits: &Limits) -> Result<Checked<'v>, Pr
 }
 
 fn framing(view: &HeadView<'_>, limits: &Limits) -> Result<Option<u64>, ProxyError> {
-    let fields = view.fields;
-    let mut lengths = fields.get_all(&header::CONTENT_LENGTH);
-    let length = lengths.next();
-    if lengths.next().is_some() {
+    let [length, second] = view.known.content_length;
+    if second.is_some() {
         return Err(ProxyError::BadRequest("more than one Content-Length"));
     }
-    let mut codings = fields.get_all(&header::TRANSFER_ENCODING);
-    if let Some(te) = codings.next() {
+    let [coding, another] = view.known.transfer_encoding;
+    if let Some(te) = coding {
         if length.is_some() {
             return Err(ProxyError::BadRequest(
                 "both Content-Length and Transfer-Encoding",
             ));
         }
         let only_chunked = text(te).is_some_and(|s| s.trim().eq_ignore_ascii_case("chunked"));
-        if !only_chunked || codings.next().is_some() {
+        if !only_chunked || another.is_some() {
             return Err(ProxyError::BadRequest(
                 "Transfer-Encoding other than a single chunked",
             ));
@@ -114,9 +112,8 @@ fn authority(h: &str) -> bool {
 }
 
 fn host<'v>(view: &HeadView<'v>) -> Result<Option<&'v str>, ProxyError> {
-    let mut hosts = view.fields.get_all(&header::HOST);
-    let host_field = hosts.next();
-    if hosts.next().is_some() {
+    let [host_field, second] = view.known.host;
+    if second.is_some() {
         return Err(ProxyError::BadRequest("more than one Host header"));
     }
     let host_field = match host_field {

@@ -21,12 +21,12 @@ use super::respond::{Answers, Ctx};
 use super::ConnInfo;
 use crate::canonical::{canonical_host, CanonicalPath};
 use crate::config::{Config, Forwarding, Limits};
-use crate::head::HeadView;
+use crate::head::{text, HeadView};
 use crate::policy::{
     Action, BodyView, Decision, Evaluation, Matched, PolicyError, RequestView, Resume, RuleSet,
 };
 use crate::tenant::{Directory, TenantId};
-use crate::upstream::headers::{via_token, Hop, RequestRewrite, X_REQUEST_ID};
+use crate::upstream::headers::{via_token, Hop, RequestRewrite};
 
 /// Everything a judgement needs, built once per configuration.
 #[derive(Debug)]
@@ -65,8 +65,9 @@ pub enum Plan<'j, 'v> {
     /// Refuse it.
     Reject(ProxyError),
     /// A body-aware rule needs the body: read it (bounded by
-    /// [`Judge::max_inspect`], JSON only) and [`Judge::resume`].
-    ReadBody(Pending<'j, 'v>),
+    /// [`Judge::max_inspect`], JSON only) and [`Judge::resume`]. Boxed:
+    /// the rare case should not make every plan larger to move.
+    ReadBody(Box<Pending<'j, 'v>>),
 }
 
 /// A request to forward and how its head is rewritten.
@@ -171,7 +172,7 @@ impl Judge {
     where
         'j: 'v,
     {
-        let request_id = Id::for_request(view.fields.first(&X_REQUEST_ID));
+        let request_id = Id::for_request(view.known.request_id);
         let mut facts = Facts::default();
         let plan = match self.evaluate(view, conn, &request_id, &mut facts) {
             Ok(plan) => plan,
@@ -188,7 +189,7 @@ impl Judge {
     /// it holds (or that it could not be read as JSON).
     pub fn resume<'j, 'v>(
         &'j self,
-        pending: Pending<'j, 'v>,
+        pending: Box<Pending<'j, 'v>>,
         view: &HeadView<'v>,
         body: BodyView<'_>,
         conn: &ConnInfo,
@@ -202,7 +203,7 @@ impl Judge {
             checked,
             host,
             bearer_tid,
-        } = pending;
+        } = *pending;
         let mut facts = Facts::default();
         let req = RequestView {
             method: view.method,
@@ -247,7 +248,7 @@ impl Judge {
         }
         let host = checked.host.map(canonical_host);
         let bearer_tid = if self.rules.needs_bearer_tid() {
-            match view.fields.first_text(&header::AUTHORIZATION) {
+            match view.known.authorization.and_then(text) {
                 Some(a) => crate::tenant::bearer_tid(a).map_err(|_| {
                     ProxyError::Policy(PolicyError::MalformedTenant {
                         from: "jwt:tid".into(),
@@ -270,13 +271,13 @@ impl Judge {
                 .rules
                 .evaluate(&req, BodyView::NotRead, &self.directory)?
             {
-                Evaluation::NeedBody(resume) => Plan::ReadBody(Pending {
+                Evaluation::NeedBody(resume) => Plan::ReadBody(Box::new(Pending {
                     request_id: request_id.clone(),
                     resume,
                     checked,
                     host,
                     bearer_tid,
-                }),
+                })),
                 Evaluation::Decided(d) => {
                     self.conclude(d, view, checked, host, conn, request_id, facts)
                 }
@@ -313,15 +314,15 @@ impl Judge {
         let decision_id = Id::new();
         let plan = match &enforced {
             Some(m) if m.rule.action != Action::Allow => {
-                let fields = view.fields;
+                let known = &view.known;
                 let ctx = Ctx {
                     method: view.method,
-                    accept: fields.first_text(&header::ACCEPT),
-                    accept_language: fields.first_text(&header::ACCEPT_LANGUAGE),
+                    accept: known.accept.and_then(text),
+                    accept_language: known.accept_language.and_then(text),
                     request_id,
                     decision_id: &decision_id,
-                    ms_request_id: fields.first(&MS_REQUEST_ID),
-                    ms_correlation_id: fields.first(&MS_CORRELATION_ID),
+                    ms_request_id: known.ms_request_id,
+                    ms_correlation_id: known.ms_correlation_id,
                 };
                 Plan::Answer(self.answers.answer(m, &ctx))
             }
@@ -368,6 +369,3 @@ impl Judge {
         }
     }
 }
-
-static MS_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("ms-requestid");
-static MS_CORRELATION_ID: header::HeaderName = header::HeaderName::from_static("ms-correlationid");

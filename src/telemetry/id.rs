@@ -54,10 +54,10 @@ impl Id {
             (prefix, n)
         });
         let mut bytes = [0; 32];
-        for (i, word) in [prefix, n].into_iter().enumerate() {
-            for d in 0..16 {
-                bytes[i * 16 + d] = HEX[((word >> ((15 - d) * 4)) & 0xf) as usize];
-            }
+        let value = u128::from(prefix) << 64 | u128::from(n);
+        for (i, pair) in value.to_be_bytes().iter().enumerate() {
+            bytes[2 * i] = HEX[usize::from(pair >> 4)];
+            bytes[2 * i + 1] = HEX[usize::from(pair & 0xf)];
         }
         Id::New(bytes)
     }

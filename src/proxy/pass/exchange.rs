@@ -132,7 +132,7 @@ impl Proxy {
         c.out.extend_from_slice(first);
         let resend = may_resend(true, view.method, rest == 0);
         let head_request = *view.method == http::Method::HEAD;
-        let accept = view.fields.first_text(&http::header::ACCEPT);
+        let accept = view.known.accept.and_then(crate::head::text);
         let rid = forward.request_id.as_str();
         let (mut up, framing, upstream_keeps, status) = loop {
             let (mut up, pooled) = match self.forwarder.pool.stream().await {

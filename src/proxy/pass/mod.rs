@@ -32,7 +32,6 @@ pub mod head;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use http::header;
 use http::Method;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -366,7 +365,8 @@ impl Proxy {
             facts,
         } = judgement;
         let head_only = method == Method::HEAD;
-        let client_close = draining || head::connection_lists(req.headers, b"close");
+        let client_close =
+            draining || (view.known.connection && head::connection_lists(req.headers, b"close"));
         let length = content_length(&view);
         // Body bytes of this request in `buf` (none when it was read apart).
         let in_buf = if body_read {
@@ -421,7 +421,7 @@ impl Proxy {
                 (Ok(answer.status.as_u16()), next)
             }
             Plan::Reject(err) => {
-                let accept = view.fields.first_text(&header::ACCEPT);
+                let accept = view.known.accept.and_then(crate::head::text);
                 let answer = local::error_response(&err, accept, request_id.as_str());
                 let rest = length - in_buf as u64;
                 let close = answer.close || client_close || rest > DISCARD_MAX;
@@ -460,7 +460,7 @@ impl Proxy {
                 method: Some(&method),
                 version: http::Version::HTTP_11,
                 target,
-                user_agent: view.fields.first(&header::USER_AGENT),
+                user_agent: view.known.user_agent,
                 peer: info.peer.ip(),
                 request_id: &request_id,
                 facts,
@@ -474,8 +474,7 @@ impl Proxy {
 
 /// The `Content-Length` intake accepted (0 without one).
 fn content_length(view: &HeadView<'_>) -> u64 {
-    view.fields
-        .first(&header::CONTENT_LENGTH)
+    view.known.content_length[0]
         .and_then(head::digits)
         .unwrap_or(0)
 }

@@ -174,7 +174,9 @@ impl Answers {
         };
         let mut a = Answer::new(status, body);
         a.field("content-type", content_type.as_bytes());
-        if let Some(target) = location.filter(|t| HeaderValue::from_str(t).is_ok()) {
+        // What `HeaderValue` takes: visible ASCII, space and tab.
+        let valid = |t: &String| t.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b));
+        if let Some(target) = location.filter(valid) {
             a.field("location", target.into_bytes());
         }
         a.field("x-request-id", ctx.request_id.as_bytes().to_vec());
@@ -355,6 +357,9 @@ fn explain(e: &Explanation<'_>, variant: Variant, lang: Lang) -> (&'static str, 
 /// `{name}` replaced by the capture (or `{tenant}` by the tenant id), each
 /// value percent-encoded except unreserved characters.
 fn fill(template: &str, m: &Matched<'_, Action>) -> String {
+    if !template.as_bytes().contains(&b'{') {
+        return template.to_owned();
+    }
     let mut out = String::with_capacity(template.len() + 36);
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -372,7 +377,7 @@ fn fill(template: &str, m: &Matched<'_, Action>) -> String {
             None => m
                 .captures
                 .iter()
-                .find(|(n, _)| n == name)
+                .find(|(n, _)| *n == name)
                 .map_or(Cow::Borrowed(""), |(_, v)| Cow::Borrowed(v.as_str())),
         };
         for b in value.bytes() {

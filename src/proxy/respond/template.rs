@@ -99,22 +99,40 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.extend_from_slice(t),
-                Piece::Hole(h) => {
-                    let v = match h {
-                        Hole::RequestId => values.request_id,
-                        Hole::DecisionId => values.decision_id,
-                        Hole::Region => values.region,
-                        Hole::Target => values.target,
-                    };
-                    escaped(out, v, self.escape);
+                // Ids are of characters no context escapes (see `id::is_valid`).
+                Piece::Hole(Hole::RequestId) => out.extend_from_slice(values.request_id.as_bytes()),
+                Piece::Hole(Hole::DecisionId) => {
+                    out.extend_from_slice(values.decision_id.as_bytes())
                 }
+                Piece::Hole(Hole::Region) => escaped(out, values.region, self.escape),
+                Piece::Hole(Hole::Target) => escaped(out, values.target, self.escape),
             }
         }
     }
 }
 
 fn escaped(out: &mut Vec<u8>, v: &str, escape: Escape) {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-_.:/+=~%?#@!$*,".contains(&b);
+    let plain = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_'
+                    | b'.'
+                    | b':'
+                    | b'/'
+                    | b'+'
+                    | b'='
+                    | b'~'
+                    | b'%'
+                    | b'?'
+                    | b'#'
+                    | b'@'
+                    | b'!'
+                    | b'$'
+                    | b'*'
+                    | b','
+            )
+    };
     if escape == Escape::None || v.bytes().all(plain) {
         out.extend_from_slice(v.as_bytes());
         return;
