@@ -60,7 +60,7 @@ fn matched<'r>(set: &'r RuleSet<Action>, index: usize) -> Matched<'r, Action> {
     Matched {
         index,
         rule: &set.rules()[index],
-        captures: vec![("user".into(), "adele vance@contoso".into())],
+        captures: vec![("user", "adele vance@contoso".into())],
         resolved: Resolved {
             tenant: Some(TenantId::parse(DE).unwrap()),
             tenant_source: Some("path:tenant".into()),
