@@ -1,42 +1,58 @@
 //! portalgate: a policy-enforcing reverse proxy for partner portals.
 //!
-//! A request travels through the modules in this order:
+//! A request travels through these phases; each names the file and the
+//! function that carries it out.
 //!
 //! ```text
-//! server     accept TCP or TLS (rustls, ALPN h2/http1.1), serve HTTP/1.1 and HTTP/2;
-//!            take the configuration snapshot in force (reload swaps it atomically);
-//!            plain HTTP/1.1 forwards take proxy::pass, everything else hyper
-//!   -> proxy      intake: limits, framing, Host, request id
-//!   -> canonical  ONE canonical path, judged and forwarded (ambiguous -> 400)
-//!   -> tenant     tenant id from the rule's sources (must agree) -> region
-//!   -> policy     first enforcing rule in file order; body read only if a rule asks
-//!        forward        -> upstream: pooled connection, forwarding headers, timeouts
-//!        explain/redirect/deny -> proxy::respond, negotiated by Accept/Accept-Language
-//!        report-only    -> forwarded, recorded as "would have"
-//!   -> telemetry  exactly one decision record (pseudonymised) and the metrics
+//! accept       server/conn.rs    accept_loop: TCP or TLS (rustls, ALPN h2/http1.1)
+//! read head    either codec, chosen per connection by conn.rs serve_http:
+//!                proxy/pass/       Proxy::pass: portalgate's HTTP/1.1 codec (httparse, in place)
+//!                proxy/handler.rs  Proxy::handle: hyper (HTTP/2, upgrades, chunked/Expect
+//!                                  uploads, HTTP/1.0, or everything with http1_fast_path off)
+//! view         head.rs           HeadView::of_raw | HeadView::of_parts: one view of the head
+//! judge        proxy/judge.rs    Judge::decide, once per request:
+//!   intake       proxy/intake.rs   check: limits, framing, Host
+//!   canonical    canonical.rs      canonical_path: ONE path, judged and forwarded (ambiguous -> 400)
+//!   rules        policy/engine.rs  RuleSet::evaluate: candidates from policy/index.rs, first
+//!                                  enforcing match wins; tenant and region per rule (resolve)
+//!   answer       proxy/respond/    Answers::answer: the compiled explanation/redirect/denial
+//!   -> Plan      Forward(rewrite) | Answer | Reject(ProxyError) | ReadBody (Judge::resume)
+//! execute      the codec that read the head:
+//!   forward      proxy/pass/exchange.rs  Proxy::exchange (raw pooled connection), or
+//!                proxy/handler.rs        serve_hyper -> upstream/pool.rs UpstreamPool::send;
+//!                the head rewritten by upstream/headers.rs rewrite_request / rewrite_response
+//!   answer       proxy/answer.rs   Answer::write_http1 | Answer::into_response
+//!   reject       proxy/local.rs    error_response, status from proxy/error.rs ProxyError::status
+//! account      proxy/account.rs  Accounts::finish: metrics, one log line for a failure, one
+//!                                decision record (telemetry/record.rs, formatted off the path)
 //! ```
 //!
 //! Module map:
+//! - [`head`]: the protocol-neutral view of a request head.
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
-//! - [`policy`]: pure rules, path patterns in one `RegexSet`, evaluation, shadow check.
+//! - [`policy`]: pure rules, the rule index, evaluation (resumable for the
+//!   body), shadow check.
 //! - [`config`]: raw TOML structures validated into typed [`config::Config`],
 //!   every error located by file, line, column and key path.
-//! - [`proxy`]: the request handler (outer: always a response and one record;
-//!   inner: `?`), body inspection, policy answers, the single error → status map;
-//!   [`proxy::pass`]: the HTTP/1.1 pass-through path for plain forwards, which
-//!   hands everything else to the handler.
-//! - [`upstream`]: the connection pool and the header rewriting towards the backend.
+//! - [`proxy`]: the logic above the codecs, split by role: judging
+//!   ([`proxy::judge`]), forwarding ([`proxy::Forwarder`]), accounting
+//!   ([`proxy::account`]); the two codecs ([`proxy::pass`],
+//!   [`proxy::handler`]); answers and the single error → status map.
+//! - [`upstream`]: the connection pool (one idle cap, one resend rule), the
+//!   one rewrite of heads, the request body towards the upstream.
 //! - [`server`]: listeners, TLS termination, reload and file watching, graceful
 //!   drain, sd_notify, the admin listener.
-//! - [`telemetry`]: tracing, the decision log (pseudonyms, rotation), metrics.
+//! - [`telemetry`]: tracing, ids, decision records and the decision log
+//!   (pseudonyms, rotation), metrics.
 //! - [`demo`]: the sample partner-portal backend used by `portalgate demo` and tests.
 //! - [`cli`] and [`commands`]: the command line.
 //!
-//! Imports point one way: `canonical`, `tenant` and `head` import nothing
-//! of the rest, `telemetry` only `tenant` (records hold tenant ids); `policy` uses `tenant` and `canonical` only; `config` builds
-//! policy and tenant types; `upstream` and `proxy` use `config`; `server`
-//! uses `proxy`; commands use everything.
+//! Imports point one way, downwards: commands → server → proxy → upstream
+//! → config → policy and telemetry → `tenant`, `canonical`, `head`. The
+//! last three import nothing of the rest; `policy` uses `head` and `tenant`; `telemetry`
+//! uses only `tenant` (records hold tenant ids); `config` builds policy,
+//! tenant and telemetry types.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -17,7 +17,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::{RegexSet, RegexSetBuilder};
 
-use super::pattern::PathPattern;
+use super::pattern::{segments, PathPattern};
 
 /// One node of the tree: the rules whose template ends here.
 #[derive(Debug, Default)]
@@ -55,28 +55,6 @@ impl Hasher for Fnv {
         }
         self.0 = h;
     }
-}
-
-/// The segments of a canonical path without the leading and a trailing
-/// `/`, split without a searcher (they are short).
-pub fn segments<'p>(path: &'p str, out: &mut Vec<&'p str>) {
-    let b = path.as_bytes();
-    let end = if b.len() > 1 && b[b.len() - 1] == b'/' {
-        b.len() - 1
-    } else {
-        b.len()
-    };
-    if end <= 1 {
-        return;
-    }
-    let mut start = 1;
-    for i in 1..end {
-        if b[i] == b'/' {
-            out.push(&path[start..i]);
-            start = i + 1;
-        }
-    }
-    out.push(&path[start..end]);
 }
 
 /// A literal segment as a rule wrote it.

@@ -136,7 +136,7 @@ impl Segments {
             return None;
         }
         let mut segs = Vec::with_capacity(16);
-        super::index::segments(path, &mut segs);
+        segments(path, &mut segs);
         if segs.len() < self.steps.len() || (!self.open && segs.len() > self.steps.len()) {
             return None;
         }
@@ -163,6 +163,28 @@ impl Segments {
             .all(|s| !s.is_empty())
             .then_some(())
     }
+}
+
+/// The segments of a canonical path without the leading and a trailing
+/// `/`, split without a searcher (they are short).
+pub fn segments<'p>(path: &'p str, out: &mut Vec<&'p str>) {
+    let b = path.as_bytes();
+    let end = if b.len() > 1 && b[b.len() - 1] == b'/' {
+        b.len() - 1
+    } else {
+        b.len()
+    };
+    if end <= 1 {
+        return;
+    }
+    let mut start = 1;
+    for i in 1..end {
+        if b[i] == b'/' {
+            out.push(&path[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&path[start..end]);
 }
 
 fn valid_name(n: &str) -> bool {

@@ -369,3 +369,6 @@ impl Judge {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

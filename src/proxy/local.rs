@@ -38,9 +38,12 @@ pub fn error_response(err: &ProxyError, accept: Option<&str>, rid: &str) -> Answ
     a.field("content-type", content_type.as_bytes());
     a.field("cache-control", &b"no-store"[..]);
     a.field("x-request-id", rid.as_bytes().to_vec());
-    // The connection's framing may not be trustworthy after these.
-    a.close =
-        status == StatusCode::BAD_REQUEST || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    // The connection's framing may not be trustworthy after these; after
+    // an upstream failure the client starts afresh (and a half-sent body
+    // is never read as the next request). The same on both codecs.
+    a.close = status == StatusCode::BAD_REQUEST
+        || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        || err.is_upstream();
     a
 }
 

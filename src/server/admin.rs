@@ -35,33 +35,6 @@ pub struct AdminState {
     pub token: Option<String>,
 }
 
-/// The `/config` document for `config` at `generation`.
-pub fn config_doc(config: &crate::config::Config, generation: u64) -> String {
-    let rules: Vec<serde_json::Value> = config
-        .rules
-        .rules()
-        .iter()
-        .zip(&config.rule_origins)
-        .map(|(r, origin)| {
-            serde_json::json!({
-                "id": r.id,
-                "mode": r.mode.as_str(),
-                "match": r.matcher.describe(),
-                "action": r.action.describe(),
-                "defined": origin,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "hash": config.hash,
-        "generation": generation,
-        "rules": rules,
-        "tenants": config.directory.len(),
-    })
-    .to_string()
-        + "\n"
-}
-
 /// Serves admin requests until aborted.
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, force: watch::Receiver<bool>) {
     loop {

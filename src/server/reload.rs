@@ -49,7 +49,7 @@ impl Live {
         metrics.config_generation.set(1);
         Live {
             proxy: ArcSwap::from_pointee(Proxy::new(config, log.clone(), metrics.clone(), 1)),
-            config_doc: ArcSwap::from_pointee(super::admin::config_doc(config, 1)),
+            config_doc: ArcSwap::from_pointee(config_doc(config, 1)),
             source,
             listeners: config.listeners.iter().map(|l| l.address).collect(),
             certificates: config
@@ -131,7 +131,7 @@ impl Live {
         let generation = self.proxy.load().generation() + 1;
         let next = Proxy::new(&config, self.log.clone(), self.metrics.clone(), generation);
         self.config_doc
-            .store(Arc::new(super::admin::config_doc(&config, generation)));
+            .store(Arc::new(config_doc(&config, generation)));
         self.proxy.store(Arc::new(next));
         self.metrics.config_generation.set(generation as i64);
         self.count(ReloadResult::Success);
@@ -151,4 +151,31 @@ impl Live {
             .get_or_create(&ReloadLabels { result })
             .inc();
     }
+}
+
+/// The `/config` document for `config` at `generation`.
+pub fn config_doc(config: &crate::config::Config, generation: u64) -> String {
+    let rules: Vec<serde_json::Value> = config
+        .rules
+        .rules()
+        .iter()
+        .zip(&config.rule_origins)
+        .map(|(r, origin)| {
+            serde_json::json!({
+                "id": r.id,
+                "mode": r.mode.as_str(),
+                "match": r.matcher.describe(),
+                "action": r.action.describe(),
+                "defined": origin,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "hash": config.hash,
+        "generation": generation,
+        "rules": rules,
+        "tenants": config.directory.len(),
+    })
+    .to_string()
+        + "\n"
 }

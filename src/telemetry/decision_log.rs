@@ -13,67 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
+pub use super::record::DecisionRecord;
 use super::record::RawRecord;
-
-/// One decision, as written. No bodies, credentials, cookies or query
-/// values; user identifiers pseudonymised.
-#[derive(Debug, Clone, Serialize)]
-pub struct DecisionRecord {
-    /// RFC 3339 UTC.
-    pub ts: String,
-    /// The decision id sent to the client.
-    pub decision_id: String,
-    /// The request id.
-    pub request_id: String,
-    /// The rule, if a rule decided.
-    pub rule: Option<String>,
-    /// `enforce` or `report-only`.
-    pub mode: &'static str,
-    /// `explain`, `redirect`, `deny`, `reject` (the proxy refused it), or
-    /// `forward` (a sampled forwarded request).
-    pub action: &'static str,
-    /// The status sent to the client.
-    pub status: u16,
-    /// Why a request was rejected (an error code), if it was.
-    pub reason: Option<&'static str>,
-    /// The method.
-    pub method: String,
-    /// The canonical host.
-    pub host: Option<String>,
-    /// The rule's route template, e.g. `/v1/customers/{tenant}/users/{user}`.
-    pub route: Option<String>,
-    /// The canonical path, pseudonymised.
-    pub path: Option<String>,
-    /// The request target as sent, query values removed, pseudonymised.
-    pub target: String,
-    /// The tenant id.
-    pub tenant: Option<String>,
-    /// Where the tenant id came from.
-    pub tenant_source: Option<String>,
-    /// The region.
-    pub region: Option<String>,
-    /// Where the region came from.
-    pub region_source: Option<&'static str>,
-    /// The portal the answer names.
-    pub portal: Option<String>,
-    /// The client address (full, truncated or omitted, by configuration).
-    pub client: Option<String>,
-    /// The `User-Agent`.
-    pub user_agent: Option<String>,
-    /// The configuration generation that decided.
-    pub generation: u64,
-    /// The first 12 hex digits of that configuration's SHA-256 (`/config`
-    /// shows all of it).
-    pub config: String,
-    /// `HTTP/1.1`, `HTTP/2`, …
-    pub protocol: &'static str,
-    /// Time from the request head to the answer, in milliseconds.
-    pub duration_ms: f64,
-}
 
 /// Where records go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

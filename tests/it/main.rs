@@ -8,6 +8,7 @@ mod bypass;
 mod canonical;
 mod cli;
 mod decisions;
+mod differential;
 mod errors;
 mod forward;
 mod limits;

@@ -105,6 +105,9 @@ pub(super) struct Done {
 pub(super) struct Broken {
     pub status: Result<u16, ProxyError>,
     pub error: RelayError,
+    /// The client connection can carry another request (an error page
+    /// went out whole and the request was read to its end).
+    pub keep_alive: bool,
 }
 
 /// Why sending failed, and whether the request may be sent again.
@@ -148,6 +151,7 @@ impl Proxy {
                         ProxyError::ClientBody => Broken {
                             status: Err(ProxyError::ClientBody),
                             error: e,
+                            keep_alive: false,
                         },
                         _ => fail(c, e, accept, rid).await,
                     })
@@ -165,6 +169,7 @@ impl Proxy {
             Err(error) => Err(Broken {
                 status: Ok(status),
                 error,
+                keep_alive: false,
             }),
         }
     }
@@ -357,8 +362,8 @@ pub(super) async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) ->
     w.flush().await
 }
 
-/// Answers with the error page for `error` (negotiated by `accept`) and
-/// closes.
+/// Answers with the error page for `error` (negotiated by `accept`); the
+/// page says whether the connection closes (an upstream failure does).
 async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
     error: RelayError,
@@ -367,11 +372,14 @@ async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
 ) -> Broken {
     let err = error.proxy_error();
     let answer = local::error_response(&err, accept, request_id);
-    if c.answer(&answer, false, true).await.is_ok() {
+    let close = answer.close;
+    let written = c.answer(&answer, false, close).await.is_ok();
+    if written && close {
         c.linger().await;
     }
     Broken {
         status: Err(err),
         error,
+        keep_alive: written && !close,
     }
 }

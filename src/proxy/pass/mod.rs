@@ -48,7 +48,7 @@ pub use exchange::{write_request_head, RelayError};
 
 /// Body bytes of an answered request that are read and dropped to keep the
 /// connection; a longer body closes it instead.
-const DISCARD_MAX: u64 = 1 << 20;
+pub(crate) const DISCARD_MAX: u64 = 1 << 20;
 
 /// A client connection on the pass-through codec.
 pub struct Client<I> {
@@ -400,7 +400,12 @@ impl Proxy {
                     ),
                     Err(broken) => {
                         failure = Some(broken.error);
-                        (broken.status, Next::Close)
+                        let next = if broken.keep_alive {
+                            Next::KeepAlive
+                        } else {
+                            Next::Close
+                        };
+                        (broken.status, next)
                     }
                 }
             }
