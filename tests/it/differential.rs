@@ -268,7 +268,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("report-only", format!("GET {user}/licenses HTTP/1.1\r\n{h}\r\n")),
         ("browser redirect", format!("GET /dashboard/customers/{DE}/users/x HTTP/1.1\r\n{h}Accept: text/html\r\n\r\n")),
         ("redirect of HEAD", format!("HEAD /dashboard/customers/{DE}/users/x HTTP/1.1\r\n{h}\r\n")),
-        ("germany host", format!("GET /dashboard/account/usermanagement/x HTTP/1.1\r\nHost: partnercenter.microsoftonline.de\r\n\r\n")),
+        ("germany host", "GET /dashboard/account/usermanagement/x HTTP/1.1\r\nHost: partnercenter.microsoftonline.de\r\n\r\n".to_string()),
         ("deny", format!("GET /admin/x HTTP/1.1\r\n{h}Accept: text/plain\r\n\r\n")),
         ("header condition", format!("GET /legacy/p%20q HTTP/1.1\r\n{h}X-Legacy: 1\r\n\r\n")),
         ("header condition unmet", format!("GET /legacy/p HTTP/1.1\r\n{h}\r\n")),
