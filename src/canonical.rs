@@ -107,12 +107,38 @@ fn is_unreserved(b: u8) -> bool {
 /// Characters that may stand raw in a canonical path segment besides the
 /// unreserved ones (RFC 3986 `pchar`: sub-delims, `:` and `@`; `;` excluded).
 fn is_raw_ok(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
-        )
+    RAW_OK[usize::from(b)]
 }
+
+/// [`is_raw_ok`] as a table: every request's path is checked byte by byte.
+static RAW_OK: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'='
+                    | b':'
+                    | b'@'
+            );
+        b += 1;
+    }
+    t
+};
 
 const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 

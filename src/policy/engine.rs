@@ -17,7 +17,7 @@ use http::Method;
 use regex::Regex;
 
 use super::index::Index;
-use super::pattern::{PathPattern, PatternError, Segments};
+use super::pattern::{segments, PathPattern, PatternError, Segments};
 use super::rule::{HeaderTest, Mode, Rule, TenantSource};
 use crate::head::{text, Fields};
 use crate::tenant::{Directory, Region, RegionSource, TenantId, TenantIdError};
@@ -313,8 +313,10 @@ impl<A> RuleSet<A> {
         body: BodyView<'_>,
         directory: &Directory,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
-        let candidates = self.index.candidates(req.path);
-        self.run(candidates, 0, None, req, body, directory)
+        let mut segs = Vec::with_capacity(16);
+        segments(req.path, &mut segs);
+        let candidates = self.index.candidates_of(req.path, &segs);
+        self.run(candidates, 0, None, req, &segs, body, directory)
     }
 
     /// Goes on with an evaluation that stopped for the body, now that
@@ -352,21 +354,25 @@ impl<A> RuleSet<A> {
                 }))
             }
         }
-        self.run(candidates, next, report_only, req, body, directory)
+        let mut segs = Vec::with_capacity(16);
+        segments(req.path, &mut segs);
+        self.run(candidates, next, report_only, req, &segs, body, directory)
     }
 
     /// Tries the candidates from rule `from` on, in order.
+    #[allow(clippy::too_many_arguments)]
     fn run<'r>(
         &'r self,
         candidates: Vec<usize>,
         from: usize,
         mut report_only: Option<Matched<'r, A>>,
         req: &RequestView<'_>,
+        segs: &[&str],
         body: BodyView<'_>,
         directory: &Directory,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
         for &index in candidates.iter().skip_while(|&&i| i < from) {
-            let matched = match self.step(index, req, body, directory)? {
+            let matched = match self.step(index, req, segs, body, directory)? {
                 Step::Skip(_) => continue,
                 Step::NeedBody(asked) => {
                     return Ok(Evaluation::NeedBody(Resume {
@@ -401,7 +407,9 @@ impl<A> RuleSet<A> {
         body: BodyView<'_>,
         directory: &Directory,
     ) -> Vec<Trace<'r, A>> {
-        let candidates = self.index.candidates(req.path);
+        let mut segs = Vec::with_capacity(16);
+        segments(req.path, &mut segs);
+        let candidates = self.index.candidates_of(req.path, &segs);
         let mut decided = false;
         let mut out = Vec::with_capacity(self.rules.len());
         for (index, rule) in self.rules.iter().enumerate() {
@@ -410,7 +418,7 @@ impl<A> RuleSet<A> {
             } else if candidates.binary_search(&index).is_err() {
                 Verdict::Skipped(Why::Path)
             } else {
-                match self.step(index, req, body, directory) {
+                match self.step(index, req, &segs, body, directory) {
                     Err(e) => {
                         decided = true;
                         Verdict::Refused(e)
@@ -436,6 +444,7 @@ impl<A> RuleSet<A> {
         &'r self,
         index: usize,
         req: &RequestView<'_>,
+        segs: &[&str],
         body: BodyView<'_>,
         directory: &Directory,
     ) -> Result<Step<'r, A>, PolicyError> {
@@ -461,7 +470,7 @@ impl<A> RuleSet<A> {
         {
             return Ok(Step::Skip(Why::Header));
         }
-        let captures = self.captures(index, req.path);
+        let captures = self.captures(index, req.path, segs);
         let names = &self.compiled[index].source_names;
         let resolved = resolve(&m.tenant_from, names, &captures, req, directory)?;
         if !(m.regions.is_empty() || m.regions.contains(&resolved.region)) {
@@ -480,14 +489,14 @@ impl<A> RuleSet<A> {
         })
     }
 
-    fn captures<'r>(&'r self, index: usize, path: &str) -> Vec<(&'r str, String)> {
+    fn captures<'r>(&'r self, index: usize, path: &str, segs: &[&str]) -> Vec<(&'r str, String)> {
         let c = &self.compiled[index];
         let (Some(re), false) = (&c.regex, c.names.is_empty()) else {
             return Vec::new();
         };
         if let Some(segments) = &c.segments {
             let mut values = Vec::with_capacity(c.names.len());
-            if segments.captures(path, &mut values).is_some() {
+            if segments.captures_of(segs, &mut values).is_some() {
                 return c
                     .names
                     .iter()

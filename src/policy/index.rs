@@ -117,11 +117,16 @@ impl Index {
     /// The rules whose pattern matches `path` (a canonical path), in rule
     /// order.
     pub fn candidates(&self, path: &str) -> Vec<usize> {
+        let mut segs = Vec::with_capacity(16);
+        segments(path, &mut segs);
+        self.candidates_of(path, &segs)
+    }
+
+    /// [`Index::candidates`] of a path already split by [`segments`].
+    pub fn candidates_of(&self, path: &str, segs: &[&str]) -> Vec<usize> {
         let mut out = Vec::new();
         if path.starts_with('/') {
-            let mut segs = Vec::with_capacity(16);
-            segments(path, &mut segs);
-            walk(&self.root, &segs, &mut out);
+            walk(&self.root, segs, &mut out);
         }
         if let Some(set) = &self.set {
             out.extend(set.matches(path).iter().map(|k| self.others[k]));

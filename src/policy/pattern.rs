@@ -137,10 +137,15 @@ impl Segments {
         }
         let mut segs = Vec::with_capacity(16);
         segments(path, &mut segs);
+        self.captures_of(&segs, out)
+    }
+
+    /// [`Segments::captures`] of a path already split by [`segments`].
+    pub fn captures_of<'p>(&self, segs: &[&'p str], out: &mut Vec<&'p str>) -> Option<()> {
         if segs.len() < self.steps.len() || (!self.open && segs.len() > self.steps.len()) {
             return None;
         }
-        for (step, seg) in self.steps.iter().zip(&segs) {
+        for (step, seg) in self.steps.iter().zip(segs) {
             if seg.is_empty() {
                 return None;
             }

@@ -44,6 +44,9 @@ pub struct Shared {
     /// Becomes true when the drain starts: finish the request in flight,
     /// then close.
     pub stop: watch::Receiver<bool>,
+    /// The same, read once per request: a plain load, where the watch
+    /// channel's lock would be written by every connection on every core.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// HTTP settings: hyper's own limits sit above the configured ones, so that
@@ -171,6 +174,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let mut client = Client::new(io, conn);
+    let mut snapshot = arc_swap::Cache::new(&shared.live.proxy);
     // One wait for the drain for the connection's life: registering a new
     // one per request costs more than the request's own bookkeeping.
     let mut stop = shared.stop.clone();
@@ -194,8 +198,10 @@ where
                 break;
             }
         }
-        let proxy = shared.live.proxy.load_full();
-        let draining = *shared.stop.borrow();
+        // The snapshot in force, checked without touching its count (a
+        // shared count written per request would bounce between cores).
+        let proxy = snapshot.load();
+        let draining = shared.draining.load(std::sync::atomic::Ordering::Relaxed);
         match proxy.pass(&mut client, draining).await {
             Next::KeepAlive => {}
             Next::Close => return None,

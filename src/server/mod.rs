@@ -129,6 +129,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let draining = Arc::new(AtomicBool::new(false));
         let (force_tx, force_rx) = watch::channel(false);
         let graceful = Arc::new(GracefulShutdown::new());
         let ready = Arc::new(AtomicBool::new(true));
@@ -147,6 +148,7 @@ impl Server {
                     settings: self.settings,
                     force: force_rx.clone(),
                     stop: stop_rx.clone(),
+                    draining: draining.clone(),
                 },
                 graceful.clone(),
             ));
@@ -175,6 +177,7 @@ impl Server {
         }
         ready.store(false, Ordering::SeqCst);
         notify::notify("STOPPING=1\nSTATUS=draining");
+        draining.store(true, Ordering::SeqCst);
         let _ = stop_tx.send(true);
         while accepting.join_next().await.is_some() {}
         tracing::info!(connections = graceful.count(), "listeners closed; draining");
