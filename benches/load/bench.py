@@ -34,6 +34,10 @@ import time
 import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Where the proxies run and how many workers they get (--cores); the load
+# generator stays on the last CPU.
+PROXY_CPUS = "0"
+WORKERS = 1
 GLOBAL = "0a1b2c3d-0000-4000-8000-0000000000a1"
 GERMANY = "0a1b2c3d-0000-4000-8000-00000000de01"
 PORTAL = "https://portal.office.de/adminportal"
@@ -130,7 +134,7 @@ class Procs:
         self.procs = []
 
     def start(self, cmd, **kw):
-        p = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.DEVNULL,
+        p = subprocess.Popen(["taskset", "-c", PROXY_CPUS] + cmd, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True, **kw)
         self.procs.append(p)
         return p
@@ -154,7 +158,7 @@ def nginx_conf(d, name, body):
     with open(path, "w") as f:
         f.write(f"""daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {WORKERS};
 pid {d}/{name}.pid;
 error_log {d}/{name}.error.log warn;
 events {{ worker_connections 4096; }}
@@ -232,8 +236,14 @@ def main():
                     "in every scenario (e.g. the build before a change)")
     ap.add_argument("--only", default="pass,redirect,explain,h2",
                     help="comma-separated scenarios: pass, redirect, explain, h2")
+    ap.add_argument("--cores", type=int, default=1,
+                    help="CPUs (and workers: nginx processes, HAProxy threads, portalgate "
+                         "runtime threads) the proxies get; the load generator shares the last")
     args = ap.parse_args()
     chosen = args.only.split(",")
+    global PROXY_CPUS, WORKERS
+    PROXY_CPUS = ",".join(str(c) for c in range(args.cores))
+    WORKERS = args.cores
 
     d = tempfile.mkdtemp(prefix="portalgate-bench-")
     procs = Procs()
@@ -313,7 +323,7 @@ def main():
             hcfg = os.path.join(d, "haproxy.cfg")
             with open(hcfg, "w") as f:
                 f.write(f"""global
-  nbthread 1
+  nbthread {WORKERS}
   maxconn 4096
 defaults
   mode http

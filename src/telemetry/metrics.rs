@@ -13,7 +13,9 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEn
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::exponential_buckets;
+
+use super::sharded;
 use prometheus_client::registry::Registry;
 
 /// What happened to a request.
@@ -136,10 +138,10 @@ pub struct DecisionLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// Requests by decision, rule, mode and status.
-    pub requests: Family<RequestLabels, Counter>,
-    /// Request duration by decision.
-    pub duration: Family<DecisionLabels, Histogram>,
+    /// Requests by decision, rule, mode and status (sharded per thread).
+    pub requests: Family<RequestLabels, sharded::Counter>,
+    /// Request duration by decision (sharded per thread).
+    pub duration: Family<DecisionLabels, sharded::Histogram>,
     /// Upstream errors by kind.
     pub upstream_errors: Family<UpstreamLabels, Counter>,
     /// Open client connections.
@@ -157,9 +159,9 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("portalgate");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<DecisionLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+        let requests = Family::<RequestLabels, sharded::Counter>::default();
+        let duration = Family::<DecisionLabels, sharded::Histogram>::new_with_constructor(|| {
+            sharded::Histogram::new(exponential_buckets(0.0001, 2.0, 18))
         });
         let upstream_errors = Family::<UpstreamLabels, Counter>::default();
         let open_connections = Gauge::default();

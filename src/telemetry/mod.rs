@@ -12,6 +12,7 @@ pub mod id;
 pub mod metrics;
 pub mod pseudonym;
 pub mod record;
+pub mod sharded;
 
 use std::io::IsTerminal;
 

@@ -12,8 +12,12 @@
 //! Idle connections are reused newest first and expire after `idle_timeout`.
 //!
 //! The pass-through codec ([`crate::proxy::pass`]) speaks HTTP/1.1 itself
-//! and takes raw [`Stream`]s from the same pool: one idle list, one cap
-//! (`pool_max_idle` for both kinds together), one expiry. A raw connection
+//! and takes raw [`Stream`]s from the same pool: one idle store, one cap
+//! (`pool_max_idle` for both kinds together), one expiry. The store is
+//! split into one shard per core, each holding its share of the cap: a
+//! thread returns and takes connections from its own shard (a lock no
+//! other core writes), and takes from the others only when its own is
+//! empty. A raw connection
 //! returns only after a complete, well-framed response. Whether a request
 //! may be sent again on a new connection is one rule for both codecs,
 //! [`may_resend`].
@@ -65,8 +69,10 @@ pub struct UpstreamPool {
 }
 
 struct Inner {
-    idle: Mutex<IdleConns>,
-    max_idle: usize,
+    /// Idle connections, one shard per core.
+    idle: Box<[Mutex<IdleConns>]>,
+    /// What one shard holds at most (together: `pool_max_idle`).
+    shard_cap: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
     host: String,
@@ -150,9 +156,15 @@ impl UpstreamPool {
             ));
             (tokio_rustls::TlsConnector::from(up.tls.clone()), name)
         });
+        // One shard per core, and no more shards than the cap has
+        // connections (a cap below the cores pools on fewer shards).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards = cores.min(up.pool_max_idle).max(1);
         let inner = Arc::new(Inner {
-            idle: Mutex::new(IdleConns::default()),
-            max_idle: up.pool_max_idle,
+            idle: (0..shards)
+                .map(|_| Mutex::new(IdleConns::default()))
+                .collect(),
+            shard_cap: up.pool_max_idle / shards,
             idle_timeout: up.idle_timeout,
             connect_timeout: up.connect_timeout,
             host: host.to_string(),
@@ -200,7 +212,11 @@ impl UpstreamPool {
 
     /// Idle connections currently pooled (both kinds).
     pub fn idle_count(&self) -> usize {
-        self.inner.idle.lock().map_or(0, |g| g.len())
+        self.inner
+            .idle
+            .iter()
+            .map(|shard| shard.lock().map_or(0, |g| g.len()))
+            .sum()
     }
 
     /// An idle raw connection that still looks usable, newest first, or a
@@ -208,8 +224,7 @@ impl UpstreamPool {
     /// for a new connection.
     pub async fn stream(&self) -> Result<(Stream, bool), UpstreamError> {
         loop {
-            let Some((stream, since)) = self.inner.idle.lock().ok().and_then(|mut v| v.raw.pop())
-            else {
+            let Some((stream, since)) = self.inner.take(|idle| idle.raw.pop()) else {
                 break;
             };
             if since.elapsed() <= self.inner.idle_timeout && stream.looks_idle() {
@@ -222,8 +237,8 @@ impl UpstreamPool {
 
     /// Returns a raw connection after a complete response.
     pub fn put_stream(&self, stream: Stream) {
-        if let Ok(mut idle) = self.inner.idle.lock() {
-            if idle.len() < self.inner.max_idle {
+        if let Ok(mut idle) = self.inner.own().lock() {
+            if idle.len() < self.inner.shard_cap {
                 idle.raw.push((stream, Instant::now()));
             }
         }
@@ -231,9 +246,25 @@ impl UpstreamPool {
 }
 
 impl Inner {
+    /// This thread's shard.
+    fn own(&self) -> &Mutex<IdleConns> {
+        &self.idle[crate::telemetry::sharded::shard() % self.idle.len()]
+    }
+
+    /// An idle connection that `pop` takes: from this thread's shard, else
+    /// from another's (before a new connection is made while idle ones wait).
+    fn take<T>(&self, pop: impl Fn(&mut IdleConns) -> Option<T>) -> Option<T> {
+        let n = self.idle.len();
+        let own = crate::telemetry::sharded::shard() % n;
+        (0..n).find_map(|k| {
+            let shard = &self.idle[(own + k) % n];
+            shard.lock().ok().and_then(|mut idle| pop(&mut idle))
+        })
+    }
+
     async fn checkout(&self) -> Option<SendRequest<ForwardBody>> {
         loop {
-            let (mut sender, since) = self.idle.lock().ok()?.http.pop()?;
+            let (mut sender, since) = self.take(|idle| idle.http.pop())?;
             if since.elapsed() > self.idle_timeout {
                 continue;
             }
@@ -255,20 +286,22 @@ impl Inner {
         if sender.is_closed() {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.max_idle {
+        if let Ok(mut idle) = self.own().lock() {
+            if idle.len() < self.shard_cap {
                 idle.http.push((sender, Instant::now()));
             }
         }
     }
 
     fn purge(&self) {
-        if let Ok(mut idle) = self.idle.lock() {
-            let timeout = self.idle_timeout;
-            idle.http
-                .retain(|(sender, since)| !sender.is_closed() && since.elapsed() <= timeout);
-            idle.raw
-                .retain(|(s, since)| s.looks_idle() && since.elapsed() <= timeout);
+        for shard in self.idle.iter() {
+            if let Ok(mut idle) = shard.lock() {
+                let timeout = self.idle_timeout;
+                idle.http
+                    .retain(|(sender, since)| !sender.is_closed() && since.elapsed() <= timeout);
+                idle.raw
+                    .retain(|(s, since)| s.looks_idle() && since.elapsed() <= timeout);
+            }
         }
     }
 
