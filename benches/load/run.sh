@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Load benchmark: portalgate vs nginx vs HAProxy as pass-through proxies.
+# Load benchmark: portalgate side by side with nginx (and HAProxy), in four
+# scenarios: pass-through, a redirect rule against nginx's `return 302`, the
+# Germany pack's JSON explanation against nginx's `return 403` with a body
+# of the same size, and the redirect over TLS + HTTP/2 (h2load).
 #
-# A tiny nginx backend, then each proxy in turn on loopback; proxy and
-# backend pinned to cpu0, wrk pinned to cpu1. Per proxy: wrk 1 thread,
-# 64 keep-alive connections, 10 s, and a 1-connection latency run; all
-# proxies in turn, for two rounds (medians: on a shared machine a noisy
-# neighbour then moves one round, not the comparison). portalgate runs
-# twice: plain, and judging every request against the Germany pack.
-# Prints one table: req/s, p50/p99, CPU time per request, peak RSS, and the
-# ratios to nginx from the same run. Stops everything it started by PID.
+# Proxies and backend pinned to cpu0 (--cores N: cpus 0..N-1 and N
+# workers), the load generator to cpu1. Every target runs for the whole
+# benchmark; each round measures the targets of a scenario back to back,
+# and the ratios are medians of the per-round ratios (on a shared machine a
+# noisy neighbour then moves one round, not the comparison). Prints one
+# table: req/s, p50/p99, CPU time per request, peak RSS, and the ratios to
+# the scenario's nginx. Stops everything it started by PID.
 #
-# Usage: benches/load/run.sh [--duration 10] [--connections 64] [--rounds 2]
+# Usage: benches/load/run.sh [--duration 10] [--rounds 2] [--cores 1]
+#        [--only pass,redirect,explain,h2] [--baseline OTHER_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,6 +21,8 @@ need=()
 command -v nginx >/dev/null || need+=(nginx)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v wrk >/dev/null || need+=(wrk)
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   apt-get update -qq

@@ -17,7 +17,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::{RegexSet, RegexSetBuilder};
 
-use super::pattern::{segments, PathPattern};
+use super::pattern::{segments, template_segments, PathPattern};
 
 /// One node of the tree: the rules whose template ends here.
 #[derive(Debug, Default)]
@@ -146,26 +146,9 @@ impl Index {
 
 /// Adds a template to the tree; false when the tree cannot hold it.
 fn insert(root: &mut Node, rule: usize, pattern: &PathPattern) -> bool {
-    let PathPattern::Template {
-        template,
-        case_insensitive,
-    } = pattern
-    else {
+    let Some((segs, open, case_insensitive)) = template_segments(pattern) else {
         return false;
     };
-    let Some(body) = template.strip_prefix('/') else {
-        return false;
-    };
-    let body = body.strip_suffix('/').unwrap_or(body);
-    let mut segs: Vec<&str> = if body.is_empty() {
-        Vec::new()
-    } else {
-        body.split('/').collect()
-    };
-    let open = segs.last() == Some(&"**");
-    if open {
-        segs.pop();
-    }
     if segs
         .iter()
         .any(|s| s.is_empty() || s.contains("**") || !s.is_ascii())
@@ -179,7 +162,7 @@ fn insert(root: &mut Node, rule: usize, pattern: &PathPattern) -> bool {
         } else {
             let literal = Literal {
                 text: seg.into(),
-                case_insensitive: *case_insensitive,
+                case_insensitive,
             };
             let entries = node
                 .literals

@@ -91,24 +91,7 @@ enum Step {
 impl Segments {
     /// The steps of a valid template, if its shape allows them.
     pub fn of(pattern: &PathPattern) -> Option<Segments> {
-        let PathPattern::Template {
-            template,
-            case_insensitive,
-        } = pattern
-        else {
-            return None;
-        };
-        let body = template.strip_prefix('/')?;
-        let body = body.strip_suffix('/').unwrap_or(body);
-        let mut segs: Vec<&str> = if body.is_empty() {
-            Vec::new()
-        } else {
-            body.split('/').collect()
-        };
-        let open = segs.last() == Some(&"**");
-        if open {
-            segs.pop();
-        }
+        let (segs, open, case_insensitive) = template_segments(pattern)?;
         let mut names = 0;
         let mut steps = Vec::with_capacity(segs.len());
         for seg in segs {
@@ -125,7 +108,7 @@ impl Segments {
         Some(Segments {
             steps,
             open,
-            case_insensitive: *case_insensitive,
+            case_insensitive,
         })
     }
 
@@ -168,6 +151,31 @@ impl Segments {
             .all(|s| !s.is_empty())
             .then_some(())
     }
+}
+
+/// A template's segments (without a trailing `**`), whether it ends in
+/// `**`, and whether its literals compare case-insensitively; `None` for
+/// a regex or a template that does not start with `/`.
+pub fn template_segments(pattern: &PathPattern) -> Option<(Vec<&str>, bool, bool)> {
+    let PathPattern::Template {
+        template,
+        case_insensitive,
+    } = pattern
+    else {
+        return None;
+    };
+    let body = template.strip_prefix('/')?;
+    let body = body.strip_suffix('/').unwrap_or(body);
+    let mut segs: Vec<&str> = if body.is_empty() {
+        Vec::new()
+    } else {
+        body.split('/').collect()
+    };
+    let open = segs.last() == Some(&"**");
+    if open {
+        segs.pop();
+    }
+    Some((segs, open, *case_insensitive))
 }
 
 /// The segments of a canonical path without the leading and a trailing

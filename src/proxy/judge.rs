@@ -205,13 +205,7 @@ impl Judge {
             bearer_tid,
         } = *pending;
         let mut facts = Facts::default();
-        let req = RequestView {
-            method: view.method,
-            host: host.as_deref(),
-            path: checked.path.as_str(),
-            headers: view.fields,
-            bearer_tid,
-        };
+        let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
         let plan = match self.rules.resume(resume, &req, body, &self.directory) {
             Err(e) => Plan::Reject(e.into()),
             // The body was given: a rule cannot ask for it again.
@@ -259,13 +253,7 @@ impl Judge {
         } else {
             None
         };
-        let req = RequestView {
-            method: view.method,
-            host: host.as_deref(),
-            path: checked.path.as_str(),
-            headers: view.fields,
-            bearer_tid,
-        };
+        let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
         Ok(
             match self
                 .rules
@@ -367,6 +355,22 @@ impl Judge {
             upgrade,
             request_id: request_id.clone(),
         }
+    }
+}
+
+/// What the policy reads of a request that passed intake.
+fn policy_view<'a>(
+    view: &HeadView<'a>,
+    checked: &'a Checked<'_>,
+    host: Option<&'a str>,
+    bearer_tid: Option<TenantId>,
+) -> RequestView<'a> {
+    RequestView {
+        method: view.method,
+        host,
+        path: checked.path.as_str(),
+        headers: view.fields,
+        bearer_tid,
     }
 }
 
