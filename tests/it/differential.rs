@@ -24,6 +24,15 @@ type = "deny"
 status = 451
 
 [[rules]]
+id = "deny-secret-probe"
+[rules.match]
+path = "/probe/**"
+body = { json_field_present = "secret" }
+[rules.action]
+type = "deny"
+status = 403
+
+[[rules]]
 id = "redirect-legacy"
 [rules.match]
 path = "/legacy/{page}"
@@ -340,4 +349,107 @@ async fn both_codecs_answer_an_unreachable_upstream_the_same() {
     let b = observe(&hyper, &backend, request, true).await;
     assert_eq!(a.status, 502);
     assert_eq!(a, b);
+}
+
+/// On one keep-alive connection: bodies read for a rule (answered, or
+/// forwarded when the rule does not match), an answered request with a
+/// body, and a forward with one; each next request is read where the
+/// previous one ended, on both codecs.
+#[tokio::test]
+async fn bodies_read_or_skipped_leave_the_next_request_intact() {
+    let backend = Backend::start().await;
+    for fast in [true, false] {
+        let p = proxy(&backend, fast).await;
+        let user = format!("/v1/customers/{DE}/users/u1");
+        let patch = |body: &str| {
+            format!(
+                "PATCH {user} HTTP/1.1\r\nHost: partner.example\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let post = format!(
+            "POST /v1/customers/{DE}/users HTTP/1.1\r\nHost: partner.example\r\nContent-Length: 2\r\n\r\n{{}}"
+        );
+        let echo = "POST /echo HTTP/1.1\r\nHost: partner.example\r\nContent-Length: 5\r\n\r\nhello";
+        // Read for the rule, which does not match: forwarded with its body.
+        let probe =
+            "POST /probe/x HTTP/1.1\r\nHost: partner.example\r\nContent-Type: application/json\r\n\
+                     Content-Length: 7\r\n\r\n{\"a\":1}";
+        let mut s = TcpStream::connect(p.addr).await.unwrap();
+        for (request, status, rule) in [
+            (
+                patch(r#"{"passwordProfile":{}}"#),
+                403,
+                "germany-password-reset",
+            ),
+            (
+                patch(r#"{"displayName":"x"}"#),
+                403,
+                "germany-customer-user-update",
+            ),
+            (post.clone(), 403, "germany-customer-user-create"),
+            (echo.to_string(), 200, "hello"),
+            (probe.to_string(), 200, "{\"a\":1}"),
+            (
+                patch(r#"{"passwordProfile":{}}"#),
+                403,
+                "germany-password-reset",
+            ),
+        ] {
+            s.write_all(request.as_bytes()).await.unwrap();
+            let reply = read_final(&mut s, false).await;
+            assert_eq!(status_of(&reply), status, "fast={fast}: {reply}");
+            assert!(reply.contains(rule), "fast={fast}: {reply}");
+        }
+        // The same, all written at once (pipelined).
+        let all: String = [
+            patch(r#"{"passwordProfile":{}}"#),
+            probe.to_string(),
+            post,
+            echo.to_string(),
+        ]
+        .concat();
+        let mut s = TcpStream::connect(p.addr).await.unwrap();
+        s.write_all(all.as_bytes()).await.unwrap();
+        let replies = read_responses(&mut s, 4).await;
+        let statuses: Vec<u16> = replies.iter().map(|r| status_of(r)).collect();
+        assert_eq!(statuses, [403, 200, 403, 200], "fast={fast}: {replies:?}");
+        assert!(replies[3].ends_with("hello"), "fast={fast}: {replies:?}");
+    }
+}
+
+/// Reads `n` responses with a `Content-Length` each, however the bytes
+/// arrive.
+async fn read_responses(s: &mut TcpStream, n: usize) -> Vec<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut out = Vec::new();
+    let read = async {
+        while out.len() < n {
+            if let Some(end) = find(&buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    let rest = buf.split_off(end + 4 + len);
+                    out.push(String::from_utf8_lossy(&buf).into_owned());
+                    buf = rest;
+                    continue;
+                }
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("not every response within 10 s");
+    out
 }

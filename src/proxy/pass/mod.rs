@@ -368,24 +368,23 @@ impl Proxy {
         let client_close =
             draining || (view.known.connection && head::connection_lists(req.headers, b"close"));
         let length = content_length(&view);
-        // Body bytes of this request in `buf` (none when it was read apart).
-        let in_buf = if body_read {
-            0
-        } else {
-            usize::try_from(length)
-                .unwrap_or(usize::MAX)
-                .min(after_head.len())
-        };
+        // Body bytes of this request in `buf` (also when the body was read
+        // apart for a rule: it began with them), and those still unread.
+        let in_buf = usize::try_from(length)
+            .unwrap_or(usize::MAX)
+            .min(after_head.len());
+        let unread = if body_read { 0 } else { length - in_buf as u64 };
         let mut used = head_len + in_buf;
         let (outcome, next) = match plan {
             Plan::Forward(forward) => {
                 // A body read apart moves out of `conn`, which the exchange uses.
                 let read_apart = std::mem::take(&mut conn.body);
-                let (first, rest) = if body_read {
-                    (&read_apart[..], 0)
+                let first = if body_read {
+                    &read_apart[..]
                 } else {
-                    (&after_head[..in_buf], length - in_buf as u64)
+                    &after_head[..in_buf]
                 };
+                let rest = unread;
                 let result = self
                     .exchange(conn, &view, &forward, first, rest, client_close)
                     .await;
@@ -410,7 +409,7 @@ impl Proxy {
                 }
             }
             Plan::Answer(answer) => {
-                let rest = length - in_buf as u64;
+                let rest = unread;
                 let close = client_close || rest > DISCARD_MAX;
                 let next = match conn.answer(&answer, head_only, close).await {
                     Ok(()) if !close => {
@@ -428,7 +427,7 @@ impl Proxy {
             Plan::Reject(err) => {
                 let accept = view.known.accept.and_then(crate::head::text);
                 let answer = local::error_response(&err, accept, request_id.as_str());
-                let rest = length - in_buf as u64;
+                let rest = unread;
                 let close = answer.close || client_close || rest > DISCARD_MAX;
                 match conn.answer(&answer, head_only, close).await {
                     Ok(()) if close => {
