@@ -55,19 +55,9 @@ impl<'a> Fields<'a> {
         self.get_all(name).next()
     }
 
-    /// The first value of `name`, if it is text (see [`text`]).
-    pub fn first_text(&self, name: &HeaderName) -> Option<&'a str> {
-        self.first(name).and_then(text)
-    }
-
     /// Whether a field named `name` is present.
     pub fn contains(&self, name: &HeaderName) -> bool {
         self.first(name).is_some()
-    }
-
-    /// Header bytes as the limits count them: name, value and 4 per field.
-    pub fn size(&self) -> usize {
-        self.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
     }
 
     /// Whether a `Connection` field lists `token` (any case).
@@ -297,12 +287,12 @@ mod tests {
         for f in [Fields::Raw(&raw), Fields::Map(&map)] {
             assert_eq!(f.len(), 4);
             assert_eq!(f.get_all(&tenant).collect::<Vec<_>>(), [b"a", b"b"]);
-            assert_eq!(f.first_text(&header::HOST), Some("portal"));
+            assert_eq!(f.first(&header::HOST).and_then(text), Some("portal"));
             assert!(f.connection_lists("upgrade"));
             assert!(!f.connection_lists("close"));
-            assert_eq!(f.size(), 4 + 6 + 4 + 8 + 1 + 4 + 8 + 1 + 4 + 10 + 19 + 4);
             let k = Known::of(f);
-            assert_eq!((k.count, k.size), (f.len(), f.size()));
+            assert_eq!(k.size, 4 + 6 + 4 + 8 + 1 + 4 + 8 + 1 + 4 + 10 + 19 + 4);
+            assert_eq!(k.count, f.len());
             assert_eq!(k.host, [Some(&b"portal"[..]), None]);
             assert!(k.connection && !k.upgrade);
         }

@@ -299,13 +299,6 @@ impl<A> RuleSet<A> {
         self.needs_bearer_tid
     }
 
-    /// Whether any rule's path pattern matches `path` (a canonical path).
-    /// When none does, [`RuleSet::evaluate`] decides to forward without
-    /// looking at anything else of the request.
-    pub fn may_match(&self, path: &str) -> bool {
-        self.index.any(path)
-    }
-
     /// Evaluates a request. `Err` means the request cannot be judged safely.
     pub fn evaluate<'r>(
         &'r self,

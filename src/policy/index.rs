@@ -137,11 +137,6 @@ impl Index {
         }
         out
     }
-
-    /// Whether any rule's pattern matches `path`.
-    pub fn any(&self, path: &str) -> bool {
-        !self.candidates(path).is_empty()
-    }
 }
 
 /// Adds a template to the tree; false when the tree cannot hold it.

@@ -38,11 +38,10 @@ pub struct Accounts {
     /// Every how-many-th forwarded request gets a record (0: none).
     forwarded_every: u64,
     forwarded_seen: AtomicU64,
-    /// The counter and histogram of the common case (forwarded, no rule,
-    /// 200), resolved once: a family lookup per request costs a lock and a
-    /// hash of the labels.
+    /// The counter of the common case (forwarded, no rule, 200), resolved
+    /// once: a family lookup per request costs a lock and a hash of the
+    /// labels.
     forwarded_ok: Counter,
-    forwarded_duration: Histogram,
     /// Each rule's counters, resolved on first use, by rule index.
     rule_counters: Vec<RuleCounters>,
     /// The duration histogram of each decision, resolved on first use.
@@ -123,12 +122,6 @@ impl Accounts {
                 status: 200,
             })
             .clone();
-        let forwarded_duration = metrics
-            .duration
-            .get_or_create(&DecisionLabels {
-                decision: Decision::Forward,
-            })
-            .clone();
         let rules = config.rules.rules();
         Accounts {
             log,
@@ -146,7 +139,6 @@ impl Accounts {
             forwarded_every: config.decision_log.forwarded_every,
             forwarded_seen: AtomicU64::new(0),
             forwarded_ok,
-            forwarded_duration,
             rule_counters: rules.iter().map(|_| RuleCounters::default()).collect(),
             durations: Default::default(),
         }
@@ -164,10 +156,12 @@ impl Accounts {
 
     /// Counts the request, logs a failure once, and records the decision.
     pub async fn finish(&self, mut f: Finished<'_, '_>) {
-        let (rule, _) = deciding(&f.facts);
+        // Moved into the record rather than copied.
+        let place = (f.facts.host.take(), f.facts.path.take());
+        let (rule, decided) = deciding(&f.facts);
         self.count(&f, rule);
         log_failure(&f);
-        if let Some(rec) = self.record(&mut f) {
+        if let Some(rec) = self.record(&f, decided, place) {
             self.log.record(rec).await;
         }
     }
@@ -199,7 +193,7 @@ impl Accounts {
         let Some((index, mode, _)) = rule else {
             if decision == Decision::Forward && status == 200 {
                 self.forwarded_ok.inc();
-                self.forwarded_duration.observe(elapsed);
+                self.duration(decision).observe(elapsed);
                 return;
             }
             self.family_counter(decision, None, ModeLabel::None, status)
@@ -275,9 +269,12 @@ impl Accounts {
     /// an answer by a rule, a report-only match, or a rejection by the
     /// canonicaliser or the policy; and, when sampling is configured, for
     /// every n-th forwarded request.
-    fn record(&self, f: &mut Finished<'_, '_>) -> Option<RawRecord> {
-        let (host, path) = (f.facts.host.take(), f.facts.path.take());
-        let (_, decided) = deciding(&f.facts);
+    fn record(
+        &self,
+        f: &Finished<'_, '_>,
+        decided: Option<&Matched<'_, Action>>,
+        (host, path): (Option<String>, Option<String>),
+    ) -> Option<RawRecord> {
         let status = match f.outcome {
             Ok(s) => s,
             Err(e) => e.status().as_u16(),

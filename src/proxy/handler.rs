@@ -53,13 +53,6 @@ impl Proxy {
         let result =
             Box::pin(self.serve_hyper(parts, body, client_upgrade, conn, &mut trail)).await;
         let request_id = trail.request_id.unwrap_or_default();
-        let response = match &result {
-            Ok(_) => None,
-            Err(err) => {
-                let accept = accept.as_ref().and_then(|v| v.to_str().ok());
-                Some(local::error_response(err, accept, request_id.as_str()))
-            }
-        };
         let target = raw_target.path_and_query().map_or("/", |p| p.as_str());
         self.accounts
             .finish(Finished {
@@ -76,10 +69,12 @@ impl Proxy {
                 cause: None,
             })
             .await;
-        match (result, response) {
-            (Ok(resp), _) => resp,
-            (Err(_), Some(answer)) => answer.into_response(),
-            (Err(_), None) => Response::new(ProxyBody::local(bytes::Bytes::new())),
+        match result {
+            Ok(resp) => resp,
+            Err(err) => {
+                let accept = accept.as_ref().and_then(|v| v.to_str().ok());
+                local::error_response(&err, accept, request_id.as_str()).into_response()
+            }
         }
     }
 

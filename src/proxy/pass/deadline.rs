@@ -32,11 +32,7 @@ impl Deadline {
 
     /// The deadline is `within` from now.
     pub fn set(&mut self, within: Duration) {
-        self.set_at(Instant::now() + within);
-    }
-
-    /// The deadline is `at`.
-    pub fn set_at(&mut self, at: Instant) {
+        let at = Instant::now() + within;
         self.at = at;
         if at < self.armed || self.sleep.is_elapsed() {
             self.sleep.as_mut().reset(at);

@@ -102,12 +102,10 @@ pub(super) struct Done {
 
 /// A forward that failed: the status that was sent (its head went out
 /// before the failure) or the error answered, and the cause.
+/// The client connection closes after it.
 pub(super) struct Broken {
     pub status: Result<u16, ProxyError>,
     pub error: RelayError,
-    /// The client connection can carry another request (an error page
-    /// went out whole and the request was read to its end).
-    pub keep_alive: bool,
 }
 
 /// Why sending failed, and whether the request may be sent again.
@@ -151,7 +149,6 @@ impl Proxy {
                         ProxyError::ClientBody => Broken {
                             status: Err(ProxyError::ClientBody),
                             error: e,
-                            keep_alive: false,
                         },
                         _ => fail(c, e, accept, rid).await,
                     })
@@ -169,7 +166,6 @@ impl Proxy {
             Err(error) => Err(Broken {
                 status: Ok(status),
                 error,
-                keep_alive: false,
             }),
         }
     }
@@ -362,8 +358,8 @@ pub(super) async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) ->
     w.flush().await
 }
 
-/// Answers with the error page for `error` (negotiated by `accept`); the
-/// page says whether the connection closes (an upstream failure does).
+/// Answers with the error page for `error` (negotiated by `accept`) and
+/// closes, as every answer to an upstream failure does (`local`).
 async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
     error: RelayError,
@@ -372,14 +368,11 @@ async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
 ) -> Broken {
     let err = error.proxy_error();
     let answer = local::error_response(&err, accept, request_id);
-    let close = answer.close;
-    let written = c.answer(&answer, false, close).await.is_ok();
-    if written && close {
+    if c.answer(&answer, false, true).await.is_ok() {
         c.linger().await;
     }
     Broken {
         status: Err(err),
         error,
-        keep_alive: written && !close,
     }
 }

@@ -90,15 +90,6 @@ pub fn is(h: &httparse::Header<'_>, name: &HeaderName) -> bool {
     h.name.eq_ignore_ascii_case(name.as_str())
 }
 
-/// Whether a `Connection` value in `headers` lists `token` (any case).
-pub fn connection_lists(headers: &[httparse::Header<'_>], token: &[u8]) -> bool {
-    headers
-        .iter()
-        .filter(|h| is(h, &header::CONNECTION))
-        .flat_map(|h| h.value.split(|&b| b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
 /// Bytes a request target on this codec may hold: RFC 3986's unreserved
 /// and sub-delims, `:`, `@`, `/`, `?` and `%` (escapes are judged by the
 /// canonicaliser). Anything else is for hyper's parser to judge.
@@ -166,7 +157,7 @@ pub fn parse_response<'h, 'b>(
         .ok_or(BadResponse::Syntax)?;
     let framing = framing(status, resp.headers, head_request)?;
     let keep_alive = resp.version == Some(1)
-        && !connection_lists(resp.headers, b"close")
+        && !Fields::Raw(resp.headers).connection_lists("close")
         && framing != Framing::Close;
     Ok(Some((
         ResponseHead {

@@ -48,7 +48,7 @@ pub use exchange::{write_request_head, RelayError};
 
 /// Body bytes of an answered request that are read and dropped to keep the
 /// connection; a longer body closes it instead.
-pub(crate) const DISCARD_MAX: u64 = 1 << 20;
+const DISCARD_MAX: u64 = 1 << 20;
 
 /// A client connection on the pass-through codec.
 pub struct Client<I> {
@@ -366,7 +366,7 @@ impl Proxy {
         } = judgement;
         let head_only = method == Method::HEAD;
         let client_close =
-            draining || (view.known.connection && head::connection_lists(req.headers, b"close"));
+            draining || (view.known.connection && view.fields.connection_lists("close"));
         let length = content_length(&view);
         // Body bytes of this request in `buf` (also when the body was read
         // apart for a rule: it began with them), and those still unread.
@@ -399,12 +399,7 @@ impl Proxy {
                     ),
                     Err(broken) => {
                         failure = Some(broken.error);
-                        let next = if broken.keep_alive {
-                            Next::KeepAlive
-                        } else {
-                            Next::Close
-                        };
-                        (broken.status, next)
+                        (broken.status, Next::Close)
                     }
                 }
             }
