@@ -45,18 +45,30 @@ pub fn run(cli: Cli) -> Exit {
     crate::telemetry::init(level, cli.log_format);
     match cli.command {
         Command::Check(args) => check::run(&args),
-        Command::Serve(args) => with_runtime(|| serve::run(args)),
-        Command::Demo(args) => with_runtime(|| demo::run(args)),
-        Command::Test(args) => with_runtime(|| test::run(args)),
-        Command::Explain(args) => with_runtime(|| explain::run(args)),
+        Command::Serve(args) => with_runtime(Threads::Workers, || serve::run(args)),
+        Command::Demo(args) => with_runtime(Threads::Workers, || demo::run(args)),
+        Command::Test(args) => with_runtime(Threads::Pool, || test::run(args)),
+        Command::Explain(args) => with_runtime(Threads::Pool, || explain::run(args)),
         Command::Logs(args) => logs::run(&args),
-        Command::Healthcheck(args) => with_runtime(|| healthcheck::run(args)),
+        Command::Healthcheck(args) => with_runtime(Threads::Pool, || healthcheck::run(args)),
     }
 }
 
-fn with_runtime<F: std::future::Future<Output = Exit>>(f: impl FnOnce() -> F) -> Exit {
+/// Which runtime a command runs on.
+enum Threads {
+    /// The server's: this thread's own event loop, worker 0 of
+    /// `server.workers` (the server starts the others).
+    Workers,
+    /// Tokio's work-stealing pool over the CPUs (one thread on one CPU).
+    Pool,
+}
+
+fn with_runtime<F: std::future::Future<Output = Exit>>(
+    threads: Threads,
+    f: impl FnOnce() -> F,
+) -> Exit {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut builder = if cpus == 1 {
+    let mut builder = if cpus == 1 || matches!(threads, Threads::Workers) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()

@@ -209,6 +209,10 @@ pub struct ServerSettings {
     pub http1_fast_path: bool,
     /// Whether source files are watched for changes.
     pub watch: bool,
+    /// Worker threads, each with its own single-threaded event loop that
+    /// accepts and serves its own connections (nginx's worker processes,
+    /// Pingora's no-steal runtime): nothing per request crosses threads.
+    pub workers: usize,
 }
 
 /// Reads and validates the configuration file at `path`.

@@ -338,4 +338,7 @@ pub struct RawServer {
     /// Reload when the configuration, an included file or a tenant file
     /// changes (default true).
     pub watch: Option<bool>,
+    /// Worker threads, each with its own event loop (default: the CPUs
+    /// this process may use).
+    pub workers: Option<i64>,
 }

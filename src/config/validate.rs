@@ -181,6 +181,12 @@ fn server(raw: &RawServer, path: &KeyPath, ctx: &mut Ctx<'_>) -> ServerSettings 
         http2: raw.http2.unwrap_or(true),
         http1_fast_path: raw.http1_fast_path.unwrap_or(true),
         watch: raw.watch.unwrap_or(true),
+        workers: ctx.positive(
+            path.key("workers"),
+            raw.workers,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            1024,
+        ),
     }
 }
 

@@ -15,10 +15,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::prefixed::Prefixed;
+use super::workers::Dispatch;
 use crate::config::{Limits, ServerSettings};
 use crate::proxy::pass::{Client, Idle, Next};
 use crate::proxy::ConnInfo;
@@ -71,8 +72,14 @@ pub fn http_builder(settings: &ServerSettings, limits: &Limits) -> HttpBuilder {
     }
 }
 
-/// Accepts until `shared.stop` turns true, then drops the listener.
-pub async fn accept_loop(bound: Bound, shared: Shared, graceful: Arc<GracefulShutdown>) {
+/// Accepts until `shared.stop` turns true, then drops the listener. Each
+/// connection is served by the next worker in turn.
+pub async fn accept_loop(
+    bound: Bound,
+    shared: Shared,
+    graceful: Arc<GracefulShutdown>,
+    dispatch: Dispatch,
+) {
     let mut stop = shared.stop.clone();
     loop {
         let accepted = tokio::select! {
@@ -90,26 +97,36 @@ pub async fn accept_loop(bound: Bound, shared: Shared, graceful: Arc<GracefulShu
             }
         };
         let _ = tcp.set_nodelay(true);
-        let shared = shared.clone();
-        let watcher = graceful.watcher();
-        match bound.tls.clone() {
-            None => {
-                let info = ConnInfo { peer, tls: false };
-                tokio::spawn(serve(tcp, info, shared, watcher, false));
-            }
-            Some(acceptor) => {
-                tokio::spawn(async move {
-                    let timeout = shared.settings.tls_handshake_timeout;
-                    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                            serve(tls, ConnInfo { peer, tls: true }, shared, watcher, h2).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        dispatch.serve(tcp, peer, bound.tls.clone(), &shared, graceful.watcher());
+    }
+}
+
+/// Serves an accepted connection on this thread (TLS handshake first, when
+/// the listener has TLS).
+pub fn start(
+    tcp: TcpStream,
+    peer: std::net::SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Shared,
+    watcher: Watcher,
+) {
+    match tls {
+        None => {
+            let info = ConnInfo { peer, tls: false };
+            tokio::spawn(serve(tcp, info, shared, watcher, false));
+        }
+        Some(acceptor) => {
+            tokio::spawn(async move {
+                let timeout = shared.settings.tls_handshake_timeout;
+                match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        serve(tls, ConnInfo { peer, tls: true }, shared, watcher, h2).await
                     }
-                });
-            }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
         }
     }
 }

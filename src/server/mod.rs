@@ -15,6 +15,7 @@ mod prefixed;
 pub mod reload;
 pub mod signal;
 mod watcher;
+mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -135,24 +136,28 @@ impl Server {
         let ready = Arc::new(AtomicBool::new(true));
         // Before anything says "listening": see `signal::hangups`.
         let hangup_signals = signal::hangups();
+        let shared = conn::Shared {
+            builder: self.builder.clone(),
+            live: self.live.clone(),
+            settings: self.settings,
+            force: force_rx.clone(),
+            stop: stop_rx.clone(),
+            draining: draining.clone(),
+        };
+        let workers = workers::Workers::start(self.settings.workers, &shared);
         let mut accepting = JoinSet::new();
         for bound in self.listeners {
             if let Ok(addr) = bound.listener.local_addr() {
-                tracing::info!(%addr, tls = bound.tls.is_some(), "listening");
+                tracing::info!(%addr, tls = bound.tls.is_some(), workers = workers.count(), "listening");
             }
             accepting.spawn(conn::accept_loop(
                 bound,
-                conn::Shared {
-                    builder: self.builder.clone(),
-                    live: self.live.clone(),
-                    settings: self.settings,
-                    force: force_rx.clone(),
-                    stop: stop_rx.clone(),
-                    draining: draining.clone(),
-                },
+                shared.clone(),
                 graceful.clone(),
+                workers.dispatch(),
             ));
         }
+        drop(shared);
         let admin = self.admin.map(|l| {
             if let Ok(addr) = l.local_addr() {
                 tracing::info!(%addr, "admin listening");
@@ -195,6 +200,7 @@ impl Server {
             ),
         }
         let _ = force_tx.send(true);
+        workers.join().await;
         // After the drain: every request's record is queued; write them all.
         self.live.decision_log().close().await;
         if let Some(a) = admin {

@@ -43,6 +43,33 @@ fn counter(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &s
         .sum()
 }
 
+/// `/metrics` once `n` requests are counted: a request is counted after
+/// its response is written, on the worker that served it, so a scrape
+/// right after the response may come first.
+async fn metrics_after(
+    proxy: &proxy::RunningProxy,
+    token: Option<&str>,
+    n: f64,
+) -> crate::support::client::Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = admin_get(proxy, "/metrics", token).await;
+        let s = samples(&r.text());
+        let counted = |name| counter(&s, name, &[]) >= n;
+        if counted("portalgate_requests_total")
+            && counted("portalgate_request_duration_seconds_count")
+        {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} requests never counted: {}",
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_the_requests_sent_and_carry_no_tenant_or_path() {
     let backend = Backend::start().await;
@@ -109,7 +136,7 @@ async fn metrics_count_the_requests_sent_and_carry_no_tenant_or_path() {
         200,
         "probes need no token"
     );
-    let r = admin_get(&proxy, "/metrics", Some("admin-token-for-tests")).await;
+    let r = metrics_after(&proxy, Some("admin-token-for-tests"), 7.0).await;
     assert_eq!(r.status, 200);
     let text = r.text();
     let s = samples(&text);
@@ -180,7 +207,7 @@ async fn upstream_errors_are_counted_by_kind() {
     let proxy = ProxyBuilder::new(&format!("http://{dead}")).start().await;
     assert_eq!(get(&proxy.url("/x")).await.status, 502);
     assert_eq!(get(&proxy.url("/y")).await.status, 502);
-    let s = samples(&admin_get(&proxy, "/metrics", None).await.text());
+    let s = samples(&metrics_after(&proxy, None, 2.0).await.text());
     assert_eq!(
         counter(
             &s,
@@ -205,6 +232,20 @@ async fn config_and_recent_decisions() {
     for i in 0..3 {
         let r = delete_user(&proxy, DE, &format!("u{i}")).await;
         assert_eq!(r.status, 403);
+    }
+    // Recorded after each response, on the worker that served it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while serde_json::from_slice::<Vec<serde_json::Value>>(
+        &admin_get(&proxy, "/decisions/recent?limit=3", None)
+            .await
+            .body,
+    )
+    .unwrap()
+    .len()
+        < 3
+    {
+        assert!(std::time::Instant::now() < deadline, "never recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let recent: Vec<HashMap<String, serde_json::Value>> = serde_json::from_slice(
         &admin_get(&proxy, "/decisions/recent?limit=2", None)

@@ -19,6 +19,10 @@ async fn logged(
     let path = dir.path().join("decisions.jsonl");
     let proxy = ProxyBuilder::new(&backend.url())
         .germany()
+        // One worker: the records' order is the order of the test's
+        // sequential requests (a record is queued after its response is
+        // written, so two workers' records may swap places).
+        .section("[server]\nworkers = 1")
         .section(&format!(
             "[decision_log]\nfile = {:?}\npseudonym_key = {key:?}\n{extra}",
             path.display().to_string()

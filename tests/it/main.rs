@@ -18,3 +18,4 @@ mod reload;
 mod streaming;
 mod tls;
 mod upgrade;
+mod workers;

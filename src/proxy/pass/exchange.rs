@@ -25,7 +25,7 @@ use crate::proxy::handler::upstream_error;
 use crate::proxy::judge::Forward;
 use crate::proxy::{Proxy, ProxyError};
 use crate::upstream::headers::rewrite_request;
-use crate::upstream::pool::may_resend;
+use crate::upstream::pool::{may_resend, UpstreamPool};
 use crate::upstream::stream::Stream;
 use crate::upstream::{UpstreamError, UpstreamFailure};
 
@@ -135,7 +135,7 @@ impl Proxy {
         let head_request = *view.method == http::Method::HEAD;
         let accept = view.known.accept.and_then(crate::head::text);
         let rid = forward.request_id.as_str();
-        let (mut up, framing, upstream_keeps, status) = loop {
+        let (up, framing, upstream_keeps, status) = loop {
             let (mut up, pooled) = match self.forwarder.pool.stream().await {
                 Ok(s) => s,
                 Err(e) => return Err(fail(c, RelayError::Connect(e), accept, rid).await),
@@ -156,13 +156,9 @@ impl Proxy {
             }
         };
         let keep_alive = !client_close && framing != Framing::Close;
-        match relay(c, &mut up, framing).await {
-            Ok(clean) => {
-                if clean && upstream_keeps {
-                    self.forwarder.pool.put_stream(up);
-                }
-                Ok(Done { status, keep_alive })
-            }
+        let pool = upstream_keeps.then_some(&self.forwarder.pool);
+        match relay(c, up, framing, pool).await {
+            Ok(()) => Ok(Done { status, keep_alive }),
             Err(error) => Err(Broken {
                 status: Ok(status),
                 error,
@@ -267,18 +263,26 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Relays the response body after the head in `c.out`. `Ok(clean)`: the
-/// response went out whole, and `clean` says the upstream sent nothing
-/// after it. `Err`: a side failed; both connections are closed.
+/// Relays the response body. The upstream connection goes back to `pool`
+/// (when the upstream keeps it) as soon as its response is read whole with
+/// nothing after it: before the last write to the client, so that the
+/// client's next request, on whichever worker, finds it idle.
 async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
-    up: &mut Stream,
+    mut up: Stream,
     framing: Framing,
-) -> Result<bool, RelayError> {
+    pool: Option<&UpstreamPool>,
+) -> Result<(), RelayError> {
+    // `whole`: the response ends exactly at the end of `c.up_buf`.
+    let give_back = |up: Stream, whole: bool| {
+        if let (Some(pool), true) = (pool, whole) {
+            pool.put_stream(up);
+        }
+    };
     match framing {
         Framing::Empty => {
-            c.write_out().await?;
-            Ok(c.up_buf.is_empty())
+            give_back(up, c.up_buf.is_empty());
+            c.write_out().await
         }
         Framing::Length(n) => {
             let mut left = n;
@@ -288,14 +292,21 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             c.out.extend_from_slice(&c.up_buf[..take]);
             c.up_buf.advance(take);
             left -= take as u64;
-            c.write_out().await?;
-            while left > 0 {
-                let n = read_body(c, up).await?;
-                let take = usize::try_from(left).unwrap_or(usize::MAX).min(n);
-                write_client(c, take).await?;
-                left -= take as u64;
+            if left == 0 {
+                give_back(up, c.up_buf.is_empty());
+                return c.write_out().await;
             }
-            Ok(c.up_buf.is_empty())
+            c.write_out().await?;
+            loop {
+                let n = read_body(c, &mut up).await?;
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(n);
+                left -= take as u64;
+                if left == 0 {
+                    give_back(up, n == take);
+                    return write_client(c, take).await;
+                }
+                write_client(c, take).await?;
+            }
         }
         Framing::Chunked => {
             let mut scanner = Chunked::default();
@@ -303,24 +314,31 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             let take = end.unwrap_or(c.up_buf.len());
             c.out.extend_from_slice(&c.up_buf[..take]);
             c.up_buf.advance(take);
+            if end.is_some() {
+                give_back(up, c.up_buf.is_empty());
+                return c.write_out().await;
+            }
             c.write_out().await?;
-            while end.is_none() {
-                read_body(c, up).await?;
+            loop {
+                read_body(c, &mut up).await?;
                 end = scanner.scan(&c.up_buf)?;
                 let take = end.unwrap_or(c.up_buf.len());
+                if end.is_some() {
+                    give_back(up, take == c.up_buf.len());
+                    return write_client(c, take).await;
+                }
                 write_client(c, take).await?;
             }
-            Ok(c.up_buf.is_empty())
         }
         Framing::Close => {
             c.out.extend_from_slice(&c.up_buf);
             c.up_buf.clear();
             c.write_out().await?;
-            while read_upstream(c, up).await? > 0 {
+            while read_upstream(c, &mut up).await? > 0 {
                 let n = c.up_buf.len();
                 write_client(c, n).await?;
             }
-            Ok(false)
+            Ok(())
         }
     }
 }
