@@ -57,6 +57,10 @@ pub enum PathRejection {
     /// A raw `;` (path parameters).
     #[error("a ';' (path parameters are not accepted)")]
     Semicolon,
+    /// An empty first segment (`//host/...`, also after `..`): a reader
+    /// that resolves it as a URI reference takes it for a host.
+    #[error("a leading '//' (a network-path reference)")]
+    NetworkPath,
     /// Escapes that do not decode to valid UTF-8 (including overlong forms).
     #[error("percent-escapes that are not valid UTF-8")]
     InvalidUtf8,
@@ -246,6 +250,9 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
         segment(part, &mut scratch, &mut decoded)?;
         match decoded.as_slice() {
             b"" => {
+                if idx != last && stack.is_empty() {
+                    return Err(PathRejection::NetworkPath);
+                }
                 // Merged slashes; an empty last part means a trailing slash.
                 if idx == last && idx > 0 {
                     trailing_slash = true;

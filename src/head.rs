@@ -142,8 +142,8 @@ pub struct Known<'a> {
     pub accept: Option<&'a [u8]>,
     /// The first `Accept-Language`.
     pub accept_language: Option<&'a [u8]>,
-    /// The first `Authorization`.
-    pub authorization: Option<&'a [u8]>,
+    /// The first two `Authorization` values.
+    pub authorization: [Option<&'a [u8]>; 2],
     /// The first `User-Agent`.
     pub user_agent: Option<&'a [u8]>,
     /// The first `MS-RequestId`.
@@ -178,7 +178,7 @@ impl<'a> Known<'a> {
                 10 if is("user-agent") => first(&mut k.user_agent, value),
                 12 if is("x-request-id") => first(&mut k.request_id, value),
                 12 if is("ms-requestid") => first(&mut k.ms_request_id, value),
-                13 if is("authorization") => first(&mut k.authorization, value),
+                13 if is("authorization") => two(&mut k.authorization, value),
                 14 if is("content-length") => two(&mut k.content_length, value),
                 15 if is("accept-language") => first(&mut k.accept_language, value),
                 16 if is("ms-correlationid") => first(&mut k.ms_correlation_id, value),
@@ -203,6 +203,8 @@ pub struct HeadView<'a> {
     pub query: Option<&'a str>,
     /// The authority of an absolute-form target or HTTP/2 `:authority`.
     pub authority: Option<&'a str>,
+    /// The scheme of an absolute-form target or HTTP/2 `:scheme`.
+    pub scheme: Option<&'a str>,
     /// The length of the request target, as the URI limit counts it.
     pub target_len: usize,
     /// The header fields.
@@ -221,6 +223,7 @@ impl<'a> HeadView<'a> {
             path: uri.path(),
             query: uri.query(),
             authority: uri.authority().map(http::uri::Authority::as_str),
+            scheme: uri.scheme_str(),
             target_len: uri.path_and_query().map_or(1, |p| p.as_str().len())
                 + uri.authority().map_or(0, |a| a.as_str().len()),
             fields: Fields::Map(&parts.headers),
@@ -244,6 +247,7 @@ impl<'a> HeadView<'a> {
             path,
             query,
             authority: None,
+            scheme: None,
             target_len: target.len(),
             fields: Fields::Raw(fields),
             known: Known::of(Fields::Raw(fields)),

@@ -29,10 +29,24 @@ fn dot_segments_are_resolved_including_encoded_ones() {
 }
 
 #[test]
+fn a_leading_empty_segment_is_a_network_path() {
+    for raw in [
+        "//v1",
+        "//",
+        "//portal.example/v1",
+        "/..//v1",
+        "/a/..//v1",
+        "/.//v1",
+    ] {
+        assert_eq!(rejected(raw), PathRejection::NetworkPath, "{raw}");
+    }
+}
+
+#[test]
 fn slashes_are_merged_and_trailing_slash_kept() {
-    assert_eq!(ok("//v1///customers//x/"), "/v1/customers/x/");
+    assert_eq!(ok("/v1///customers//x/"), "/v1/customers/x/");
     assert_eq!(ok("/"), "/");
-    assert_eq!(ok("//"), "/");
+    assert_eq!(ok("/v1/.."), "/");
     assert_eq!(ok("/v1/users/"), "/v1/users/");
 }
 
@@ -128,7 +142,7 @@ fn canonical_input_is_borrowed_and_others_are_not() {
     assert!(canonical_path("/v1/users/").unwrap().is_unchanged());
     assert!(canonical_path("/").unwrap().is_unchanged());
     for changed in [
-        "//v1",
+        "/v1//x",
         "/v1/./x",
         "/v1/%41",
         "/v1/a%3ab",

@@ -71,7 +71,7 @@ pub async fn run(args: ExplainArgs) -> Exit {
             args.url.clone(),
         ),
     };
-    let method: Method = match args.method.to_ascii_uppercase().parse() {
+    let method: Method = match args.method.parse() {
         Ok(m) => m,
         Err(_) => {
             eprintln!("portalgate: -X {:?} is not a method", args.method);

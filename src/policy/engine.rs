@@ -446,7 +446,13 @@ impl<A> RuleSet<A> {
         if rule.mode == Mode::Off {
             return Ok(Step::Skip(Why::Off));
         }
-        if !(m.methods.is_empty() || m.methods.contains(req.method)) {
+        // Methods compare case-insensitively, as ASP.NET's router does:
+        // `patch` is PATCH to the backend.
+        if !(m.methods.is_empty()
+            || m.methods
+                .iter()
+                .any(|x| x.as_str().eq_ignore_ascii_case(req.method.as_str())))
+        {
             return Ok(Step::Skip(Why::Method));
         }
         if !(m.hosts.is_empty()

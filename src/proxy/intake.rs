@@ -8,12 +8,17 @@
 //! (even equal ones), or a transfer coding other than a lone `chunked` are
 //! rejected with 400 and never reach the backend.
 
-use http::{Method, Version};
+use http::Version;
 
 use super::error::ProxyError;
 use crate::canonical::{canonical_path, CanonicalPath};
 use crate::config::Limits;
 use crate::head::{text, HeadView};
+
+/// The methods of RFC 9110 and PATCH.
+const STANDARD_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 /// What intake learned about a request that passed.
 #[derive(Debug)]
@@ -30,8 +35,21 @@ pub struct Checked<'v> {
 
 /// Runs every intake check; the first failure decides the answer.
 pub fn check<'v>(view: &HeadView<'v>, limits: &Limits) -> Result<Checked<'v>, ProxyError> {
-    if *view.method == Method::CONNECT {
+    let method = view.method.as_str();
+    if method.eq_ignore_ascii_case("CONNECT") {
         return Err(ProxyError::MethodNotAllowed("CONNECT"));
+    }
+    // Methods are case-sensitive, but a lenient backend routes `patch` as
+    // PATCH and may frame a `head` response as HEAD's: a standard method
+    // spelled in another case is refused (as nginx does), never read two ways.
+    if method.bytes().any(|b| b.is_ascii_lowercase())
+        && STANDARD_METHODS
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(method))
+    {
+        return Err(ProxyError::BadRequest(
+            "a standard method in lower or mixed case",
+        ));
     }
     if view.target_len > limits.max_uri_bytes {
         return Err(ProxyError::UriTooLong(limits.max_uri_bytes));
@@ -42,6 +60,15 @@ pub fn check<'v>(view: &HeadView<'v>, limits: &Limits) -> Result<Checked<'v>, Pr
     }
     if known.size > limits.max_header_bytes {
         return Err(ProxyError::HeadersTooLarge("header fields too large"));
+    }
+    if let Some(scheme) = view.scheme {
+        if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+            return Err(ProxyError::BadRequest("a scheme other than http or https"));
+        }
+    }
+    // Credentials are not a list: which of two would the backend read?
+    if known.authorization[1].is_some() {
+        return Err(ProxyError::BadRequest("more than one Authorization header"));
     }
     let content_length = framing(view, limits)?;
     let path = canonical_path(view.path)?;

@@ -242,7 +242,7 @@ impl Judge {
         }
         let host = checked.host.map(canonical_host);
         let bearer_tid = if self.rules.needs_bearer_tid() {
-            match view.known.authorization.and_then(text) {
+            match view.known.authorization[0].and_then(text) {
                 Some(a) => crate::tenant::bearer_tid(a).map_err(|_| {
                     ProxyError::Policy(PolicyError::MalformedTenant {
                         from: "jwt:tid".into(),

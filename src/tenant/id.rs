@@ -1,15 +1,35 @@
 //! Tenant ids are GUIDs, parsed as values so that every spelling the
 //! backend accepts maps to one id.
 //!
-//! Partner Center runs on ASP.NET, whose `Guid.Parse` trims whitespace and
-//! accepts five formats: `N` (32 hex digits), `D` (hyphenated 8-4-4-4-12),
-//! `B` (`D` in braces), `P` (`D` in parentheses) and `X`
-//! (`{0x........,0x....,0x....,{0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..}}`),
-//! hex digits in any case. The id may also arrive percent-encoded in a path
-//! segment or header (`%20` around it, `%41` for a hex digit), so escapes are
-//! decoded first. A value that looks like a GUID but is none of these
-//! formats is an error, so a caller can fail closed instead of treating it
-//! as "some other tenant".
+//! Partner Center runs on ASP.NET, whose `Guid.TryParse` this module follows
+//! rule for rule (from .NET's `Guid.cs`):
+//!
+//! - the value is trimmed of Unicode white space (`char.IsWhiteSpace`, which
+//!   is Rust's `char::is_whitespace`: NBSP, ideographic space, ...);
+//! - its first character picks the format: `(` is `P`, `{` with a `-` is
+//!   `B`, `{` without is `X`, otherwise a `-` means `D` and none means `N`;
+//! - `N` is 32 hex digits, `D` is `8-4-4-4-12`, `B` and `P` are `D` in
+//!   braces or parentheses;
+//! - in `D` (and so `B`, `P`) the first four groups and the first half of the
+//!   last one may each start with `+` and then `0x` (`+a1b2c3d-...`,
+//!   `0x01b2c3-...`), which .NET's lenient hex reader skips;
+//! - `X` (`{0xAAAAAAAA,0xBBBB,0xCCCC,{0xDD,...8 bytes}}`) has every white
+//!   space character removed first, anywhere; each field is `0x` and up to 8
+//!   significant hex digits (leading zeros are free, `+`/`0x` may follow the
+//!   prefix again); the 16-bit fields keep their low 16 bits, the bytes must
+//!   be at most 0xFF;
+//! - hex digits are ASCII only (`HexConverter.FromChar`).
+//!
+//! The id may also arrive percent-encoded in a path segment (`%20` around
+//! it, `%41` for a hex digit), so escapes are decoded first.
+//!
+//! A value that is not a GUID to .NET is one of two things. A plain token
+//! (ASCII letters, digits and `-._~@`, not GUID-shaped: a domain name, `me`)
+//! is [`TenantIdError::NotAGuid`]: no tenant. Anything else (non-ASCII
+//! characters, white space or controls inside, GUID punctuation, a
+//! near-GUID) is [`TenantIdError::Malformed`], so that a caller fails closed
+//! instead of treating a spelling some other reader might take for a GUID
+//! as "no tenant".
 
 use std::fmt;
 
@@ -34,17 +54,21 @@ impl TenantId {
         TenantId(v)
     }
 
-    /// Parses any accepted spelling (see the module docs).
+    /// Parses any spelling `Guid.TryParse` accepts (see the module docs).
     pub fn parse(raw: &str) -> Result<TenantId, TenantIdError> {
-        let decoded = percent_decode(raw).ok_or(TenantIdError::Malformed)?;
-        let s = decoded.trim_matches(|c: char| c.is_ascii_whitespace());
-        if let Some(v) = parse_nbdp(s).or_else(|| parse_x(s)) {
+        // The common case, a plain `D`, without decoding or trimming.
+        if let Some(v) = parse_d_strict(raw.as_bytes()) {
             return Ok(TenantId(v));
         }
-        if looks_like_guid(s) {
-            Err(TenantIdError::Malformed)
-        } else {
+        let decoded = percent_decode(raw).ok_or(TenantIdError::Malformed)?;
+        let s = decoded.trim_matches(char::is_whitespace);
+        if let Some(v) = dotnet_try_parse(s) {
+            return Ok(TenantId(v));
+        }
+        if is_plain_token(s) && !looks_like_guid(s) {
             Err(TenantIdError::NotAGuid)
+        } else {
+            Err(TenantIdError::Malformed)
         }
     }
 }
@@ -105,17 +129,9 @@ fn percent_decode(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
     String::from_utf8(out).ok().map(std::borrow::Cow::Owned)
 }
 
-fn hex_value(s: &str) -> Option<u128> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u128::from_str_radix(s, 16).ok()
-}
-
-/// The `D` form (`8-4-4-4-12` hex digits), the one on every request path,
-/// without allocating; `None` for anything else.
-fn parse_d(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
+/// The `D` form exactly (`8-4-4-4-12` ASCII hex digits), without
+/// allocating: the spelling on nearly every request.
+fn parse_d_strict(b: &[u8]) -> Option<u128> {
     if b.len() != 36 {
         return None;
     }
@@ -127,53 +143,142 @@ fn parse_d(s: &str) -> Option<u128> {
             }
             continue;
         }
-        let d = (c as char).to_digit(16)?;
-        v = v << 4 | u128::from(d);
+        v = v << 4 | u128::from(hex_digit(c)?);
     }
     Some(v)
 }
 
-/// `N`, `D`, `B` and `P`.
-fn parse_nbdp(s: &str) -> Option<u128> {
-    if let Some(v) = parse_d(s) {
-        return Some(v);
-    }
-    let inner = match (s.as_bytes().first(), s.as_bytes().last()) {
-        (Some(b'{'), Some(b'}')) | (Some(b'('), Some(b')')) => &s[1..s.len() - 1],
-        _ => s,
-    };
-    if inner.len() == 32 && inner.len() == s.len() {
-        return hex_value(inner);
-    }
-    let groups: Vec<&str> = inner.split('-').collect();
-    if groups.len() != 5 || groups.iter().map(|g| g.len()).ne([8, 4, 4, 4, 12]) {
-        return None;
-    }
-    hex_value(&groups.concat())
+fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
 }
 
-/// `X`: `{0xAAAAAAAA,0xBBBB,0xCCCC,{0xDD,0xDD,0xEE,0xEE,0xEE,0xEE,0xEE,0xEE}}`.
-/// .NET allows 1..=8, 1..=4, 1..=4 and 1..=2 hex digits per field.
+/// `Guid.TryParse` on an already trimmed value.
+fn dotnet_try_parse(s: &str) -> Option<u128> {
+    // Past the trim, success needs ASCII (hex digits and punctuation), and
+    // `X` drops white space: nothing else can be part of a GUID.
+    match s.as_bytes().first()? {
+        b'(' => parse_wrapped(s, b'(', b')'),
+        b'{' if s.contains('-') => parse_wrapped(s, b'{', b'}'),
+        b'{' => parse_x(s),
+        _ if s.contains('-') => parse_d(s.as_bytes()),
+        _ => parse_n(s.as_bytes()),
+    }
+}
+
+/// `B` and `P`: `D` inside one pair of delimiters.
+fn parse_wrapped(s: &str, open: u8, close: u8) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 38 || b[0] != open || b[37] != close {
+        return None;
+    }
+    parse_d(&b[1..37])
+}
+
+/// `N`: 32 ASCII hex digits.
+fn parse_n(b: &[u8]) -> Option<u128> {
+    if b.len() != 32 {
+        return None;
+    }
+    b.iter()
+        .try_fold(0u128, |v, &c| Some(v << 4 | u128::from(hex_digit(c)?)))
+}
+
+/// `D`: dashes at 8, 13, 18 and 23; the groups read by .NET's lenient hex
+/// reader, except the last 8 digits, which are strict.
+fn parse_d(b: &[u8]) -> Option<u128> {
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let a = lenient_hex(&b[0..8])?.0;
+    let bb = lenient_hex(&b[9..13])?.0 & 0xffff;
+    let c = lenient_hex(&b[14..18])?.0 & 0xffff;
+    let de = lenient_hex(&b[19..23])?.0 & 0xffff;
+    let fg = lenient_hex(&b[24..28])?.0 & 0xffff;
+    let hijk = strict_hex(&b[28..36])?;
+    Some(
+        u128::from(a) << 96
+            | u128::from(bb) << 80
+            | u128::from(c) << 64
+            | u128::from(de) << 48
+            | u128::from(fg) << 32
+            | u128::from(hijk),
+    )
+}
+
+/// `uint.TryParse(.., AllowHexSpecifier)`: 1 to 8 ASCII hex digits, after
+/// any leading zeros.
+fn strict_hex(b: &[u8]) -> Option<u32> {
+    if b.is_empty() {
+        return None;
+    }
+    let digits = b.iter().skip_while(|&&c| c == b'0').count();
+    if digits > 8 {
+        return None;
+    }
+    b.iter().try_fold(0u32, |v, &c| {
+        Some(v.wrapping_mul(16) | u32::from(hex_digit(c)?))
+    })
+}
+
+/// .NET's `Guid.TryParseHex`: an optional `+`, an optional `0x`, leading
+/// zeros, then hex digits (none is zero). Returns the value and whether it
+/// overflowed 32 bits (more than 8 significant digits).
+fn lenient_hex(mut b: &[u8]) -> Option<(u32, bool)> {
+    if let Some(rest) = b.strip_prefix(b"+") {
+        b = rest;
+    }
+    if b.len() > 1 && b[0] == b'0' && b[1] | 0x20 == b'x' {
+        b = &b[2..];
+    }
+    let mut v: u32 = 0;
+    let mut digits = 0;
+    for &c in b.iter().skip_while(|&&c| c == b'0') {
+        v = v.wrapping_mul(16) | u32::from(hex_digit(c)?);
+        digits += 1;
+    }
+    Some((v, digits > 8))
+}
+
+/// `X`: `{0xAAAAAAAA,0xBBBB,0xCCCC,{0xDD,0xDD,0xDD,0xDD,0xDD,0xDD,0xDD,0xDD}}`
+/// after every white space character is removed.
 fn parse_x(s: &str) -> Option<u128> {
-    let body = s.strip_prefix('{')?.strip_suffix("}}")?;
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let body = compact.strip_prefix('{')?.strip_suffix("}}")?;
     let (head, tail) = body.split_once(",{")?;
     let head: Vec<&str> = head.split(',').collect();
     let tail: Vec<&str> = tail.split(',').collect();
     if head.len() != 3 || tail.len() != 8 {
         return None;
     }
-    let field = |f: &str, max: usize| -> Option<u128> {
-        let digits = f.strip_prefix("0x").or_else(|| f.strip_prefix("0X"))?;
-        if digits.len() > max {
+    // Each field: the required `0x`, then the lenient reader; no overflow.
+    let field = |f: &str| -> Option<u32> {
+        let b = f.as_bytes();
+        if b.len() < 3 || b[0] != b'0' || b[1] | 0x20 != b'x' {
             return None;
         }
-        hex_value(digits)
+        match lenient_hex(&b[2..])? {
+            (_, true) => None,
+            (v, false) => Some(v),
+        }
     };
-    let mut v = field(head[0], 8)? << 96 | field(head[1], 4)? << 80 | field(head[2], 4)? << 64;
+    let mut v = u128::from(field(head[0])?) << 96
+        | u128::from(field(head[1])? & 0xffff) << 80
+        | u128::from(field(head[2])? & 0xffff) << 64;
     for (i, byte) in tail.iter().enumerate() {
-        v |= field(byte, 2)? << (56 - 8 * i);
+        let b = field(byte)?;
+        if b > 0xff {
+            return None;
+        }
+        v |= u128::from(b) << (56 - 8 * i);
     }
     Some(v)
+}
+
+/// ASCII letters, digits and `-._~@`: what a path segment or header that is
+/// plainly not a GUID (a domain name, `me`) is made of.
+fn is_plain_token(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@'))
 }
 
 /// GUID-shaped: only hex digits and GUID punctuation, with enough hex
@@ -181,7 +286,11 @@ fn parse_x(s: &str) -> Option<u128> {
 fn looks_like_guid(s: &str) -> bool {
     let hex = s.bytes().filter(u8::is_ascii_hexdigit).count();
     let shaped = s.bytes().all(|b| {
-        b.is_ascii_hexdigit() || matches!(b, b'-' | b'{' | b'}' | b'(' | b')' | b',' | b'x' | b'X')
+        b.is_ascii_hexdigit()
+            || matches!(
+                b,
+                b'-' | b'{' | b'}' | b'(' | b')' | b',' | b'x' | b'X' | b'+'
+            )
     });
     shaped && hex >= 16 || (hex >= 24 && s.bytes().filter(|b| *b == b'-').count() >= 3)
 }
@@ -207,6 +316,18 @@ mod tests {
             "0a1b2c3d-0000-4000-8000-00000000d%6501",
             "{0x0a1b2c3d,0x0000,0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01}}",
             "{0xa1b2c3d,0x0,0x4000,{0x80,0x0,0x0,0x0,0x0,0x0,0xDE,0x1}}",
+            // .NET's own leniencies, read as .NET reads them.
+            "\u{a0}0a1b2c3d-0000-4000-8000-00000000de01\u{3000}",
+            "%C2%A00a1b2c3d-0000-4000-8000-00000000de01",
+            "\u{2003}{0a1b2c3d-0000-4000-8000-00000000de01}\u{2028}",
+            "{0x0a1b2c3d, 0x0000,\u{3000}0x4000, {0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01} }",
+            "{ 0x0a1b2c3d,\t0x0000,\n0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01}}",
+            "{0x00000000000a1b2c3d,0x+0,0x0x4000,{0x80,0x0,0x0,0x0,0x0,0x0,0xde,0x1}}",
+            "{0x0a1b2c3d,0x10000,0x14000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01}}",
+            "+a1b2c3d-+000-4000-8000-00000000de01",
+            "+a1b2c3d-0x00-4000-8000-00000000de01",
+            "{+a1b2c3d-0X00-4000-8000-00000000de01}",
+            "(0a1b2c3d-+0x0-4000-8000-+0000000de01)",
         ] {
             assert_eq!(TenantId::parse(spelling), Ok(id), "{spelling:?}");
         }
@@ -225,8 +346,20 @@ mod tests {
             "0a1b2c3d000040008000000000000de01",
             "0a1b2c3d--0000-4000-8000-00000000de01",
             "{0x0a1b2c3d,0x0000,0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde}}",
-            "{0x0a1b2c3d0,0x0000,0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01}}",
+            "{0x1a1b2c3d0,0x0000,0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01}}",
+            "{0x0a1b2c3d,0x0000,0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x100}}",
             "0a1b2c3d-0000-4000-8000-00000000de01%",
+            // Not white space to .NET either (format characters, digits of
+            // other scripts, fullwidth forms): some reader may still fold
+            // them, so they are refused, never "no tenant".
+            "0a1b2c3d-0000-4000-8000-00000000de01\u{200b}",
+            "\u{feff}0a1b2c3d-0000-4000-8000-00000000de01",
+            "\u{ff10}a1b2c3d-0000-4000-8000-00000000de01",
+            "\u{660}a1b2c3d-0000-4000-8000-00000000de01",
+            "0a1b2c3d-0000-4000-8000-00000000de0\u{661}",
+            "{0x0a1b2c3d,0x0000,0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x\u{661}}}",
+            "0a1b2c3d 0000 4000 8000 00000000de01",
+            "0a1b2c3d-0000-4000-8000-00000000de01\u{0}",
             "0a1b2c3d-0000-4000-8000-00000000%ZZ01",
         ] {
             assert_eq!(

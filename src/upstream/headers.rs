@@ -119,6 +119,29 @@ pub struct RequestRewrite<'a> {
     pub upgrade: Option<&'a [u8]>,
 }
 
+/// Fields a client must not send the backend: method overrides (an
+/// ASP.NET backend with `UseHttpMethodOverride` would act on a method that
+/// was never judged) and IIS's routing overrides (`X-Original-URL` and
+/// `X-Rewrite-URL` replace the path that was judged).
+const STRIPPED: [&str; 5] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Whether a client's field is dropped before forwarding: the overrides
+/// above, and every name with an underscore (as nginx does by default):
+/// CGI-style servers (IIS, ASP.NET on it) read `X_Tenant_Id` as
+/// `X-Tenant-Id`, a spelling the policy would not have judged.
+fn stripped(name: &str) -> bool {
+    name.contains('_')
+        || (name.len() >= 13
+            && name.as_bytes()[0] | 0x20 == b'x'
+            && STRIPPED.iter().any(|s| name.eq_ignore_ascii_case(s)))
+}
+
 /// Fields the request rewrite sets itself.
 const REWRITTEN: [&str; 7] = [
     "host",
@@ -144,7 +167,7 @@ pub fn rewrite_request(fields: Fields<'_>, rw: &RequestRewrite<'_>, sink: &mut i
         let rewritten = REWRITTEN.iter().any(|r| name.eq_ignore_ascii_case(r));
         let kept = (keep_proto && name.eq_ignore_ascii_case("x-forwarded-proto"))
             || (keep_host && name.eq_ignore_ascii_case("x-forwarded-host"));
-        if hops.contains(name) || (rewritten && !kept) {
+        if hops.contains(name) || (rewritten && !kept) || stripped(name) {
             continue;
         }
         sink.field(name, value);

@@ -21,7 +21,6 @@ async fn path_tricks_are_intercepted_or_rejected() {
         format!("/v1/customers/{DE}/x/%2E%2e/users"),
         format!("/v1/customers/{DE}/x/.%2e/users"),
         format!("/v1//customers//{DE}///users"),
-        format!("//v1/customers/{DE}/users"),
         format!("/v1/customers/{DE}/users/"),
         format!("/v1/customers/{DE}/%75%73%65%72%73"),
         format!("/V1/CUSTOMERS/{upper}/USERS"),
@@ -40,6 +39,8 @@ async fn path_tricks_are_intercepted_or_rejected() {
         assert_eq!(s, 403, "{path} was not intercepted");
     }
     let rejected = [
+        format!("//v1/customers/{DE}/users"),
+        format!("/..//v1/customers/{DE}/users"),
         format!("/v1/customers/{DE}/users;jsessionid=1"),
         format!("/v1/customers/{DE};x/users"),
         format!("/v1/customers/{DE}%2Fusers"),

@@ -154,3 +154,34 @@ fn content_length_is_kept_whatever_connection_names() {
     apply_forwarding(&mut h, &hop(false));
     assert_eq!(h["content-length"], "3");
 }
+
+#[test]
+fn overrides_and_underscored_names_never_reach_the_backend() {
+    let mut h = map(&[
+        ("X-HTTP-Method-Override", "DELETE"),
+        ("x-http-method", "PATCH"),
+        ("X-Method-Override", "PUT"),
+        ("X-Original-URL", "/v1/customers/x/users"),
+        ("x-rewrite-url", "/v1/customers/x/users"),
+        ("X_Tenant_Id", "0a1b2c3d-0000-4000-8000-00000000de01"),
+        ("x_http_method_override", "DELETE"),
+        ("x-tenant-id", "kept"),
+        ("x-method", "kept"),
+        ("accept", "*/*"),
+    ]);
+    apply_forwarding(&mut h, &hop(false));
+    for gone in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-original-url",
+        "x-rewrite-url",
+        "x_tenant_id",
+        "x_http_method_override",
+    ] {
+        assert!(!h.contains_key(gone), "{gone} forwarded");
+    }
+    assert_eq!(h["x-tenant-id"], "kept");
+    assert_eq!(h["x-method"], "kept");
+    assert_eq!(h["accept"], "*/*");
+}
