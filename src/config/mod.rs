@@ -180,6 +180,25 @@ impl Default for Limits {
 pub struct Forwarding {
     /// Peers whose forwarding headers are appended to; all others' are replaced.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Protocols a client may switch to (lowercase): an upgrade to any
+    /// other is forwarded as a plain request, and a 101 for it is a 502.
+    pub upgrade_protocols: Vec<Box<str>>,
+}
+
+impl Forwarding {
+    /// Whether `Upgrade: value` names one allowed protocol (a list, or a
+    /// protocol not allowed, is not).
+    pub fn upgrade_allowed(&self, value: &[u8]) -> bool {
+        let Ok(v) = std::str::from_utf8(value) else {
+            return false;
+        };
+        let v = v.trim();
+        self.upgrade_protocols.iter().any(|p| {
+            v.eq_ignore_ascii_case(p)
+                || v.get(..p.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(p) && v[p.len()..].starts_with('/'))
+        })
+    }
 }
 
 impl Forwarding {
@@ -276,7 +295,12 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
     let main_index = included.len();
     policy::rules(&raw.rules, main_index, &mut ctx, &mut parts);
 
-    let directory = tenants::directory(&raw.tenants, &mut ctx);
+    let used = parts
+        .rules
+        .iter()
+        .flat_map(|r| r.matcher.regions.iter().cloned())
+        .collect();
+    let directory = tenants::directory(&raw.tenants, &used, &mut ctx);
     let max_inspect_body_bytes = match raw.inspection.max_body_bytes {
         None => 16 * 1024,
         Some(n) if (1..=1 << 20).contains(&n) => n as usize,

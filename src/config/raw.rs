@@ -309,6 +309,9 @@ pub struct RawForwarding {
     /// CIDRs of peers whose `X-Forwarded-*` / `Forwarded` headers are kept.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Protocols a client may switch to with `Upgrade` (default
+    /// `["websocket"]`).
+    pub upgrade_protocols: Option<Vec<String>>,
 }
 
 /// `[admin]`

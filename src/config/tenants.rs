@@ -18,11 +18,30 @@ fn region_ok(r: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Builds the directory; `None` when any part is invalid.
-pub fn directory(raw: &RawTenants, ctx: &mut Ctx<'_>) -> Option<Directory> {
+/// Builds the directory; `None` when any part is invalid. `used`: the
+/// regions the rules name. A tenant or host put in a region that neither
+/// the rules, the hosts nor `default_region` name is an error: a typo
+/// (`germnay`) would otherwise switch enforcement off for that tenant.
+pub fn directory(
+    raw: &RawTenants,
+    used: &std::collections::HashSet<Region>,
+    ctx: &mut Ctx<'_>,
+) -> Option<Directory> {
     let path = KeyPath::default().key("tenants");
     let mut ok = true;
     let default = raw.default_region.as_deref().unwrap_or("global");
+    let mut known = used.clone();
+    known.insert(Region::new(default));
+    let names = {
+        let mut v: Vec<String> = known.iter().map(ToString::to_string).collect();
+        v.sort();
+        v.join(", ")
+    };
+    let unknown = |region: &Region| {
+        (!known.contains(region)).then(|| {
+            format!("unknown region \"{region}\": no rule names it and it is not the default region (known: {names})")
+        })
+    };
     if !region_ok(default) {
         ctx.error(
             &path.key("default_region"),
@@ -66,16 +85,21 @@ pub fn directory(raw: &RawTenants, ctx: &mut Ctx<'_>) -> Option<Directory> {
         let name = file.display().to_string();
         match parse_file(&text, format) {
             Ok(list) => {
-                for (id, e) in list {
+                for (line, id, e) in list {
                     let at = |ctx: &mut Ctx<'_>, msg: String| {
                         ctx.push(ConfigError {
                             file: name.clone(),
-                            line: 0,
-                            column: 0,
+                            line,
+                            column: 1,
                             key: String::new(),
                             message: msg,
                         })
                     };
+                    if let Some(msg) = unknown(&e.region) {
+                        at(ctx, msg);
+                        ok = false;
+                        continue;
+                    }
                     ok &= add(id, e, ctx, &at);
                 }
             }
@@ -121,6 +145,11 @@ pub fn directory(raw: &RawTenants, ctx: &mut Ctx<'_>) -> Option<Directory> {
             name: e.name.clone(),
         };
         let at = |ctx: &mut Ctx<'_>, msg: String| ctx.error(&ep.key("region"), msg);
+        if let Some(msg) = unknown(&entry.region) {
+            at(ctx, msg);
+            ok = false;
+            continue;
+        }
         ok &= add(id, entry, ctx, &at);
     }
     let mut hosts = HashMap::new();
@@ -133,7 +162,13 @@ pub fn directory(raw: &RawTenants, ctx: &mut Ctx<'_>) -> Option<Directory> {
             ok = false;
             continue;
         }
-        hosts.insert(canonical_host(host).into_owned(), Region::new(region));
+        let region = Region::new(region);
+        if let Some(msg) = unknown(&region) {
+            ctx.error(&path.key("hosts").key(host), msg);
+            ok = false;
+            continue;
+        }
+        hosts.insert(canonical_host(host).into_owned(), region);
     }
     ok.then(|| Directory::new(entries, hosts, Region::new(default)))
 }

@@ -365,6 +365,22 @@ fn upstream(raw: &RawUpstream, path: &KeyPath, ctx: &mut Ctx<'_>) -> Option<Upst
         ctx.error(&up, "must not carry user information");
         return None;
     }
+    // `http::Uri` keeps a port it cannot read as u16 (`:99999`, `:0`,
+    // `:`): the proxy would then dial the scheme's default port.
+    if let Some((_, port)) = authority.as_str().rsplit_once(':') {
+        let bracketed_v6 = authority.as_str().ends_with(']');
+        if !bracketed_v6 && !port.parse::<u16>().is_ok_and(|p| p != 0) {
+            ctx.error(
+                &up,
+                format!("{url:?}: port {port:?} is not a port number (1 to 65535)"),
+            );
+            return None;
+        }
+    }
+    if authority.host().is_empty() {
+        ctx.error(&up, format!("{url:?} needs a host"));
+        return None;
+    }
     if !https {
         for (key, set) in [
             ("ca_file", raw.ca_file.is_some()),
@@ -453,7 +469,35 @@ fn forwarding(raw: &RawForwarding, path: &KeyPath, ctx: &mut Ctx<'_>) -> Forward
             ),
         }
     }
-    Forwarding { trusted_proxies }
+    let mut upgrade_protocols = Vec::new();
+    for (i, p) in raw
+        .upgrade_protocols
+        .clone()
+        .unwrap_or_else(|| vec!["websocket".into()])
+        .iter()
+        .enumerate()
+    {
+        let token = !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/".contains(&b));
+        if p.eq_ignore_ascii_case("h2c") || p.to_ascii_lowercase().starts_with("h2c/") {
+            ctx.error(
+                &path.key("upgrade_protocols").index(i),
+                "h2c cannot be allowed: its requests would reach the backend unjudged",
+            );
+        } else if token {
+            upgrade_protocols.push(p.to_ascii_lowercase().into_boxed_str());
+        } else {
+            ctx.error(
+                &path.key("upgrade_protocols").index(i),
+                format!("{p:?} is not a protocol token"),
+            );
+        }
+    }
+    Forwarding {
+        trusted_proxies,
+        upgrade_protocols,
+    }
 }
 
 fn decision_log(

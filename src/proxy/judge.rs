@@ -336,10 +336,14 @@ impl Judge {
             (true, Some(h)) => h,
             _ => self.upstream_authority.as_str(),
         };
+        // Only an allowed protocol is asked of the backend; any other
+        // `Upgrade` (h2c: HTTP/2 that would never be judged) is dropped
+        // with the other hop-by-hop fields.
         let upgrade = checked
             .upgrade
             .then(|| view.fields.first(&header::UPGRADE))
-            .flatten();
+            .flatten()
+            .filter(|p| self.forwarding.upgrade_allowed(p));
         Forward {
             path: checked.path,
             query: view.query,

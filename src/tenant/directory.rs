@@ -151,7 +151,7 @@ impl FileFormat {
 pub fn parse_file(
     text: &str,
     format: FileFormat,
-) -> Result<Vec<(TenantId, Entry)>, Vec<LineError>> {
+) -> Result<Vec<(usize, TenantId, Entry)>, Vec<LineError>> {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     match format {
@@ -170,7 +170,7 @@ fn entry(
     id: &str,
     region: &str,
     name: Option<&str>,
-) -> Result<(TenantId, Entry), LineError> {
+) -> Result<(usize, TenantId, Entry), LineError> {
     let id = TenantId::parse(id).map_err(|e| LineError {
         line,
         message: format!("tenant id {id:?}: {e}"),
@@ -187,6 +187,7 @@ fn entry(
         });
     }
     Ok((
+        line,
         id,
         Entry {
             region: Region::new(region),
@@ -200,7 +201,7 @@ fn entry(
 
 /// One entry per line: lines are numbered here, and each line is parsed
 /// with the csv crate for its quoting rules (a quoted field cannot span lines).
-fn parse_csv(text: &str, entries: &mut Vec<(TenantId, Entry)>, errors: &mut Vec<LineError>) {
+fn parse_csv(text: &str, entries: &mut Vec<(usize, TenantId, Entry)>, errors: &mut Vec<LineError>) {
     let mut first = true;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -251,7 +252,11 @@ struct JsonEntry {
     name: Option<String>,
 }
 
-fn parse_jsonl(text: &str, entries: &mut Vec<(TenantId, Entry)>, errors: &mut Vec<LineError>) {
+fn parse_jsonl(
+    text: &str,
+    entries: &mut Vec<(usize, TenantId, Entry)>,
+    errors: &mut Vec<LineError>,
+) {
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let trimmed = raw.trim();

@@ -17,9 +17,39 @@ pub enum TidError {
     /// Not three dot-separated base64url parts with a JSON object payload.
     #[error("the bearer token is not a JWT")]
     NotAJwt,
-    /// The `tid` claim is present but not a GUID.
+    /// The `tid` claim is present but not a GUID, or present twice (JSON
+    /// parsers disagree on which of two to take).
     #[error("the bearer token's tid is malformed")]
     MalformedTid,
+}
+
+/// The payload's top-level `tid` values, each as written; other claims are
+/// skipped unread. Keys are compared after JSON unescaping, so `"t\u0069d"`
+/// is `tid` too.
+struct Tids(Vec<serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for Tids {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Tids, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Tids;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Tids, M::Error> {
+                let mut tids = Vec::new();
+                while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "tid" {
+                        tids.push(m.next_value()?);
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Tids(tids))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// The `tid` of `Authorization: Bearer <jwt>`; `Ok(None)` when the value is
@@ -41,16 +71,15 @@ pub fn bearer_tid(authorization: &str) -> Result<Option<TenantId>, TidError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| TidError::NotAJwt)?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| TidError::NotAJwt)?;
-    let object = claims.as_object().ok_or(TidError::NotAJwt)?;
-    match object.get("tid") {
-        None => Ok(None),
-        Some(serde_json::Value::String(s)) => match TenantId::parse(s) {
+    let Tids(tids) = serde_json::from_slice(&bytes).map_err(|_| TidError::NotAJwt)?;
+    match tids.as_slice() {
+        [] => Ok(None),
+        [serde_json::Value::String(s)] => match TenantId::parse(s) {
             Ok(id) => Ok(Some(id)),
             Err(TenantIdError::NotAGuid | TenantIdError::Malformed) => Err(TidError::MalformedTid),
         },
-        Some(_) => Err(TidError::MalformedTid),
+        // Not a string, or more than one.
+        _ => Err(TidError::MalformedTid),
     }
 }
 
@@ -92,5 +121,25 @@ mod tests {
             bearer_tid(&jwt(r#"{"tid":42}"#)),
             Err(TidError::MalformedTid)
         );
+    }
+
+    #[test]
+    fn a_repeated_tid_is_ambiguous_however_it_is_spelled() {
+        const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
+        const GL: &str = "0a1b2c3d-0000-4000-8000-000000000001";
+        for payload in [
+            format!(r#"{{"tid":"{GL}","tid":"{DE}"}}"#),
+            format!(r#"{{"tid":"{DE}","oid":"x","tid":"{DE}"}}"#),
+            format!(r#"{{"tid":"{GL}","t\u0069d":"{DE}"}}"#),
+        ] {
+            assert_eq!(
+                bearer_tid(&jwt(&payload)),
+                Err(TidError::MalformedTid),
+                "{payload}"
+            );
+        }
+        // A nested "tid" is another claim's business.
+        let nested = format!(r#"{{"tid":"{DE}","ctx":{{"tid":"{GL}"}}}}"#);
+        assert_eq!(bearer_tid(&jwt(&nested)).unwrap().unwrap().to_string(), DE);
     }
 }

@@ -55,6 +55,56 @@ trusted_proxies = ["10.0.0.0/8", "not-a-cidr"]
 }
 
 #[test]
+fn check_refuses_configs_that_fail_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "tenants.csv",
+        "id,region\n0a1b2c3d-0000-4000-8000-00000000de02,germnay\n",
+    );
+    let path = write(
+        dir.path(),
+        "bad.toml",
+        r#"[[listeners]]
+address = "127.0.0.1:0"
+
+[upstream]
+url = "http://127.0.0.1:99999"
+
+[tenants]
+files = ["tenants.csv"]
+[[tenants.entries]]
+id = "0a1b2c3d-0000-4000-8000-00000000de01"
+region = "germnay"
+[tenants.hosts]
+"portal.example.de" = "gemany"
+
+[[rules]]
+id = "r"
+match.path = "/v1/customers/{tenant}/users"
+match.regions = ["germany"]
+match.tenant_from = ["path:tenant"]
+action.type = "deny"
+"#,
+    );
+    let (code, stdout, stderr) = run(&["check", "--config", &path]);
+    assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
+    let csv = dir.path().join("tenants.csv").display().to_string();
+    for expected in [
+        format!("{path}:5:1: upstream.url: \"http://127.0.0.1:99999\": port \"99999\" is not a port number"),
+        format!("{path}:11:1: tenants.entries[0].region: unknown region \"germnay\""),
+        format!("{path}:13:1: tenants.hosts.portal.example.de: unknown region \"gemany\""),
+        format!("{csv}:2:1: unknown region \"germnay\""),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("(known: germany, global)"), "{stderr}");
+}
+
+#[test]
 fn check_locates_syntax_and_type_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(

@@ -68,3 +68,38 @@ async fn upgrade_headers_without_connection_token_are_not_an_upgrade() {
     let seen = backend.only();
     assert!(!seen.headers.contains_key("upgrade"));
 }
+
+/// An upgrade to a protocol not in `forwarding.upgrade_protocols` (h2c:
+/// HTTP/2 requests on the switched connection would never be judged) is
+/// forwarded as a plain request, without `Upgrade`; a backend that switches
+/// anyway gets a 502, not a tunnel.
+#[tokio::test]
+async fn only_allowed_protocols_are_switched_to() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).start().await;
+    for (i, protocol) in ["h2c", "H2C", "websocket, h2c", "tls/1.0", "foo"]
+        .iter()
+        .enumerate()
+    {
+        let request = format!(
+            "GET /echo/{i} HTTP/1.1\r\nHost: portal\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+             Upgrade: {protocol}\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+        );
+        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let reply = read_response(&mut s).await;
+        assert_eq!(status_of(&reply), 200, "{protocol}: {reply}");
+        let seen = backend.seen().pop().unwrap();
+        assert!(
+            !seen.headers.contains_key("upgrade") && !seen.headers.contains_key("http2-settings"),
+            "{protocol}: {:?}",
+            seen.headers
+        );
+        // The backend's /ws switches whatever was asked.
+        let request = request.replace(&format!("/echo/{i}"), "/ws");
+        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let reply = read_response(&mut s).await;
+        assert_eq!(status_of(&reply), 502, "{protocol}: {reply}");
+    }
+}

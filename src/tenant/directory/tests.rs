@@ -14,11 +14,11 @@ fn csv_with_header_comments_quotes_and_spellings() {
     );
     let entries = parse_file(&text, FileFormat::Csv).unwrap();
     assert_eq!(entries.len(), 2);
-    assert_eq!(entries[0].0, id(DE));
-    assert_eq!(entries[0].1.region.as_str(), "germany");
-    assert_eq!(entries[0].1.name.as_deref(), Some("Contoso, DE"));
-    assert_eq!(entries[1].1.region.as_str(), "global");
-    assert_eq!(entries[1].1.name, None);
+    assert_eq!(entries[0].1, id(DE));
+    assert_eq!(entries[0].2.region.as_str(), "germany");
+    assert_eq!(entries[0].2.name.as_deref(), Some("Contoso, DE"));
+    assert_eq!(entries[1].2.region.as_str(), "global");
+    assert_eq!(entries[1].2.name, None);
 }
 
 #[test]
