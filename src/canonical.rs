@@ -57,6 +57,10 @@ pub enum PathRejection {
     /// A raw `;` (path parameters).
     #[error("a ';' (path parameters are not accepted)")]
     Semicolon,
+    /// A segment that a lenient server reads as nothing or as a dot
+    /// segment once trailing dots and invisible characters are dropped.
+    #[error("a segment that folds to nothing or to a dot segment")]
+    FoldsAway,
     /// An empty first segment (`//host/...`, also after `..`): a reader
     /// that resolves it as a URI reference takes it for a host.
     #[error("a leading '//' (a network-path reference)")]
@@ -311,6 +315,9 @@ pub fn canonical_host(raw: &str) -> Cow<'_, str> {
         Cow::Borrowed(host)
     }
 }
+
+mod fold;
+pub use fold::fold;
 
 #[cfg(test)]
 mod tests;

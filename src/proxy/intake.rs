@@ -23,8 +23,12 @@ const STANDARD_METHODS: [&str; 9] = [
 /// What intake learned about a request that passed.
 #[derive(Debug)]
 pub struct Checked<'v> {
-    /// The canonical path: judged, and forwarded with the query as sent.
+    /// The canonical path: forwarded with the query as sent, and judged
+    /// unless `folded` is set.
     pub path: CanonicalPath<'v>,
+    /// The path as a lenient backend reads it, when that differs (see
+    /// [`crate::canonical::fold`]): what the rules judge.
+    pub folded: Option<String>,
     /// The host the client asked for (`:authority` / absolute-form / `Host`).
     pub host: Option<&'v str>,
     /// Whether this is an HTTP/1.1 protocol upgrade request (WebSocket).
@@ -72,6 +76,7 @@ pub fn check<'v>(view: &HeadView<'v>, limits: &Limits) -> Result<Checked<'v>, Pr
     }
     let content_length = framing(view, limits)?;
     let path = canonical_path(view.path)?;
+    let folded = crate::canonical::fold(path.as_str())?;
     let host = host(view)?;
     let upgrade = view.version == Version::HTTP_11
         && known.upgrade
@@ -79,6 +84,7 @@ pub fn check<'v>(view: &HeadView<'v>, limits: &Limits) -> Result<Checked<'v>, Pr
         && view.fields.connection_lists("upgrade");
     Ok(Checked {
         path,
+        folded,
         host,
         upgrade,
         content_length,

@@ -372,7 +372,7 @@ fn policy_view<'a>(
     RequestView {
         method: view.method,
         host,
-        path: checked.path.as_str(),
+        path: checked.folded.as_deref().unwrap_or(checked.path.as_str()),
         headers: view.fields,
         bearer_tid,
     }

@@ -29,6 +29,16 @@ async fn path_tricks_are_intercepted_or_rejected() {
         "/v1/customers/%30a1b2c3d-0000-4000-8000-00000000de01/users".to_string(),
         format!("/v1/customers/{DE}/users?$select=id"),
         format!("/../v1/customers/{DE}/users"),
+        // Folded as IIS/ASP.NET read them: fullwidth, long s, trailing
+        // dots and spaces, zero-width characters, dotless i.
+        format!("/v1/%EF%BD%83ustomers/{DE}/users"),
+        format!("/v1/customers/{DE}/u%C5%BFers"),
+        format!("/v1/customers./{DE}/users."),
+        format!("/v1/customers/{DE}/users%20"),
+        format!("/v1/cust%E2%80%8Bomers/{DE}/users"),
+        format!("/v1/customers/{DE}/users%EF%BB%BF"),
+        format!("/v1/customers/{DE}/%EF%BD%95%EF%BD%93%EF%BD%85%EF%BD%92%EF%BD%93"),
+        format!("/v1/customers/{DE}./users"),
     ];
     for path in &intercepted {
         let s = status(
@@ -41,6 +51,8 @@ async fn path_tricks_are_intercepted_or_rejected() {
     let rejected = [
         format!("//v1/customers/{DE}/users"),
         format!("/..//v1/customers/{DE}/users"),
+        format!("/v1/customers/{DE}/.../users"),
+        format!("/v1/customers/{DE}/%E2%80%8B/users"),
         format!("/v1/customers/{DE}/users;jsessionid=1"),
         format!("/v1/customers/{DE};x/users"),
         format!("/v1/customers/{DE}%2Fusers"),
