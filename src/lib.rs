@@ -4,7 +4,9 @@
 //! function that carries it out.
 //!
 //! ```text
-//! accept       server/conn.rs    accept_loop: TCP or TLS (rustls, ALPN h2/http1.1)
+//! accept       server/conn.rs    accept_loop, on worker 0; server/workers.rs Dispatch::serve
+//!                                hands each connection to the next worker's event loop,
+//!                                conn.rs start: TCP or TLS (rustls, ALPN h2/http1.1)
 //! read head    either codec, chosen per connection by conn.rs serve_http:
 //!                proxy/pass/       Proxy::pass: portalgate's HTTP/1.1 codec (httparse, in place)
 //!                proxy/handler.rs  Proxy::handle: hyper (HTTP/2, upgrades, chunked/Expect
@@ -12,7 +14,8 @@
 //! view         head.rs           HeadView::of_raw | HeadView::of_parts: one view of the head
 //! judge        proxy/judge.rs    Judge::decide, once per request:
 //!   intake       proxy/intake.rs   check: limits, framing, Host
-//!   canonical    canonical.rs      canonical_path: ONE path, judged and forwarded (ambiguous -> 400)
+//!   canonical    canonical.rs      canonical_path: ONE path, forwarded (ambiguous -> 400);
+//!                canonical/fold.rs fold: that path as a lenient backend reads it, judged
 //!   rules        policy/engine.rs  RuleSet::evaluate: candidates from policy/index.rs, first
 //!                                  enforcing match wins; tenant and region per rule (resolve)
 //!   answer       proxy/respond/    Answers::answer: the compiled explanation/redirect/denial

@@ -38,8 +38,7 @@ fn fold_char(c: char) -> Option<char> {
 fn may_fold(path: &str) -> bool {
     let b = path.as_bytes();
     b.contains(&b'%')
-        || b
-            .iter()
+        || b.iter()
             .enumerate()
             .any(|(i, &c)| c == b'.' && b.get(i + 1).is_none_or(|&n| n == b'/'))
 }
@@ -66,7 +65,11 @@ pub fn fold(path: &str) -> Result<Option<String>, PathRejection> {
         let raw = seg.as_bytes();
         let mut k = 0;
         while k < raw.len() {
-            match (raw[k], raw.get(k + 1).and_then(|&b| hex(b)), raw.get(k + 2).and_then(|&b| hex(b))) {
+            match (
+                raw[k],
+                raw.get(k + 1).and_then(|&b| hex(b)),
+                raw.get(k + 2).and_then(|&b| hex(b)),
+            ) {
                 (b'%', Some(h), Some(l)) => {
                     bytes.push(h << 4 | l);
                     k += 3;

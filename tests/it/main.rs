@@ -11,6 +11,7 @@ mod decisions;
 mod differential;
 mod errors;
 mod forward;
+mod lenient;
 mod limits;
 mod passthrough;
 mod policy;

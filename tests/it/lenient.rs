@@ -1,0 +1,408 @@
+//! A reference model of a lenient backend (ASP.NET Core routing on IIS, as
+//! its documentation and source describe it), and a generator that sends
+//! mutated spellings of every protected route of the Germany pack through
+//! the real proxy: whenever the model says a request reaches a protected
+//! endpoint for a Germany tenant, the backend must not have received it.
+//!
+//! The model is written from the backend's rules, not from portalgate's
+//! code: methods and literals compare case-insensitively (with .NET's
+//! invariant case folding: long s, dotless i), segments are percent-decoded
+//! (an encoded `/` stays inside its segment), IIS drops trailing dots and
+//! spaces and maps fullwidth forms best-fit, zero-width characters are
+//! ignored, dot segments are resolved and empty segments skipped, and the
+//! tenant is read by `Guid.TryParse` (Unicode trim, N/D/B/P/X, `+`/`0x`
+//! group prefixes, white space anywhere in X).
+
+use tokio::io::AsyncWriteExt;
+
+use crate::policy::{germany, DE, GLOBAL};
+use crate::support::client::{read_to_close, status_of};
+use crate::support::*;
+
+/// The protected routes of the Germany pack: method and template.
+const PROTECTED: [(&str, &str); 5] = [
+    ("POST", "/v1/customers/{tenant}/users"),
+    ("PATCH", "/v1/customers/{tenant}/users/{user}"),
+    ("DELETE", "/v1/customers/{tenant}/users/{user}"),
+    (
+        "POST",
+        "/v1/customers/{tenant}/directoryroles/{role}/usermembers",
+    ),
+    (
+        "DELETE",
+        "/v1/customers/{tenant}/directoryroles/{role}/usermembers/{user}",
+    ),
+];
+
+mod model {
+    /// One character as IIS/.NET fold it; `None`: ignored.
+    fn fold(c: char) -> Option<char> {
+        match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0),
+            '\u{017F}' => Some('s'),
+            '\u{0131}' => Some('i'),
+            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => None,
+            c => Some(c),
+        }
+    }
+
+    fn decode(seg: &str) -> Option<String> {
+        let b = seg.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    /// The segments the router matches, or `None` when the backend would
+    /// not route the path at all.
+    pub fn segments(path: &str) -> Option<Vec<String>> {
+        if path.starts_with("//") {
+            return None; // a network-path reference: another host
+        }
+        let mut out: Vec<String> = Vec::new();
+        for raw in path.split('/').skip(1) {
+            let seg: String = decode(raw)?.chars().filter_map(fold).collect();
+            let seg = seg.trim_end_matches(['.', ' ']).to_string();
+            match raw {
+                "." => continue,
+                ".." => {
+                    out.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            if !seg.is_empty() {
+                out.push(seg);
+            }
+        }
+        Some(out)
+    }
+
+    fn hex_group(s: &str, strict: bool) -> Option<u32> {
+        let mut s = s;
+        if !strict {
+            s = s.strip_prefix('+').unwrap_or(s);
+            if s.len() > 1 && s[..2].eq_ignore_ascii_case("0x") {
+                s = &s[2..];
+            }
+        }
+        let t = s.trim_start_matches('0');
+        if t.len() > 8 || !t.bytes().all(|b| b.is_ascii_hexdigit()) || (strict && s.is_empty()) {
+            return None;
+        }
+        Some(if t.is_empty() {
+            0
+        } else {
+            u32::from_str_radix(t, 16).ok()?
+        })
+    }
+
+    fn parse_d(s: &str) -> Option<u128> {
+        if s.len() != 36 || !s.is_ascii() || [8, 13, 18, 23].iter().any(|&i| &s[i..i + 1] != "-") {
+            return None;
+        }
+        let g = |a, b| hex_group(&s[a..b], false);
+        Some(
+            u128::from(g(0, 8)?) << 96
+                | u128::from(g(9, 13)? & 0xffff) << 80
+                | u128::from(g(14, 18)? & 0xffff) << 64
+                | u128::from(g(19, 23)? & 0xffff) << 48
+                | u128::from(g(24, 28)? & 0xffff) << 32
+                | u128::from(hex_group(&s[28..36], true)?),
+        )
+    }
+
+    /// `Guid.TryParse`.
+    pub fn guid(s: &str) -> Option<u128> {
+        let s = s.trim_matches(char::is_whitespace);
+        let n = s.len();
+        if s.starts_with('(') || (s.starts_with('{') && s.contains('-')) {
+            return (n == 38
+                && s.is_ascii()
+                && matches!(&s[37..], ")" | "}")
+                && (s.starts_with('(') == s.ends_with(')')))
+            .then(|| parse_d(&s[1..37]))
+            .flatten();
+        }
+        if s.starts_with('{') {
+            let c: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+            let body = c.strip_prefix('{')?.strip_suffix("}}")?;
+            let (head, tail) = body.split_once(",{")?;
+            let f: Vec<u32> = head
+                .split(',')
+                .chain(tail.split(','))
+                .map(|x| {
+                    let x = x.get(2..).filter(|_| x[..2].eq_ignore_ascii_case("0x"))?;
+                    hex_group(x, false)
+                })
+                .collect::<Option<_>>()?;
+            if f.len() != 11 || f[3..].iter().any(|b| *b > 0xff) {
+                return None;
+            }
+            let mut v = u128::from(f[0]) << 96
+                | u128::from(f[1] & 0xffff) << 80
+                | u128::from(f[2] & 0xffff) << 64;
+            for (i, b) in f[3..].iter().enumerate() {
+                v |= u128::from(*b) << (56 - 8 * i);
+            }
+            return Some(v);
+        }
+        if s.contains('-') {
+            return parse_d(s);
+        }
+        (n == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u128::from_str_radix(s, 16).ok())
+            .flatten()
+    }
+
+    /// Whether the backend routes `method path` to a protected endpoint,
+    /// and for which tenant.
+    pub fn protected(method: &str, path: &str) -> Option<u128> {
+        let segs = segments(path)?;
+        super::PROTECTED.iter().find_map(|(m, template)| {
+            if !m.eq_ignore_ascii_case(method) {
+                return None;
+            }
+            let t: Vec<&str> = template.split('/').skip(1).collect();
+            if t.len() != segs.len() {
+                return None;
+            }
+            let mut tenant = None;
+            for (want, got) in t.iter().zip(&segs) {
+                match *want {
+                    "{tenant}" => tenant = Some(guid(got)?),
+                    w if w.starts_with('{') => {}
+                    w => {
+                        if !w.eq_ignore_ascii_case(got) {
+                            return None;
+                        }
+                    }
+                }
+            }
+            tenant
+        })
+    }
+}
+
+#[test]
+fn the_model_pins_each_rule_of_the_lenient_backend() {
+    let de = model::guid(DE).unwrap();
+    for spelling in [
+        "0A1B2C3D-0000-4000-8000-00000000DE01",
+        "0a1b2c3d00004000800000000000de01",
+        "{0a1b2c3d-0000-4000-8000-00000000de01}",
+        "(0a1b2c3d-0000-4000-8000-00000000de01)",
+        "\u{a0}0a1b2c3d-0000-4000-8000-00000000de01\u{3000}",
+        "{0x0a1b2c3d, 0x0000,\u{3000}0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01}}",
+        "+a1b2c3d-0x00-4000-8000-00000000de01",
+    ] {
+        assert_eq!(model::guid(spelling), Some(de), "{spelling:?}");
+    }
+    for other in [
+        "contoso.com",
+        "\u{ff10}a1b2c3d-0000-4000-8000-00000000de01",
+        "",
+    ] {
+        assert_eq!(model::guid(other), None, "{other:?}");
+    }
+    let p = format!("/v1/customers/{DE}/users");
+    assert_eq!(model::protected("post", &p), Some(de));
+    assert_eq!(model::protected("GET", &p), None);
+    for path in [
+        format!("/V1/%EF%BD%83ustomers/{DE}/u%C5%BFers."),
+        format!("/v1/x/../customers/{DE}//users%E2%80%8B"),
+        format!("/v1/customers/%7B{DE}%7D/users"),
+    ] {
+        assert_eq!(model::protected("POST", &path), Some(de), "{path}");
+    }
+    for path in [
+        format!("//v1/customers/{DE}/users"),
+        format!("/v1/customers%2F{DE}/users"),
+        format!("/v1/customers/{DE}/users/extra/x"),
+    ] {
+        assert_eq!(model::protected("POST", &path), None, "{path}");
+    }
+}
+
+/// A small deterministic generator (xorshift), so a failure names its case.
+struct Gen(u64);
+
+impl Gen {
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        &items[(self.0 % items.len() as u64) as usize]
+    }
+}
+
+fn tenant_spellings(id: &str) -> Vec<String> {
+    let n = id.replace('-', "");
+    let x = format!(
+        "{{0x{},0x{},0x{},{{{}}}}}",
+        &n[0..8],
+        &n[8..12],
+        &n[12..16],
+        (0..8)
+            .map(|i| format!("0x{}", &n[16 + 2 * i..18 + 2 * i]))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    vec![
+        id.to_string(),
+        id.to_uppercase(),
+        n.clone(),
+        format!("%7B{id}%7D"),
+        format!("({id})"),
+        format!("%C2%A0{id}%E3%80%80"),
+        format!("%20{id}%20"),
+        x.replace(',', ",%20")
+            .replace('{', "%7B")
+            .replace('}', "%7D"),
+        format!("+{}", &id[1..]),
+        format!("{}%{:02X}{}", &id[..3], id.as_bytes()[3], &id[4..]),
+        format!("%EF%BC%90{}", &id[1..]),
+        format!("{id}%E2%80%8B"),
+        format!("{id}."),
+    ]
+}
+
+fn literal_spellings(lit: &str) -> Vec<String> {
+    let first = lit.chars().next().unwrap();
+    let rest = &lit[1..];
+    let full = char::from_u32(first as u32 + 0xFEE0).unwrap();
+    let mut enc = [0u8; 4];
+    let full = full
+        .encode_utf8(&mut enc)
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect::<String>();
+    vec![
+        lit.to_string(),
+        lit.to_uppercase(),
+        format!("{full}{rest}"),
+        format!("{lit}."),
+        format!("{lit}%20"),
+        format!("%{:02X}{rest}", first as u8),
+        format!("{first}%E2%80%8B{rest}"),
+        lit.replace('s', "%C5%BF"),
+    ]
+}
+
+/// One request per case over a new connection; the status.
+async fn send(proxy: &proxy::RunningProxy, method: &str, path: &str) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: portal\r\nContent-Type: application/json\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    status_of(&read_to_close(&mut s).await)
+}
+
+fn mutate(g: &mut Gen, template: &str, tenant: &str) -> String {
+    let prefix = g.pick(&["", "/.", "/x/..", "/v1/.."]).to_string();
+    let mut path = prefix;
+    for seg in template.split('/').skip(1) {
+        path.push('/');
+        let s = match seg {
+            "{tenant}" => g.pick(&tenant_spellings(tenant)).clone(),
+            s if s.starts_with('{') => "u1".to_string(),
+            s => g.pick(&literal_spellings(s)).clone(),
+        };
+        path.push_str(&s);
+        if *g.pick(&[false, false, false, true]) {
+            path.push('/');
+        }
+    }
+    path
+}
+
+async fn run_generator(fast_path: bool) {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section(&format!("[server]\nhttp1_fast_path = {fast_path}"))
+        .start()
+        .await;
+    let de = model::guid(DE).unwrap();
+    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let (mut protected, mut harmless, mut refused_harmless) = (0, 0, Vec::new());
+    for case in 0..300 {
+        let (method, template) = *g.pick(&PROTECTED);
+        let method = g.pick(&[method.to_string(), method.to_lowercase()]).clone();
+        let tenant = if case % 4 == 3 { GLOBAL } else { DE };
+        let path = mutate(&mut g, template, tenant);
+        let before = backend.seen().len();
+        let status = send(&proxy, &method, &path).await;
+        let reached = backend.seen().len() > before;
+        if model::protected(&method, &path) == Some(de) {
+            protected += 1;
+            assert!(
+                !reached && status >= 400,
+                "case {case}: {method} {path} reached the backend ({status})"
+            );
+        } else if model::segments(&path).is_some() && !path.contains("%E2%80%8B") {
+            harmless += 1;
+            if !reached {
+                refused_harmless.push(format!("{status} {method} {path}"));
+            }
+        }
+    }
+    eprintln!(
+        "lenient generator (fast path {fast_path}): {protected} protected cases all held; \
+         {} of {harmless} harmless cases refused",
+        refused_harmless.len()
+    );
+    for r in &refused_harmless {
+        eprintln!("  refused: {r}");
+    }
+    assert!(protected >= 100, "too few protected cases: {protected}");
+    // A global tenant in its plain spelling on a plain path is always served.
+    let plain = format!("/v1/customers/{GLOBAL}/users");
+    let before = backend.seen().len();
+    assert_eq!(send(&proxy, "POST", &plain).await, 200);
+    assert_eq!(backend.seen().len(), before + 1);
+}
+
+#[tokio::test]
+async fn generated_spellings_of_protected_routes_never_reach_the_backend_fast_path() {
+    run_generator(true).await;
+}
+
+#[tokio::test]
+async fn generated_spellings_of_protected_routes_never_reach_the_backend_hyper() {
+    run_generator(false).await;
+}
+
+#[tokio::test]
+async fn method_override_and_duplicate_credentials_are_not_forwarded_as_judged() {
+    let (backend, proxy) = germany().await;
+    let users = format!("/v1/customers/{GLOBAL}/users");
+    for (extra, want) in [
+        (
+            "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n",
+            400,
+        ),
+        ("X-HTTP-Method-Override: DELETE\r\n", 200),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        let req = format!(
+            "POST {users} HTTP/1.1\r\nHost: portal\r\n{extra}Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        assert_eq!(status_of(&read_to_close(&mut s).await), want, "{extra}");
+    }
+    let seen = backend.only();
+    assert!(!seen.headers.contains_key("x-http-method-override"));
+}
