@@ -86,6 +86,7 @@ fn decide(
         method,
         host: Some("api.partnercenter.microsoft.com"),
         path: path.as_str(),
+        query: None,
         headers: portalgate::head::Fields::Map(headers),
         bearer_tid: None,
     };

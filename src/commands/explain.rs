@@ -99,10 +99,16 @@ pub async fn run(args: ExplainArgs) -> Exit {
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|a| crate::tenant::bearer_tid(a).ok().flatten());
+        // The path the rules judge: as a lenient backend reads it.
+        let folded = crate::canonical::fold(canonical.as_str()).ok().flatten();
+        if let Some(f) = &folded {
+            println!("judged as  {f} (as a lenient backend reads it)");
+        }
         let view = RequestView {
             method: &method,
             host: Some(chost),
-            path: canonical.as_str(),
+            path: folded.as_deref().unwrap_or(canonical.as_str()),
+            query: target.split_once('?').map(|(_, q)| q),
             headers: Fields::Map(&map),
             bearer_tid,
         };

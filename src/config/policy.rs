@@ -256,12 +256,22 @@ fn matcher(m: &RawMatch, path: &KeyPath, ctx: &mut Ctx<'_>) -> Option<Matcher> {
                             continue;
                         }
                     },
+                    Some(("query", name))
+                        if !name.is_empty()
+                            && name.bytes().all(|b| {
+                                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'$')
+                            }) =>
+                    {
+                        TenantSource::Query(name.to_string())
+                    }
                     None if s == "host" => TenantSource::Host,
                     Some(("jwt", "tid")) => TenantSource::BearerTid,
                     _ => {
                         ctx.error(
                             &p,
-                            format!("{s:?}: use path:NAME, header:NAME, host or jwt:tid"),
+                            format!(
+                                "{s:?}: use path:NAME, header:NAME, query:NAME, host or jwt:tid"
+                            ),
                         );
                         ok = false;
                         continue;

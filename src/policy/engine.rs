@@ -31,6 +31,8 @@ pub struct RequestView<'a> {
     pub host: Option<&'a str>,
     /// The canonical path.
     pub path: &'a str,
+    /// The query, as sent.
+    pub query: Option<&'a str>,
     /// The request header fields.
     pub headers: Fields<'a>,
     /// The `tid` of the bearer token, decoded by the caller when any rule
@@ -138,7 +140,7 @@ pub enum PolicyError {
         second: String,
     },
     /// A tenant header was sent more than once.
-    #[error("the tenant header {0} was sent more than once")]
+    #[error("the tenant source {0} was given more than once")]
     RepeatedTenantHeader(String),
     /// A body-aware rule could not inspect the body.
     #[error("rule {rule} needs to inspect the request body, which is too large or not valid JSON")]
@@ -560,6 +562,51 @@ fn header_holds(headers: Fields<'_>, name: &http::HeaderName, test: &HeaderTest)
     }
 }
 
+/// The value of query parameter `name` as ASP.NET's model binding reads it:
+/// names compared ASCII-case-insensitively after percent-decoding, `+` as
+/// a space. `Ok(None)`: absent; `Ok(Some(None))`: not decodable; a name
+/// given twice is ambiguous (binders disagree on which one counts).
+fn query_value(query: Option<&str>, name: &str) -> Result<Option<Option<String>>, PolicyError> {
+    let decode = |s: &str| -> Option<String> {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'%' => {
+                    let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    };
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = match decode(k) {
+            Some(k) if !k.trim().eq_ignore_ascii_case(name) => continue,
+            Some(_) => decode(v),
+            // An undecodable name may be this one: its value is unreadable.
+            None => None,
+        };
+        if found.is_some() {
+            return Err(PolicyError::RepeatedTenantHeader(format!("query:{name}")));
+        }
+        found = Some(value);
+    }
+    Ok(found)
+}
+
 /// The tenant id from every listed source that has one; all must agree.
 fn resolve(
     sources: &[TenantSource],
@@ -593,6 +640,10 @@ fn resolve(
                 .map(TenantId::parse)
                 .filter(|r| r.is_ok()),
             TenantSource::BearerTid => req.bearer_tid.map(Ok),
+            TenantSource::Query(name) => query_value(req.query, name)?.map(|v| {
+                v.ok_or(TenantIdError::Malformed)
+                    .and_then(|v| TenantId::parse(&v))
+            }),
         };
         let id = match raw {
             None | Some(Err(TenantIdError::NotAGuid)) => continue,

@@ -40,6 +40,9 @@ pub enum TenantSource {
     Host,
     /// The `tid` claim of the bearer token (the partner's own tenant).
     BearerTid,
+    /// A query parameter, by name (compared ASCII-case-insensitively, as
+    /// ASP.NET's model binding does; the name may be percent-encoded).
+    Query(String),
 }
 
 impl TenantSource {
@@ -50,6 +53,7 @@ impl TenantSource {
             TenantSource::Header(h) => format!("header:{h}"),
             TenantSource::Host => "host".into(),
             TenantSource::BearerTid => "jwt:tid".into(),
+            TenantSource::Query(n) => format!("query:{n}"),
         }
     }
 }

@@ -373,6 +373,7 @@ fn policy_view<'a>(
         method: view.method,
         host,
         path: checked.folded.as_deref().unwrap_or(checked.path.as_str()),
+        query: view.query,
         headers: view.fields,
         bearer_tid,
     }

@@ -406,3 +406,56 @@ async fn method_override_and_duplicate_credentials_are_not_forwarded_as_judged()
     let seen = backend.only();
     assert!(!seen.headers.contains_key("x-http-method-override"));
 }
+
+/// `query:NAME`: the tenant in the query string, read as ASP.NET's model
+/// binding reads it (names case-insensitive and percent-decoded, `+` a
+/// space); a name given twice or a value that is not a readable GUID is
+/// refused.
+#[tokio::test]
+async fn a_tenant_in_the_query_string_is_judged() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section(
+            "[[rules]]\nid = \"report-by-query\"\nmatch.methods = [\"GET\"]\nmatch.path = \"/v1/reports\"\n\
+             match.regions = [\"germany\"]\nmatch.tenant_from = [\"query:tenantId\"]\naction.type = \"deny\"\n",
+        )
+        .start()
+        .await;
+    let get = |q: String| {
+        let addr = proxy.addr;
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!(
+                "GET /v1/reports?{q} HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n"
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            status_of(&read_to_close(&mut s).await)
+        }
+    };
+    for q in [
+        format!("tenantId={DE}"),
+        format!("x=1&TENANTID={}", DE.to_uppercase()),
+        format!("%74enantId=%7B{DE}%7D"),
+        format!("tenantid=+{DE}+"),
+    ] {
+        assert_eq!(get(q.clone()).await, 403, "{q}");
+    }
+    for q in [
+        format!("tenantId={DE}&tenantId={GLOBAL}"),
+        format!("tenantId=%EF%BC%90{}", &DE[1..]),
+        format!("tenantId={DE}%E2%80%8B"),
+        "tenantId=%ZZ".to_string(),
+    ] {
+        assert_eq!(get(q.clone()).await, 400, "{q}");
+    }
+    assert!(backend.seen().is_empty(), "{:?}", backend.seen());
+    for q in [
+        format!("tenantId={GLOBAL}"),
+        "other=1".to_string(),
+        String::new(),
+    ] {
+        assert_eq!(get(q.clone()).await, 200, "{q}");
+    }
+    assert_eq!(backend.seen().len(), 3);
+}

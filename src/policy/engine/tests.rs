@@ -120,6 +120,7 @@ struct Req {
     method: Method,
     host: Option<&'static str>,
     path: String,
+    query: Option<String>,
     headers: http::HeaderMap,
 }
 
@@ -128,6 +129,7 @@ fn req(method: &str, path: &str) -> Req {
         method: method.parse().unwrap(),
         host: Some("api.partnercenter.microsoft.com"),
         path: path.to_string(),
+        query: None,
         headers: http::HeaderMap::new(),
     }
 }
@@ -138,6 +140,7 @@ impl Req {
             method: &self.method,
             host: self.host,
             path: &self.path,
+            query: self.query.as_deref(),
             headers: crate::head::Fields::Map(&self.headers),
             bearer_tid: None,
         }
