@@ -495,3 +495,51 @@ async fn a_tenant_in_the_query_string_is_judged() {
     }
     assert_eq!(backend.seen().len(), 3);
 }
+
+/// The same generator at the judgement itself, without sockets, for many
+/// more cases: every request the model routes to a protected endpoint for
+/// a Germany tenant gets a plan other than "forward".
+#[test]
+fn twenty_thousand_generated_spellings_are_never_planned_as_forwards() {
+    use portalgate::head::HeadView;
+    use portalgate::proxy::judge::{Judge, Plan};
+    let dir = tempfile::tempdir().unwrap();
+    let text = ProxyBuilder::new("http://127.0.0.1:9")
+        .germany()
+        .render(dir.path());
+    let file = dir.path().join("portalgate.toml");
+    std::fs::write(&file, text).unwrap();
+    let config = portalgate::config::load(&file).unwrap();
+    let judge = Judge::new(&config);
+    let conn = portalgate::proxy::ConnInfo {
+        peer: "127.0.0.1:40000".parse().unwrap(),
+        tls: false,
+    };
+    let host = [httparse::Header {
+        name: "Host",
+        value: b"portal",
+    }];
+    let de = model::guid(DE).unwrap();
+    let mut g = Gen(0x2545_f491_4f6c_dd1d);
+    let (mut protected, mut forwarded_harmless) = (0, 0);
+    for case in 0..20_000 {
+        let (method, template) = *g.pick(&PROTECTED);
+        let method = g.pick(&[method.to_string(), method.to_lowercase()]).clone();
+        let tenant = if case % 4 == 3 { GLOBAL } else { DE };
+        let path = mutate(&mut g, template, tenant);
+        let m = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let view = HeadView::of_raw(&m, &path, &host);
+        let forwards = matches!(judge.decide(&view, &conn).plan, Plan::Forward(_));
+        if model::protected(&method, &path) == Some(de) {
+            protected += 1;
+            assert!(
+                !forwards,
+                "case {case}: {method} {path} planned as a forward"
+            );
+        } else if forwards {
+            forwarded_harmless += 1;
+        }
+    }
+    eprintln!("{protected} protected spellings held; {forwarded_harmless} others forwarded");
+    assert!(protected > 10_000, "{protected}");
+}
