@@ -12,6 +12,7 @@ mod differential;
 mod errors;
 mod forward;
 mod lenient;
+mod lenient_model;
 mod limits;
 mod passthrough;
 mod policy;
