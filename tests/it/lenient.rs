@@ -364,3 +364,71 @@ fn twenty_thousand_generated_spellings_are_never_planned_as_forwards() {
     eprintln!("{protected} protected spellings held; {forwarded_harmless} others forwarded");
     assert!(protected > 10_000, "{protected}");
 }
+
+/// Tenant headers are read as `Guid.TryParse` reads them or refused; an
+/// underscored spelling of the header never reaches the backend; a scheme
+/// other than http/https is refused, in an absolute-form target and in
+/// HTTP/2's `:scheme`.
+#[tokio::test]
+async fn tenant_headers_underscored_names_and_schemes() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section(
+            "[[rules]]\nid = \"report-by-header\"\nmatch.path = \"/v1/reports\"\n\
+             match.regions = [\"germany\"]\nmatch.tenant_from = [\"header:x-tenant-id\"]\naction.type = \"deny\"\n",
+        )
+        .start()
+        .await;
+    let send_raw = |head: Vec<u8>| {
+        let addr = proxy.addr;
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(&head).await.unwrap();
+            status_of(&read_to_close(&mut s).await)
+        }
+    };
+    let with_header = |value: &[u8]| {
+        let mut h =
+            b"GET /v1/reports HTTP/1.1\r\nHost: portal\r\nConnection: close\r\nX-Tenant-Id: "
+                .to_vec();
+        h.extend_from_slice(value);
+        h.extend_from_slice(b"\r\n\r\n");
+        h
+    };
+    let x = "{0x0a1b2c3d, 0x0000, 0x4000, {0x80,0x00,0x00,0x00,0x00,0x00,0xde,0x01}}";
+    for (value, want) in [
+        (DE.as_bytes().to_vec(), 403),
+        (x.as_bytes().to_vec(), 403),
+        (format!("+{}", &DE[1..]).into_bytes(), 403),
+        (format!("\u{a0}{DE}\u{3000}").into_bytes(), 400),
+        (format!("\u{ff10}{}", &DE[1..]).into_bytes(), 400),
+        (format!("{DE}\u{200b}").into_bytes(), 400),
+        (b"contoso.onmicrosoft.com".to_vec(), 200),
+    ] {
+        assert_eq!(
+            send_raw(with_header(&value)).await,
+            want,
+            "{}",
+            String::from_utf8_lossy(&value)
+        );
+    }
+    let underscored = format!(
+        "GET /v1/reports HTTP/1.1\r\nHost: portal\r\nConnection: close\r\nX_Tenant_Id: {DE}\r\n\r\n"
+    );
+    assert_eq!(send_raw(underscored.into_bytes()).await, 200);
+    let seen = backend.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|s| !s.headers.contains_key("x_tenant_id")));
+
+    let absolute =
+        b"GET ftp://portal/v1/reports HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n";
+    assert_eq!(send_raw(absolute.to_vec()).await, 400);
+    let mut h2 = crate::support::client::h2c(proxy.addr).await;
+    let req = http::Request::get("ftp://portal/v1/reports")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let status = h2.send_request(req).await.map(|r| r.status().as_u16());
+    assert!(matches!(status, Ok(400)), "{status:?}");
+    assert_eq!(backend.seen().len(), 2);
+}
