@@ -6,11 +6,9 @@
 //! Input: a method, a space, and a request target (origin-form).
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
 use portalgate::head::HeadView;
-use portalgate::proxy::judge::{Judge, Plan};
+use portalgate::proxy::judge::Plan;
 use portalgate::proxy::ConnInfo;
 
 #[path = "../../tests/it/lenient_model.rs"]
@@ -20,14 +18,9 @@ mod model;
 /// The demo's Germany tenant.
 const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
 
-fn judge() -> &'static Judge {
-    static JUDGE: OnceLock<Judge> = OnceLock::new();
-    JUDGE.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-        let config = portalgate::config::load(&dir.join("demo.toml")).expect("demo config");
-        Judge::new(&config)
-    })
-}
+#[path = "demo_judge.rs"]
+mod demo_judge;
+use demo_judge::judge;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -6,25 +6,17 @@
 //! chunked body are judged without panicking.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
 use portalgate::head::HeadView;
-use portalgate::proxy::judge::{Judge, Plan};
+use portalgate::proxy::judge::Plan;
 use portalgate::proxy::pass::chunked::Chunked;
 use portalgate::proxy::pass::head::{self, Parse};
 use portalgate::proxy::pass::write_request_head;
 use portalgate::proxy::ConnInfo;
 
-/// The Germany pack with its demo tenants: every kind of plan is reachable.
-fn judge() -> &'static Judge {
-    static JUDGE: OnceLock<Judge> = OnceLock::new();
-    JUDGE.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-        let config = portalgate::config::load(&dir.join("demo.toml")).expect("demo config");
-        Judge::new(&config)
-    })
-}
+#[path = "demo_judge.rs"]
+mod demo_judge;
+use demo_judge::judge;
 
 fuzz_target!(|data: &[u8]| {
     let _ = Chunked::default().scan(data);
