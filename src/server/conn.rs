@@ -191,6 +191,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let mut client = Client::new(io, conn);
+    client.watch_drain(shared.draining.clone());
     let mut snapshot = arc_swap::Cache::new(&shared.live.proxy);
     // One wait for the drain for the connection's life: registering a new
     // one per request costs more than the request's own bookkeeping.

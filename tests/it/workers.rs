@@ -58,6 +58,10 @@ async fn the_drain_finishes_requests_in_flight_on_every_worker() {
         let raw = read_to_close(&mut s).await;
         assert_eq!(status_of(&raw), 200, "{raw}");
         assert!(raw.ends_with("slow done"), "{raw}");
+        assert!(
+            raw.to_ascii_lowercase().contains("connection: close"),
+            "a response written after the drain started announces the close: {raw}"
+        );
     }
     tokio::time::timeout(Duration::from_secs(10), stopped)
         .await

@@ -135,14 +135,14 @@ impl Proxy {
         let head_request = *view.method == http::Method::HEAD;
         let accept = view.known.accept.and_then(crate::head::text);
         let rid = forward.request_id.as_str();
-        let (up, framing, upstream_keeps, status) = loop {
+        let (up, framing, upstream_keeps, status, keep_alive) = loop {
             let (mut up, pooled) = match self.forwarder.pool.stream().await {
                 Ok(s) => s,
                 Err(e) => return Err(fail(c, RelayError::Connect(e), accept, rid).await),
             };
             c.start_deadline(self.forwarder.upstream.response_header_timeout);
             match send(c, &mut up, rest, head_request, forward, client_close).await {
-                Ok(found) => break (up, found.0, found.1, found.2),
+                Ok(found) => break (up, found.0, found.1, found.2, found.3),
                 Err(SendError::Stale(_)) if pooled && resend => continue,
                 Err(SendError::Stale(e) | SendError::Other(e)) => {
                     return Err(match e.proxy_error() {
@@ -155,7 +155,6 @@ impl Proxy {
                 }
             }
         };
-        let keep_alive = !client_close && framing != Framing::Close;
         let pool = upstream_keeps.then_some(&self.forwarder.pool);
         match relay(c, up, framing, pool).await {
             Ok(()) => Ok(Done { status, keep_alive }),
@@ -184,7 +183,7 @@ pub fn write_request_head(out: &mut Vec<u8>, view: &HeadView<'_>, forward: &Forw
 /// Writes `c.out` and the rest of the body, then reads the response head
 /// (skipping 1xx) and writes the client's head into `c.out`, all before
 /// `c.deadline`. Gives the body's framing, whether the upstream keeps the
-/// connection, and the status.
+/// connection, the status, and whether the client connection stays open.
 async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
     up: &mut Stream,
@@ -192,7 +191,7 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     head_request: bool,
     forward: &Forward<'_>,
     client_close: bool,
-) -> Result<(Framing, bool, u16), SendError> {
+) -> Result<(Framing, bool, u16, bool), SendError> {
     let timeout = || SendError::Other(RelayError::Timeout);
     tokio::select! {
         biased;
@@ -235,9 +234,11 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(Some((h, len))) => {
                 c.out.clear();
-                let keep_client = !client_close && h.framing != Framing::Close;
+                // Read now: a drain that started while the upstream worked
+                // is announced in this response.
+                let keep_client = !(client_close || c.draining()) && h.framing != Framing::Close;
                 head::write_response(&mut c.out, &h, forward.request_id.as_bytes(), keep_client);
-                let found = (h.framing, h.keep_alive, h.status.as_u16());
+                let found = (h.framing, h.keep_alive, h.status.as_u16(), keep_client);
                 c.answered = Some(std::time::Instant::now());
                 c.up_buf.advance(len);
                 return Ok(found);

@@ -77,6 +77,9 @@ pub struct Conn<I> {
     answered: Option<Instant>,
     /// The deadline of the current wait (request head, response head).
     deadline: deadline::Deadline,
+    /// The server's drain flag, read when a response head is written: a
+    /// response that goes out after the drain started announces the close.
+    drain: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What the connection does after a request.
@@ -113,8 +116,14 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
                 skip: 0,
                 answered: None,
                 deadline: deadline::Deadline::new(),
+                drain: None,
             },
         }
+    }
+
+    /// Watches the server's drain flag (see [`Conn`]).
+    pub fn watch_drain(&mut self, drain: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.conn.drain = Some(drain);
     }
 
     /// Starts the deadline for the next request head.
@@ -147,6 +156,15 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
             self.conn.skip -= n as u64;
         }
         true
+    }
+}
+
+impl<I> Conn<I> {
+    /// Whether the server has started draining.
+    fn draining(&self) -> bool {
+        self.drain
+            .as_ref()
+            .is_some_and(|d| d.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -365,8 +383,9 @@ impl Proxy {
             facts,
         } = judgement;
         let head_only = method == Method::HEAD;
-        let client_close =
-            draining || (view.known.connection && view.fields.connection_lists("close"));
+        let client_close = draining
+            || conn.draining()
+            || (view.known.connection && view.fields.connection_lists("close"));
         let length = content_length(&view);
         // Body bytes of this request in `buf` (also when the body was read
         // apart for a rule: it began with them), and those still unread.
