@@ -390,8 +390,14 @@ fn rule_facts(rule: &crate::policy::Rule<Action>) -> RuleFacts {
     }
 }
 
-/// Logs a failed request once: upstream failures as warnings, the client's
-/// own errors at debug level; with the cause when the codec knows it.
+/// Upstream failures come in floods (an outage fails every request): at
+/// most this many warning lines a second, then a count of the rest.
+static UPSTREAM_WARNINGS: crate::telemetry::throttle::Throttle =
+    crate::telemetry::throttle::Throttle::new("failed upstream requests", 10);
+
+/// Logs a failed request once: upstream failures as warnings (throttled),
+/// the client's own errors at debug level; with the cause when the codec
+/// knows it.
 fn log_failure(f: &Finished<'_, '_>) {
     let request_id = f.request_id.as_str();
     let method = f.method.map_or("-", Method::as_str);
@@ -401,12 +407,14 @@ fn log_failure(f: &Finished<'_, '_>) {
         (Err(err), _) => {
             let (status, code) = (err.status().as_u16(), err.code());
             if err.is_upstream() {
-                tracing::warn!(request_id, method, status, code, cause, "{err}");
+                if UPSTREAM_WARNINGS.allow() {
+                    tracing::warn!(request_id, method, status, code, cause, "{err}");
+                }
             } else {
                 tracing::debug!(request_id, method, status, code, cause, "{err}");
             }
         }
-        (Ok(status), Some(c)) if c.side == Side::Upstream => {
+        (Ok(status), Some(c)) if c.side == Side::Upstream && UPSTREAM_WARNINGS.allow() => {
             tracing::warn!(
                 request_id,
                 method,

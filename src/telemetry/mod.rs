@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pseudonym;
 pub mod record;
 pub mod sharded;
+pub mod throttle;
 
 use std::io::IsTerminal;
 

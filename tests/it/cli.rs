@@ -244,6 +244,52 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// An upstream outage fails every request; the operational log says so at
+/// most 10 times a second and then counts the lines it left out, instead
+/// of one warning per request.
+#[tokio::test]
+async fn upstream_failure_warnings_are_throttled_with_a_count() {
+    let dead = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&config_for(&format!("http://{dead}"), ""), dir.path());
+    let url = format!("http://{}/x", served.addr);
+    let started = std::time::Instant::now();
+    for _ in 0..300 {
+        assert_eq!(get(&url).await.status, 502);
+    }
+    // The count is reported with the first warning of a later second.
+    let mut lines = served.lines_now();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !lines.iter().any(|l| l.contains("were not logged")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no count line: {lines:#?}"
+        );
+        assert_eq!(get(&url).await.status, 502);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        lines.extend(served.lines_now());
+    }
+    let seconds = started.elapsed().as_secs() + 2;
+    let warnings = lines
+        .iter()
+        .filter(|l| l.contains("WARN") && l.contains("upstream"))
+        .count() as u64;
+    assert!(
+        warnings <= 10 * seconds + seconds,
+        "{warnings} warning lines in about {seconds} s: {lines:#?}"
+    );
+    let count: u64 = lines
+        .iter()
+        .find_map(|l| l.split("suppressed=").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(count > 0, "{lines:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_idle_keep_alive_connections_exits_0() {
     let backend = Backend::start().await;

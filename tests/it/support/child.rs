@@ -78,6 +78,11 @@ impl Served {
         }
     }
 
+    /// The stderr lines logged since the last read, without waiting.
+    pub fn lines_now(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
