@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     }];
     let view = HeadView::of_raw(&m, target, &host);
     let conn = ConnInfo {
-        peer: "127.0.0.1:40000".parse().expect("address"),
+        peer: "127.0.0.1:0".parse().expect("address"),
         tls: false,
     };
     let forwards = matches!(judge().decide(&view, &conn).plan, Plan::Forward(_));

@@ -69,7 +69,7 @@ fn check_refuses_configs_that_fail_open() {
 address = "127.0.0.1:0"
 
 [upstream]
-url = "http://127.0.0.1:99999"
+url = "http://backend.internal:99999"
 
 [tenants]
 files = ["tenants.csv"]
@@ -91,7 +91,7 @@ action.type = "deny"
     assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
     let csv = dir.path().join("tenants.csv").display().to_string();
     for expected in [
-        format!("{path}:5:1: upstream.url: \"http://127.0.0.1:99999\": port \"99999\" is not a port number"),
+        format!("{path}:5:1: upstream.url: \"http://backend.internal:99999\": port \"99999\" is not a port number"),
         format!("{path}:11:1: tenants.entries[0].region: unknown region \"germnay\""),
         format!("{path}:13:1: tenants.hosts.portal.example.de: unknown region \"gemany\""),
         format!("{csv}:2:1: unknown region \"germnay\""),

@@ -333,7 +333,7 @@ fn twenty_thousand_generated_spellings_are_never_planned_as_forwards() {
     let config = portalgate::config::load(&file).unwrap();
     let judge = Judge::new(&config);
     let conn = portalgate::proxy::ConnInfo {
-        peer: "127.0.0.1:40000".parse().unwrap(),
+        peer: "127.0.0.1:0".parse().unwrap(),
         tls: false,
     };
     let host = [httparse::Header {
