@@ -316,6 +316,29 @@ pub fn canonical_host(raw: &str) -> Cow<'_, str> {
     }
 }
 
+/// Decodes `%XX` escapes (tenant ids, folded segments, query names and
+/// values); `None` for a malformed escape or a non-UTF-8 result.
+pub fn percent_decode(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if !raw.contains('%') {
+        return Some(std::borrow::Cow::Borrowed(raw));
+    }
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hi = (*b.get(i + 1)? as char).to_digit(16)?;
+            let lo = (*b.get(i + 2)? as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().map(std::borrow::Cow::Owned)
+}
+
 mod fold;
 pub use fold::fold;
 

@@ -43,10 +43,6 @@ fn may_fold(path: &str) -> bool {
             .any(|(i, &c)| c == b'.' && b.get(i + 1).is_none_or(|&n| n == b'/'))
 }
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
 /// The canonical `path` as a lenient backend reads it, when that differs.
 pub fn fold(path: &str) -> Result<Option<String>, PathRejection> {
     if !may_fold(path) {
@@ -61,26 +57,7 @@ pub fn fold(path: &str) -> Result<Option<String>, PathRejection> {
             continue;
         }
         // Canonical form: escapes are well-formed and decode to UTF-8.
-        let mut bytes = Vec::with_capacity(seg.len());
-        let raw = seg.as_bytes();
-        let mut k = 0;
-        while k < raw.len() {
-            match (
-                raw[k],
-                raw.get(k + 1).and_then(|&b| hex(b)),
-                raw.get(k + 2).and_then(|&b| hex(b)),
-            ) {
-                (b'%', Some(h), Some(l)) => {
-                    bytes.push(h << 4 | l);
-                    k += 3;
-                }
-                (b, _, _) => {
-                    bytes.push(b);
-                    k += 1;
-                }
-            }
-        }
-        let text = String::from_utf8(bytes).map_err(|_| PathRejection::InvalidUtf8)?;
+        let text = super::percent_decode(seg).ok_or(PathRejection::InvalidUtf8)?;
         let folded: String = text.chars().filter_map(fold_char).collect();
         let folded = folded.trim_end_matches(['.', ' ']);
         if matches!(folded, "" | "." | "..") {

@@ -567,28 +567,9 @@ fn header_holds(headers: Fields<'_>, name: &http::HeaderName, test: &HeaderTest)
 /// a space. `Ok(None)`: absent; `Ok(Some(None))`: not decodable; a name
 /// given twice is ambiguous (binders disagree on which one counts).
 fn query_value(query: Option<&str>, name: &str) -> Result<Option<Option<String>>, PolicyError> {
+    // `+` is a space in a query; an escaped `%2B` stays a plus.
     let decode = |s: &str| -> Option<String> {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'%' => {
-                    let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                    out.push(u8::from_str_radix(hex, 16).ok()?);
-                    i += 3;
-                }
-                b'+' => {
-                    out.push(b' ');
-                    i += 1;
-                }
-                c => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8(out).ok()
+        crate::canonical::percent_decode(&s.replace('+', " ")).map(std::borrow::Cow::into_owned)
     };
     let mut found = None;
     for pair in query.unwrap_or("").split('&') {

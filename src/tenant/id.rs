@@ -60,7 +60,7 @@ impl TenantId {
         if let Some(v) = parse_d_strict(raw.as_bytes()) {
             return Ok(TenantId(v));
         }
-        let decoded = percent_decode(raw).ok_or(TenantIdError::Malformed)?;
+        let decoded = crate::canonical::percent_decode(raw).ok_or(TenantIdError::Malformed)?;
         let s = decoded.trim_matches(char::is_whitespace);
         if let Some(v) = dotnet_try_parse(s) {
             return Ok(TenantId(v));
@@ -105,28 +105,6 @@ impl std::str::FromStr for TenantId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         TenantId::parse(s)
     }
-}
-
-/// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
-fn percent_decode(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
-    if !raw.contains('%') {
-        return Some(std::borrow::Cow::Borrowed(raw));
-    }
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hi = (*b.get(i + 1)? as char).to_digit(16)?;
-            let lo = (*b.get(i + 2)? as char).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok().map(std::borrow::Cow::Owned)
 }
 
 /// The `D` form exactly (`8-4-4-4-12` ASCII hex digits), without
