@@ -199,9 +199,7 @@ impl Forwarding {
                     .is_some_and(|h| h.eq_ignore_ascii_case(p) && v[p.len()..].starts_with('/'))
         })
     }
-}
 
-impl Forwarding {
     /// Whether a peer is a trusted proxy.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
         let ip = match ip {

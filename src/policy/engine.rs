@@ -139,9 +139,9 @@ pub enum PolicyError {
         /// The other.
         second: String,
     },
-    /// A tenant header was sent more than once.
+    /// A tenant header or query parameter was given more than once.
     #[error("the tenant source {0} was given more than once")]
-    RepeatedTenantHeader(String),
+    RepeatedTenantSource(String),
     /// A body-aware rule could not inspect the body.
     #[error("rule {rule} needs to inspect the request body, which is too large or not valid JSON")]
     UninspectableBody {
@@ -581,7 +581,7 @@ fn query_value(query: Option<&str>, name: &str) -> Result<Option<Option<String>>
             None => None,
         };
         if found.is_some() {
-            return Err(PolicyError::RepeatedTenantHeader(format!("query:{name}")));
+            return Err(PolicyError::RepeatedTenantSource(format!("query:{name}")));
         }
         found = Some(value);
     }
@@ -607,7 +607,7 @@ fn resolve(
                 let mut values = req.headers.get_all(h);
                 let first = values.next();
                 if values.next().is_some() {
-                    return Err(PolicyError::RepeatedTenantHeader(h.to_string()));
+                    return Err(PolicyError::RepeatedTenantSource(h.to_string()));
                 }
                 first.map(|v| {
                     text(v)

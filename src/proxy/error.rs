@@ -117,7 +117,7 @@ mod tests {
             ),
             (ProxyError::ClientBody, 400, "client_body"),
             (
-                ProxyError::Policy(crate::policy::PolicyError::RepeatedTenantHeader("x".into())),
+                ProxyError::Policy(crate::policy::PolicyError::RepeatedTenantSource("x".into())),
                 400,
                 "ambiguous_tenant",
             ),

@@ -45,8 +45,9 @@ pub struct Shared {
     /// Becomes true when the drain starts: finish the request in flight,
     /// then close.
     pub stop: watch::Receiver<bool>,
-    /// The same, read once per request: a plain load, where the watch
-    /// channel's lock would be written by every connection on every core.
+    /// The same, read by the pass-through codec when it writes a response
+    /// head: a plain load, where the watch channel's lock would be written
+    /// by every connection on every core.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -219,8 +220,7 @@ where
         // The snapshot in force, checked without touching its count (a
         // shared count written per request would bounce between cores).
         let proxy = snapshot.load();
-        let draining = shared.draining.load(std::sync::atomic::Ordering::Relaxed);
-        match proxy.pass(&mut client, draining).await {
+        match proxy.pass(&mut client).await {
             Next::KeepAlive => {}
             Next::Close => return None,
             Next::Handoff => break,

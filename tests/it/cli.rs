@@ -15,6 +15,17 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
+/// Runs `check` on `path`, asserts exit 64 and every `expected` line in
+/// stderr; returns stderr.
+fn check_fails_with(path: &str, expected: &[String]) -> String {
+    let (code, stdout, stderr) = run(&["check", "--config", path]);
+    assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+    stderr
+}
+
 #[test]
 fn check_reports_every_error_with_file_line_column_and_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,21 +47,17 @@ max_headers = 0
 trusted_proxies = ["10.0.0.0/8", "not-a-cidr"]
 "#,
     );
-    let (code, stdout, stderr) = run(&["check", "--config", &path]);
-    assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
-    for expected in [
-        format!("{path}:2:1: listeners[0].address: invalid socket address \"[::1]:80800\""),
-        format!("{path}:5:1: upstream.url: scheme \"ftp\" is not supported"),
-        format!("{path}:6:1: upstream.connect_timeout: invalid duration \"5 parsecs\""),
-        format!("{path}:7:1: upstream.colour: unknown key"),
-        format!("{path}:10:1: limits.max_headers: must be between 1 and 1000, got 0"),
-        format!("{path}:13:34: forwarding.trusted_proxies[1]: invalid CIDR \"not-a-cidr\""),
-    ] {
-        assert!(
-            stderr.contains(&expected),
-            "missing {expected:?} in:\n{stderr}"
-        );
-    }
+    let stderr = check_fails_with(
+        &path,
+        &[
+            format!("{path}:2:1: listeners[0].address: invalid socket address \"[::1]:80800\""),
+            format!("{path}:5:1: upstream.url: scheme \"ftp\" is not supported"),
+            format!("{path}:6:1: upstream.connect_timeout: invalid duration \"5 parsecs\""),
+            format!("{path}:7:1: upstream.colour: unknown key"),
+            format!("{path}:10:1: limits.max_headers: must be between 1 and 1000, got 0"),
+            format!("{path}:13:34: forwarding.trusted_proxies[1]: invalid CIDR \"not-a-cidr\""),
+        ],
+    );
     assert!(stderr.contains("6 errors found"), "{stderr}");
 }
 
@@ -87,20 +94,16 @@ match.tenant_from = ["path:tenant"]
 action.type = "deny"
 "#,
     );
-    let (code, stdout, stderr) = run(&["check", "--config", &path]);
-    assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
     let csv = dir.path().join("tenants.csv").display().to_string();
-    for expected in [
-        format!("{path}:5:1: upstream.url: \"http://backend.internal:99999\": port \"99999\" is not a port number"),
-        format!("{path}:11:1: tenants.entries[0].region: unknown region \"germnay\""),
-        format!("{path}:13:1: tenants.hosts.portal.example.de: unknown region \"gemany\""),
-        format!("{csv}:2:1: unknown region \"germnay\""),
-    ] {
-        assert!(
-            stderr.contains(&expected),
-            "missing {expected:?} in:\n{stderr}"
-        );
-    }
+    let stderr = check_fails_with(
+        &path,
+        &[
+            format!("{path}:5:1: upstream.url: \"http://backend.internal:99999\": port \"99999\" is not a port number"),
+            format!("{path}:11:1: tenants.entries[0].region: unknown region \"germnay\""),
+            format!("{path}:13:1: tenants.hosts.portal.example.de: unknown region \"gemany\""),
+            format!("{csv}:2:1: unknown region \"germnay\""),
+        ],
+    );
     assert!(stderr.contains("(known: germany, global)"), "{stderr}");
 }
 

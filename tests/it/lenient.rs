@@ -7,10 +7,8 @@
 //! The model is in `lenient_model.rs`, written from the backend's rules,
 //! not from portalgate's code.
 
-use tokio::io::AsyncWriteExt;
-
 use crate::policy::{germany, DE, GLOBAL};
-use crate::support::client::{read_to_close, status_of};
+use crate::support::client::{raw, status_of};
 use crate::support::*;
 
 use crate::lenient_model::{self as model, PROTECTED};
@@ -150,15 +148,18 @@ async fn send_on(wire: Wire, proxy: &proxy::RunningProxy, method: &str, path: &s
     send(proxy, method, path).await
 }
 
+/// The status of `request`, sent on a new connection.
+async fn status(proxy: &proxy::RunningProxy, request: impl AsRef<[u8]>) -> u16 {
+    status_of(&raw(proxy.addr, request.as_ref()).await)
+}
+
 /// One request per case over a new connection; the status.
 async fn send(proxy: &proxy::RunningProxy, method: &str, path: &str) -> u16 {
-    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: portal\r\nContent-Type: application/json\r\n\
          Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
     );
-    s.write_all(req.as_bytes()).await.unwrap();
-    status_of(&read_to_close(&mut s).await)
+    status(proxy, req).await
 }
 
 fn mutate(g: &mut Gen, template: &str, tenant: &str) -> String {
@@ -253,12 +254,10 @@ async fn method_override_and_duplicate_credentials_are_not_forwarded_as_judged()
         ),
         ("X-HTTP-Method-Override: DELETE\r\n", 200),
     ] {
-        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
         let req = format!(
             "POST {users} HTTP/1.1\r\nHost: portal\r\n{extra}Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
         );
-        s.write_all(req.as_bytes()).await.unwrap();
-        assert_eq!(status_of(&read_to_close(&mut s).await), want, "{extra}");
+        assert_eq!(status(&proxy, req).await, want, "{extra}");
     }
     let seen = backend.only();
     assert!(!seen.headers.contains_key("x-http-method-override"));
@@ -280,15 +279,10 @@ async fn a_tenant_in_the_query_string_is_judged() {
         .start()
         .await;
     let get = |q: String| {
-        let addr = proxy.addr;
-        async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let req = format!(
-                "GET /v1/reports?{q} HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n"
-            );
-            s.write_all(req.as_bytes()).await.unwrap();
-            status_of(&read_to_close(&mut s).await)
-        }
+        status(
+            &proxy,
+            format!("GET /v1/reports?{q} HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n"),
+        )
     };
     for q in [
         format!("tenantId={DE}"),
@@ -380,14 +374,7 @@ async fn tenant_headers_underscored_names_and_schemes() {
         )
         .start()
         .await;
-    let send_raw = |head: Vec<u8>| {
-        let addr = proxy.addr;
-        async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(&head).await.unwrap();
-            status_of(&read_to_close(&mut s).await)
-        }
-    };
+    let send_raw = |head: Vec<u8>| status(&proxy, head);
     let with_header = |value: &[u8]| {
         let mut h =
             b"GET /v1/reports HTTP/1.1\r\nHost: portal\r\nConnection: close\r\nX-Tenant-Id: "

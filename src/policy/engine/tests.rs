@@ -290,7 +290,7 @@ fn tenant_sources_must_agree_and_be_well_formed() {
     assert_eq!(
         set.evaluate(&r.view(), BodyView::NotRead, &directory())
             .unwrap_err(),
-        PolicyError::RepeatedTenantHeader("x-tenant-id".into())
+        PolicyError::RepeatedTenantSource("x-tenant-id".into())
     );
     let bad = req(
         "POST",

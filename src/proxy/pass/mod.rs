@@ -235,12 +235,9 @@ struct Served {
 
 impl Proxy {
     /// Serves the request that starts in `client.buf`, or says it is
-    /// hyper's. `draining`: close the connection after this response.
-    pub async fn pass<I: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        client: &mut Client<I>,
-        draining: bool,
-    ) -> Next {
+    /// hyper's. Once the server drains (the flag given to
+    /// [`Client::watch_drain`]), the connection closes after the response.
+    pub async fn pass<I: AsyncRead + AsyncWrite + Unpin>(&self, client: &mut Client<I>) -> Next {
         if !client.discard().await {
             return Next::Close;
         }
@@ -264,7 +261,7 @@ impl Proxy {
             };
             return self.refuse(&mut client.conn, refused).await;
         }
-        let served = self.serve(&client.buf, &mut client.conn, draining).await;
+        let served = self.serve(&client.buf, &mut client.conn).await;
         client.buf.advance(served.used.min(client.buf.len()));
         served.next
     }
@@ -307,7 +304,6 @@ impl Proxy {
         &self,
         buf: &[u8],
         conn: &mut Conn<I>,
-        draining: bool,
     ) -> Served {
         let mut room = head::room();
         let (req, head_len) = match head::parse_request(buf, &mut room) {
@@ -383,9 +379,8 @@ impl Proxy {
             facts,
         } = judgement;
         let head_only = method == Method::HEAD;
-        let client_close = draining
-            || conn.draining()
-            || (view.known.connection && view.fields.connection_lists("close"));
+        let client_close =
+            conn.draining() || (view.known.connection && view.fields.connection_lists("close"));
         let length = content_length(&view);
         // Body bytes of this request in `buf` (also when the body was read
         // apart for a rule: it began with them), and those still unread.
