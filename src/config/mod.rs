@@ -130,6 +130,10 @@ pub struct Upstream {
     pub response_header_timeout: Duration,
     /// How long an idle pooled connection is kept.
     pub idle_timeout: Duration,
+    /// The longest wait for the next bytes of a response body (and for the
+    /// upstream to take the next bytes of a request body): exceeded, both
+    /// connections are released.
+    pub read_timeout: Duration,
     /// Idle pooled connections kept.
     pub pool_max_idle: usize,
     /// Send the client's `Host` (true) or the upstream authority (false).
@@ -217,6 +221,9 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// How long a client may take to send a complete request head.
     pub header_read_timeout: Duration,
+    /// The longest wait for the next bytes of a request body from the
+    /// client (exceeded: 408, the client's fault).
+    pub client_body_timeout: Duration,
     /// How long a TLS handshake may take.
     pub tls_handshake_timeout: Duration,
     /// Whether HTTP/2 is offered.

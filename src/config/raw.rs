@@ -280,6 +280,8 @@ pub struct RawUpstream {
     pub response_header_timeout: Option<String>,
     /// Duration string.
     pub idle_timeout: Option<String>,
+    /// Duration string.
+    pub read_timeout: Option<String>,
     /// Idle pooled connections kept per upstream.
     pub pool_max_idle: Option<i64>,
     /// Keep the client's `Host` header (true) or send the upstream's authority.
@@ -331,6 +333,8 @@ pub struct RawServer {
     pub drain_timeout: Option<String>,
     /// Duration string.
     pub header_read_timeout: Option<String>,
+    /// Duration string.
+    pub client_body_timeout: Option<String>,
     /// Duration string.
     pub tls_handshake_timeout: Option<String>,
     /// Accept HTTP/2 (ALPN `h2`, and prior knowledge on cleartext).

@@ -173,6 +173,11 @@ fn server(raw: &RawServer, path: &KeyPath, ctx: &mut Ctx<'_>) -> ServerSettings 
             &raw.header_read_timeout,
             Duration::from_secs(30),
         ),
+        client_body_timeout: ctx.duration(
+            path.key("client_body_timeout"),
+            &raw.client_body_timeout,
+            Duration::from_secs(60),
+        ),
         tls_handshake_timeout: ctx.duration(
             path.key("tls_handshake_timeout"),
             &raw.tls_handshake_timeout,
@@ -320,6 +325,11 @@ fn upstream(raw: &RawUpstream, path: &KeyPath, ctx: &mut Ctx<'_>) -> Option<Upst
         &raw.idle_timeout,
         Duration::from_secs(90),
     );
+    let read_timeout = ctx.duration(
+        path.key("read_timeout"),
+        &raw.read_timeout,
+        Duration::from_secs(60),
+    );
     let pool_max_idle = ctx.positive(path.key("pool_max_idle"), raw.pool_max_idle, 256, 65_536);
     let up = path.key("url");
     let Some(url) = &raw.url else {
@@ -413,6 +423,7 @@ fn upstream(raw: &RawUpstream, path: &KeyPath, ctx: &mut Ctx<'_>) -> Option<Upst
         connect_timeout,
         response_header_timeout,
         idle_timeout,
+        read_timeout,
         pool_max_idle,
         preserve_host: raw.preserve_host.unwrap_or(true),
         tls,

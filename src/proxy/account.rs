@@ -12,6 +12,7 @@ use crate::telemetry::sharded::{Counter, Histogram};
 use http::{Method, Version};
 
 use super::judge::Facts;
+use super::pass::RelayError;
 use super::request_id::Id;
 use super::ProxyError;
 use crate::config::Config;
@@ -144,6 +145,12 @@ impl Accounts {
         }
     }
 
+    /// The metrics, shared (for a body that is still streaming when its
+    /// request's accounting is done).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -169,10 +176,25 @@ impl Accounts {
     /// Counts by decision, rule, mode and status (or error).
     fn count(&self, f: &Finished<'_, '_>, rule: Option<Counted>) {
         use crate::telemetry::metrics::{UpstreamErrorKind, UpstreamLabels};
+        // The cause names the kind more closely than the status does (a
+        // stalled body, a malformed chunk after the head went out).
+        let cause_kind = f.cause.and_then(|c| {
+            c.error
+                .downcast_ref::<RelayError>()
+                .and_then(RelayError::upstream_kind)
+        });
         let (status, decision) = match f.outcome {
-            Ok(status) => (status, rule.map_or(Decision::Forward, |(_, _, d)| d)),
+            Ok(status) => {
+                if let Some(kind) = cause_kind {
+                    self.metrics
+                        .upstream_errors
+                        .get_or_create(&UpstreamLabels { kind })
+                        .inc();
+                }
+                (status, rule.map_or(Decision::Forward, |(_, _, d)| d))
+            }
             Err(e) if e.is_upstream() => {
-                let kind = match e {
+                let kind = cause_kind.unwrap_or(match e {
                     ProxyError::Upstream(UpstreamFailure::Connect) => UpstreamErrorKind::Connect,
                     ProxyError::Upstream(UpstreamFailure::ConnectTimeout) => {
                         UpstreamErrorKind::ConnectTimeout
@@ -180,7 +202,7 @@ impl Accounts {
                     ProxyError::Upstream(UpstreamFailure::Tls) => UpstreamErrorKind::Tls,
                     ProxyError::Upstream(UpstreamFailure::Protocol) => UpstreamErrorKind::Protocol,
                     _ => UpstreamErrorKind::Timeout,
-                };
+                });
                 self.metrics
                     .upstream_errors
                     .get_or_create(&UpstreamLabels { kind })
@@ -394,6 +416,28 @@ fn rule_facts(rule: &crate::policy::Rule<Action>) -> RuleFacts {
 /// most this many warning lines a second, then a count of the rest.
 static UPSTREAM_WARNINGS: crate::telemetry::throttle::Throttle =
     crate::telemetry::throttle::Throttle::new("failed upstream requests", 10);
+
+/// Counts and logs a streamed response body that broke or stalled after
+/// its head went out (hyper's path, where the request was accounted for
+/// when its head was ready).
+pub fn body_failed(metrics: &Metrics, request_id: &Id, error: &RelayError) {
+    use crate::telemetry::metrics::UpstreamLabels;
+    let Some(kind) = error.upstream_kind() else {
+        return;
+    };
+    metrics
+        .upstream_errors
+        .get_or_create(&UpstreamLabels { kind })
+        .inc();
+    if UPSTREAM_WARNINGS.allow() {
+        let cause = error.to_string();
+        tracing::warn!(
+            request_id = request_id.as_str(),
+            cause,
+            "the response was cut short"
+        );
+    }
+}
 
 /// Logs a failed request once: upstream failures as warnings (throttled),
 /// the client's own errors at debug level; with the cause when the codec

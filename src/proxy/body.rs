@@ -4,13 +4,51 @@
 //! nothing is buffered whole.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use super::deadline::Deadline;
+use super::pass::RelayError;
+use super::request_id::Id;
+use crate::telemetry::metrics::Metrics;
 use crate::upstream::Lease;
+
+/// The error a streamed body ends with.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What watches a streamed upstream body: the wait for each frame is
+/// bounded by `upstream.read_timeout`, and a body that breaks or stalls
+/// after its head went out is counted and logged (the request's own
+/// accounting ran when the head was ready).
+pub struct BodyWatch {
+    deadline: Deadline,
+    within: Duration,
+    armed: bool,
+    metrics: Arc<Metrics>,
+    request_id: Id,
+}
+
+impl BodyWatch {
+    /// A watch with `within` between frames.
+    pub fn new(within: Duration, metrics: Arc<Metrics>, request_id: Id) -> Box<Self> {
+        Box::new(BodyWatch {
+            deadline: Deadline::new(),
+            within,
+            armed: false,
+            metrics,
+            request_id,
+        })
+    }
+
+    fn failed(&self, error: &RelayError) {
+        super::account::body_failed(&self.metrics, &self.request_id, error);
+    }
+}
 
 pin_project_lite::pin_project! {
     /// A response body: the upstream's stream or a local, complete body.
@@ -22,6 +60,8 @@ pin_project_lite::pin_project! {
         Upstream {
             #[pin] body: Incoming,
             lease: Option<Lease>,
+            first: Option<Frame<Bytes>>,
+            watch: Option<Box<BodyWatch>>,
         },
         /// Produced by the proxy, complete.
         Local {
@@ -31,9 +71,15 @@ pin_project_lite::pin_project! {
 }
 
 impl ProxyBody {
-    /// A body streamed from the upstream. An empty body releases the
+    /// A body streamed from the upstream, `first` its first frame when it
+    /// was read before the head went out. An empty body releases the
     /// connection at once: hyper never polls a body that is already at its end.
-    pub fn upstream(body: Incoming, lease: Option<Lease>) -> Self {
+    pub fn upstream(
+        body: Incoming,
+        lease: Option<Lease>,
+        first: Option<Frame<Bytes>>,
+        watch: Option<Box<BodyWatch>>,
+    ) -> Self {
         let lease = match lease {
             Some(l) if body.is_end_stream() => {
                 l.release();
@@ -41,7 +87,12 @@ impl ProxyBody {
             }
             other => other,
         };
-        ProxyBody::Upstream { body, lease }
+        ProxyBody::Upstream {
+            body,
+            lease,
+            first,
+            watch,
+        }
     }
 
     /// A complete local body.
@@ -63,15 +114,43 @@ impl ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.project() {
-            ProxyBodyProj::Upstream { mut body, lease } => {
-                let frame = ready!(body.as_mut().poll_frame(cx));
+            ProxyBodyProj::Upstream {
+                mut body,
+                lease,
+                first,
+                watch,
+            } => {
+                if let Some(frame) = first.take() {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                let frame = match body.as_mut().poll_frame(cx) {
+                    Poll::Ready(frame) => frame,
+                    Poll::Pending => {
+                        let Some(w) = watch.as_mut() else {
+                            return Poll::Pending;
+                        };
+                        if !w.armed {
+                            w.deadline.set(w.within);
+                            w.armed = true;
+                        }
+                        ready!(w.deadline.poll_passed(cx));
+                        // Stalled: drop the lease, and with it the connection.
+                        drop(lease.take());
+                        let error = RelayError::ReadTimeout;
+                        w.failed(&error);
+                        return Poll::Ready(Some(Err(error.into())));
+                    }
+                };
+                if let Some(w) = watch.as_mut() {
+                    w.armed = false;
+                }
                 match &frame {
                     Some(Ok(_)) if !body.is_end_stream() => {}
                     // Finished: the connection can carry the next request.
@@ -83,7 +162,15 @@ impl Body for ProxyBody {
                     // Broken: drop the lease, and with it the connection.
                     Some(Err(_)) => drop(lease.take()),
                 }
-                Poll::Ready(frame)
+                Poll::Ready(frame.map(|f| {
+                    f.map_err(|e| {
+                        let error = RelayError::UpstreamBody(e);
+                        if let Some(w) = watch.as_ref() {
+                            w.failed(&error);
+                        }
+                        error.into()
+                    })
+                }))
             }
             ProxyBodyProj::Local { data } => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
         }
@@ -91,7 +178,7 @@ impl Body for ProxyBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ProxyBody::Upstream { body, .. } => body.is_end_stream(),
+            ProxyBody::Upstream { body, first, .. } => first.is_none() && body.is_end_stream(),
             ProxyBody::Local { data } => data.is_none(),
         }
     }

@@ -36,6 +36,10 @@ pub enum ProxyError {
     /// The client stopped sending the request body.
     #[error("the request body could not be read from the client")]
     ClientBody,
+    /// The client sent nothing of its request body for
+    /// `server.client_body_timeout`.
+    #[error("the client did not send its request body in time")]
+    ClientTimeout,
     /// The upstream could not be reached or broke the exchange.
     #[error("{}", upstream_text(*.0))]
     Upstream(UpstreamFailure),
@@ -63,6 +67,7 @@ impl ProxyError {
             | ProxyError::AmbiguousPath(_)
             | ProxyError::Policy(_)
             | ProxyError::ClientBody => StatusCode::BAD_REQUEST,
+            ProxyError::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ProxyError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -88,6 +93,7 @@ impl ProxyError {
             ProxyError::HeadersTooLarge(_) => "headers_too_large",
             ProxyError::BodyTooLarge(_) => "body_too_large",
             ProxyError::ClientBody => "client_body",
+            ProxyError::ClientTimeout => "client_timeout",
             ProxyError::Upstream(UpstreamFailure::Connect) => "upstream_connect",
             ProxyError::Upstream(UpstreamFailure::ConnectTimeout) => "upstream_connect_timeout",
             ProxyError::Upstream(UpstreamFailure::Tls) => "upstream_tls",
@@ -116,6 +122,7 @@ mod tests {
                 "ambiguous_path",
             ),
             (ProxyError::ClientBody, 400, "client_body"),
+            (ProxyError::ClientTimeout, 408, "client_timeout"),
             (
                 ProxyError::Policy(crate::policy::PolicyError::RepeatedTenantSource("x".into())),
                 400,

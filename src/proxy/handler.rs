@@ -12,11 +12,15 @@ use std::time::Instant;
 
 use http::header::{self, HeaderMap};
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
-use super::account::Finished;
-use super::body::ProxyBody;
+use super::account::{Cause, Finished};
+use super::body::{BodyWatch, ProxyBody};
+use super::pass::head::{framing, Framing};
+use super::pass::RelayError;
 use super::inspect::{self, Inspected};
 use super::judge::{Facts, Judgement, Plan};
 use super::request_id::Id;
@@ -34,6 +38,8 @@ struct Trail<'j> {
     facts: Facts<'j>,
     /// When the response head was ready.
     answered: Option<Instant>,
+    /// What failed, when more is known than the error says.
+    cause: Option<RelayError>,
 }
 
 impl Proxy {
@@ -66,7 +72,10 @@ impl Proxy {
                 request_id: &request_id,
                 facts: trail.facts,
                 outcome: result.as_ref().map(|r| r.status().as_u16()),
-                cause: None,
+                cause: trail.cause.as_ref().map(|e| Cause {
+                    side: e.side(),
+                    error: e,
+                }),
             })
             .await;
         match result {
@@ -141,14 +150,33 @@ impl Proxy {
             // Only an unreadable body leaves none, and that never forwards.
             return Err(ProxyError::ClientBody);
         };
-        let up_req = Request::from_parts(parts, forward_body);
-        let timeout = self.forwarder.upstream.response_header_timeout;
-        let sent = tokio::time::timeout(timeout, self.forwarder.pool.send(up_req)).await;
-        let (mut resp, lease) = match sent {
-            Err(_) => return Err(ProxyError::UpstreamTimeout),
-            Ok(Err(e)) => return Err(upstream_error(&e)),
-            Ok(Ok(r)) => r,
+        let head_request = parts.method == http::Method::HEAD;
+        // A body still to come is watched: each wait for the client's bytes
+        // is bounded, and its end starts the response header timeout.
+        let (forward_body, sent_whole) = if forward_body.is_end_stream() {
+            (forward_body, None)
+        } else {
+            let (body, whole) = forward_body.watched(self.forwarder.client_body_timeout);
+            (body, Some(whole))
         };
+        let up_req = Request::from_parts(parts, forward_body);
+        let upstream = &self.forwarder.upstream;
+        let mut send = std::pin::pin!(self.forwarder.pool.send(up_req));
+        let mut early = None;
+        if let Some(whole) = sent_whole {
+            tokio::select! {
+                biased;
+                r = &mut send => early = Some(r),
+                _ = whole => {}
+            }
+        }
+        let sent = match early {
+            Some(r) => r,
+            None => tokio::time::timeout(upstream.response_header_timeout, send)
+                .await
+                .map_err(|_| ProxyError::UpstreamTimeout)?,
+        };
+        let (mut resp, lease) = sent.map_err(|e| upstream_error(&e))?;
         trail.answered = Some(Instant::now());
         let rid = request_id.as_bytes();
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -162,16 +190,50 @@ impl Proxy {
             rparts.headers = headers;
             return Ok(Response::from_parts(
                 rparts,
-                ProxyBody::upstream(body, None),
+                ProxyBody::upstream(body, None, None, None),
             ));
         }
-        let (mut rparts, body) = resp.into_parts();
+        // The one framing rule of both codecs: what two parties could read
+        // differently is a 502, and the connection (its lease dropped
+        // unreleased) is not reused.
+        let framing = match framing(resp.status(), Fields::Map(resp.headers()), head_request) {
+            Ok(f) => f,
+            Err(e) => {
+                trail.cause = Some(RelayError::BadResponse(e));
+                return Err(ProxyError::Upstream(UpstreamFailure::Protocol));
+            }
+        };
+        let (mut rparts, mut body) = resp.into_parts();
+        // A chunked body's head goes out with its first bytes: a malformed
+        // first chunk is still a 502 with a body, on every protocol.
+        let mut first = None;
+        if framing == Framing::Chunked {
+            match tokio::time::timeout(upstream.read_timeout, body.frame()).await {
+                Ok(Some(Ok(frame))) => first = Some(frame),
+                Ok(None) => {}
+                Ok(Some(Err(e))) => {
+                    trail.cause = Some(RelayError::UpstreamBody(e));
+                    return Err(ProxyError::Upstream(UpstreamFailure::Protocol));
+                }
+                Err(_) => {
+                    trail.cause = Some(RelayError::ReadTimeout);
+                    return Err(ProxyError::UpstreamTimeout);
+                }
+            }
+        }
         let mut headers = HeaderMap::with_capacity(rparts.headers.len() + 2);
         rewrite_response(Fields::Map(&rparts.headers), rid, &mut headers);
         rparts.headers = headers;
+        let watch = (!body.is_end_stream()).then(|| {
+            BodyWatch::new(
+                upstream.read_timeout,
+                self.accounts.metrics_handle(),
+                request_id,
+            )
+        });
         Ok(Response::from_parts(
             rparts,
-            ProxyBody::upstream(body, Some(lease)),
+            ProxyBody::upstream(body, Some(lease), first, watch),
         ))
     }
 }
@@ -187,6 +249,7 @@ pub(super) fn upstream_error(e: &UpstreamError) -> ProxyError {
                     return match b {
                         ForwardBodyError::TooLarge(n) => ProxyError::BodyTooLarge(*n),
                         ForwardBodyError::Client(_) => ProxyError::ClientBody,
+                        ForwardBodyError::Timeout => ProxyError::ClientTimeout,
                     };
                 }
             }

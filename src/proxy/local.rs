@@ -42,6 +42,7 @@ pub fn error_response(err: &ProxyError, accept: Option<&str>, rid: &str) -> Answ
     // an upstream failure the client starts afresh (and a half-sent body
     // is never read as the next request). The same on both codecs.
     a.close = status == StatusCode::BAD_REQUEST
+        || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         || err.is_upstream();
     a

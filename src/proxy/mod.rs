@@ -20,6 +20,7 @@
 pub mod account;
 pub mod answer;
 pub mod body;
+pub mod deadline;
 pub mod error;
 pub mod handler;
 pub mod inspect;
@@ -58,6 +59,8 @@ pub struct Forwarder {
     pub pool: UpstreamPool,
     /// The upstream's settings (timeouts).
     pub upstream: Upstream,
+    /// The longest wait for the next bytes of a request body from the client.
+    pub client_body_timeout: std::time::Duration,
 }
 
 /// One configuration snapshot of the proxy: judging, forwarding and
@@ -87,6 +90,7 @@ impl Proxy {
             forwarder: Forwarder {
                 pool: UpstreamPool::new(&config.upstream),
                 upstream: config.upstream.clone(),
+                client_body_timeout: config.server.client_body_timeout,
             },
             accounts: account::Accounts::new(config, log, metrics, generation),
             generation,

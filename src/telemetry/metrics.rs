@@ -72,6 +72,7 @@ label_values!(UpstreamErrorKind {
     Tls => "tls",
     Protocol => "protocol",
     Timeout => "timeout",
+    ReadTimeout => "read_timeout",
 });
 
 /// Labels of `portalgate_requests_total`.
@@ -100,6 +101,8 @@ pub enum UpstreamErrorKind {
     Protocol,
     /// Response header timeout.
     Timeout,
+    /// No response body bytes within the read timeout.
+    ReadTimeout,
 }
 
 /// Labels of `portalgate_upstream_errors_total`.

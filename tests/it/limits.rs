@@ -128,12 +128,11 @@ async fn raw_until_close(addr: std::net::SocketAddr, request: &[u8]) -> String {
     crate::support::client::read_to_close(&mut s).await
 }
 
-/// Both Content-Length and Transfer-Encoding: hyper's parser drops the
-/// Content-Length, decodes the chunked body and closes the connection after
-/// the response. The backend gets one framing (its own, set by the proxy),
-/// and bytes after the chunked body never become a second request.
+/// Both Content-Length and Transfer-Encoding: refused with a 400 and the
+/// connection closed, as nginx does, so bytes after either body never
+/// become a second request and nothing ambiguous reaches the backend.
 #[tokio::test]
-async fn content_length_with_transfer_encoding_is_normalised() {
+async fn content_length_with_transfer_encoding_is_refused() {
     let (backend, proxy) = limited().await;
     let smuggled = "GET /smuggled HTTP/1.1\r\nHost: p\r\n\r\n";
     for request in [
@@ -144,24 +143,34 @@ async fn content_length_with_transfer_encoding_is_normalised() {
     ] {
         let out = raw_until_close(proxy.addr, request.as_bytes()).await;
         assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+        assert_eq!(status_of(&out), 400, "{out}");
     }
+    assert!(backend.seen().is_empty(), "{:?}", backend.seen());
+}
+
+/// A chunked upload is decoded and sent on in the proxy's own chunks:
+/// extensions and trailers stay behind, and what follows the body is the
+/// next request on the same connection.
+#[tokio::test]
+async fn a_chunked_upload_is_sent_on_canonically() {
+    let (backend, proxy) = limited().await;
+    let out = raw_until_close(
+        proxy.addr,
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n\
+          2;ext=1\r\nAB\r\n1\r\nC\r\n0\r\nX-Trailer: t\r\n\r\n\
+          GET /echo HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
     let seen = backend.seen();
-    assert!(
-        seen.iter().all(|s| s.uri == "/echo"),
-        "smuggled request reached the backend: {seen:?}"
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].body, "ABC");
+    assert_eq!(
+        seen[0].headers.get("transfer-encoding").map(|v| v.as_bytes()),
+        Some(&b"chunked"[..])
     );
-    for s in &seen {
-        let cl = s.headers.get_all("content-length").iter().count();
-        let te = s.headers.get_all("transfer-encoding").iter().count();
-        assert!(
-            cl + te <= 1,
-            "ambiguous framing reached the backend: {:?}",
-            s.headers
-        );
-    }
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].body, "");
-    assert_eq!(seen[1].body, "AB");
+    assert!(seen[0].headers.get("x-trailer").is_none());
+    assert_eq!(seen[1].uri, "/echo");
 }
 
 /// Two equal Content-Length fields collapse to one in hyper's parser.

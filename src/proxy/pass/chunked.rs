@@ -54,6 +54,8 @@ pub struct Chunked {
     digits: u8,
     /// Extension and trailer bytes seen, against [`MAX_LINE_EXTRA`].
     extra: usize,
+    /// Chunk data bytes passed so far.
+    seen: u64,
 }
 
 impl Default for Chunked {
@@ -63,6 +65,7 @@ impl Default for Chunked {
             size: 0,
             digits: 0,
             extra: 0,
+            seen: 0,
         }
     }
 }
@@ -72,6 +75,31 @@ impl Chunked {
     /// first `n` bytes of `input` (what follows is not part of it);
     /// `None`: all of `input` belongs to the body and more is needed.
     pub fn scan(&mut self, input: &[u8]) -> Result<Option<usize>, ChunkedError> {
+        self.run(input, |_| {})
+    }
+
+    /// Like [`Chunked::scan`], and appends the chunk data of `input` to
+    /// `data`: a request body is decoded and sent on in chunks of the
+    /// proxy's own (extensions and trailers dropped), so that the upstream
+    /// never has to agree with this parser on anything unusual.
+    pub fn decode(
+        &mut self,
+        input: &[u8],
+        data: &mut Vec<u8>,
+    ) -> Result<Option<usize>, ChunkedError> {
+        self.run(input, |d| data.extend_from_slice(d))
+    }
+
+    /// Chunk data bytes passed so far.
+    pub fn data_seen(&self) -> u64 {
+        self.seen
+    }
+
+    fn run(
+        &mut self,
+        input: &[u8],
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<Option<usize>, ChunkedError> {
         if self.state == State::Done {
             return Ok(Some(0));
         }
@@ -81,6 +109,8 @@ impl Chunked {
                 let take = usize::try_from(self.size)
                     .unwrap_or(usize::MAX)
                     .min(input.len() - i);
+                sink(&input[i..i + take]);
+                self.seen += take as u64;
                 i += take;
                 self.size -= take as u64;
                 if self.size == 0 {
@@ -189,6 +219,26 @@ mod tests {
                 pos += piece.len();
             }
             assert_eq!(end, Some(body.len()), "split every {chunk} bytes");
+        }
+    }
+
+    #[test]
+    fn decoding_keeps_only_the_data_however_the_input_is_split() {
+        let body = b"4\r\nWiki\r\n5;a=b\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        for chunk in 1..body.len() {
+            let mut c = Chunked::default();
+            let mut data = Vec::new();
+            let mut end = None;
+            let mut pos = 0;
+            for piece in body.chunks(chunk) {
+                if let Some(n) = c.decode(piece, &mut data).unwrap() {
+                    end = Some(pos + n);
+                    break;
+                }
+                pos += piece.len();
+            }
+            assert_eq!(data, b"Wikipedia", "split every {chunk} bytes");
+            assert_eq!(end, Some(body.len() - 4));
         }
     }
 

@@ -12,6 +12,7 @@
 //! Every failure is a [`RelayError`] naming the side and the cause.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Buf;
 use http::StatusCode;
@@ -19,14 +20,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::chunked::{Chunked, ChunkedError};
 use super::head::{self, BadResponse, Framing};
-use super::{local, make_room, Conn};
+use super::{local, make_room, Conn, Woke};
 use crate::head::HeadView;
 use crate::proxy::handler::upstream_error;
 use crate::proxy::judge::Forward;
-use crate::proxy::{Proxy, ProxyError};
+use crate::proxy::{Forwarder, Proxy, ProxyError};
 use crate::upstream::headers::rewrite_request;
 use crate::upstream::pool::{may_resend, UpstreamPool};
 use crate::upstream::stream::Stream;
+use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::upstream::{UpstreamError, UpstreamFailure};
 
 /// The longest upstream response head read.
@@ -59,17 +61,31 @@ pub enum RelayError {
     /// The chunked response body is malformed.
     #[error("the upstream sent a malformed chunked body")]
     BadChunk(#[from] ChunkedError),
-    /// No response head within `response_header_timeout`.
+    /// No response head within `response_header_timeout`, or the upstream
+    /// took no request body bytes for as long.
     #[error("the upstream did not answer within the response header timeout")]
     Timeout,
+    /// The upstream's response body broke (hyper's path: a malformed chunk,
+    /// or the connection closed early).
+    #[error("the upstream's response body broke: {0}")]
+    UpstreamBody(#[source] hyper::Error),
+    /// The upstream sent no body bytes for `upstream.read_timeout`.
+    #[error("the upstream sent nothing of the response body for the read timeout")]
+    ReadTimeout,
     /// Reading the request body from the client failed.
     #[error("reading the request body from the client failed: {0}")]
     ClientRead(#[source] io::Error),
     /// The client closed before its body was complete.
     #[error("the client closed the connection before its body was complete")]
     ClientClosed,
-    /// The client did not send its body in time.
-    #[error("the client did not send its body in time")]
+    /// The client's chunked body is malformed.
+    #[error("the client sent a malformed chunked body")]
+    ClientChunk,
+    /// The client's chunked body is longer than the limit.
+    #[error("the client's chunked body exceeds {0} bytes")]
+    ClientBodyTooLarge(u64),
+    /// The client sent nothing of its body for `server.client_body_timeout`.
+    #[error("the client sent nothing of its request body for the client body timeout")]
     ClientTimeout,
     /// Writing the response to the client failed.
     #[error("writing the response to the client failed: {0}")]
@@ -82,13 +98,39 @@ impl RelayError {
     pub fn proxy_error(&self) -> ProxyError {
         match self {
             RelayError::Connect(e) => upstream_error(e),
-            RelayError::Timeout => ProxyError::UpstreamTimeout,
+            RelayError::Timeout | RelayError::ReadTimeout => ProxyError::UpstreamTimeout,
+            RelayError::ClientTimeout => ProxyError::ClientTimeout,
+            RelayError::ClientChunk => ProxyError::BadRequest("malformed chunked body"),
+            RelayError::ClientBodyTooLarge(n) => ProxyError::BodyTooLarge(*n),
+            RelayError::ClientRead(_) | RelayError::ClientClosed | RelayError::ClientWrite(_) => {
+                ProxyError::ClientBody
+            }
+            _ => ProxyError::Upstream(UpstreamFailure::Protocol),
+        }
+    }
+}
+
+impl RelayError {
+    /// The kind counted in `portalgate_upstream_errors_total` when the
+    /// upstream is at fault; `None` for the client's failures.
+    pub fn upstream_kind(&self) -> Option<UpstreamErrorKind> {
+        Some(match self {
+            RelayError::Connect(UpstreamError::Connect(f, _)) => match f {
+                UpstreamFailure::Connect => UpstreamErrorKind::Connect,
+                UpstreamFailure::ConnectTimeout => UpstreamErrorKind::ConnectTimeout,
+                UpstreamFailure::Tls => UpstreamErrorKind::Tls,
+                UpstreamFailure::Protocol => UpstreamErrorKind::Protocol,
+            },
+            RelayError::Timeout => UpstreamErrorKind::Timeout,
+            RelayError::ReadTimeout => UpstreamErrorKind::ReadTimeout,
             RelayError::ClientRead(_)
             | RelayError::ClientClosed
             | RelayError::ClientTimeout
-            | RelayError::ClientWrite(_) => ProxyError::ClientBody,
-            _ => ProxyError::Upstream(UpstreamFailure::Protocol),
-        }
+            | RelayError::ClientChunk
+            | RelayError::ClientBodyTooLarge(_)
+            | RelayError::ClientWrite(_) => return None,
+            _ => UpstreamErrorKind::Protocol,
+        })
     }
 }
 
@@ -117,7 +159,8 @@ enum SendError {
 }
 
 impl Proxy {
-    /// Sends the request (`first`: the body bytes at hand, `rest`: those
+    /// Sends the request (`first`: the body bytes at hand, framed as they
+    /// go upstream; `rest`: what is still to read from the client)
     /// still to read from the client) and relays the response.
     pub(super) async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
         &self,
@@ -125,13 +168,13 @@ impl Proxy {
         view: &HeadView<'_>,
         forward: &Forward<'_>,
         first: &[u8],
-        rest: u64,
+        rest: Rest,
         client_close: bool,
     ) -> Result<Done, Broken> {
         c.out.clear();
         write_request_head(&mut c.out, view, forward);
         c.out.extend_from_slice(first);
-        let resend = may_resend(true, view.method, rest == 0);
+        let resend = may_resend(true, view.method, rest.is_none());
         let head_request = *view.method == http::Method::HEAD;
         let accept = view.known.accept.and_then(crate::head::text);
         let rid = forward.request_id.as_str();
@@ -141,7 +184,13 @@ impl Proxy {
                 Err(e) => return Err(fail(c, RelayError::Connect(e), accept, rid).await),
             };
             c.start_deadline(self.forwarder.upstream.response_header_timeout);
-            match send(c, &mut up, rest, head_request, forward, client_close).await {
+            let sending = Sending {
+                rest: rest.clone(),
+                limit: self.judge.limits().max_request_body_bytes,
+                head_request,
+                client_close,
+            };
+            match send(c, &mut up, sending, forward, &self.forwarder).await {
                 Ok(found) => break (up, found.0, found.1, found.2, found.3),
                 Err(SendError::Stale(_)) if pooled && resend => continue,
                 Err(SendError::Stale(e) | SendError::Other(e)) => {
@@ -156,9 +205,12 @@ impl Proxy {
             }
         };
         let pool = upstream_keeps.then_some(&self.forwarder.pool);
-        match relay(c, up, framing, pool).await {
+        let read_timeout = self.forwarder.upstream.read_timeout;
+        match relay(c, up, framing, pool, read_timeout).await {
             Ok(()) => Ok(Done { status, keep_alive }),
-            Err(error) => Err(Broken {
+            // Nothing was written: the client gets the error page.
+            Err(Relayed::Unsent(error)) => Err(fail(c, error, accept, rid).await),
+            Err(Relayed::Sent(error)) => Err(Broken {
                 status: Ok(status),
                 error,
             }),
@@ -177,48 +229,92 @@ pub fn write_request_head(out: &mut Vec<u8>, view: &HeadView<'_>, forward: &Forw
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     rewrite_request(view.fields, &forward.rewrite(), out);
+    // The body goes on in the proxy's own chunks (see `Rest::Chunked`).
+    if view.known.transfer_encoding[0].is_some() {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
     out.extend_from_slice(b"\r\n");
 }
 
+/// What of a request body is still to read from the client.
+#[derive(Debug, Clone)]
+pub enum Rest {
+    /// Nothing: the body was at hand (or there is none).
+    None,
+    /// This many bytes of a `Content-Length` body.
+    Length(u64),
+    /// The rest of a chunked body, read on from this decoder's state and
+    /// sent on in chunks of the proxy's own.
+    Chunked(Chunked),
+}
+
+impl Rest {
+    fn is_none(&self) -> bool {
+        matches!(self, Rest::None | Rest::Length(0))
+    }
+}
+
+/// Appends `data` as one chunk (nothing for no data).
+pub fn frame_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if !data.is_empty() {
+        use std::io::Write as _;
+        let _ = write!(out, "{:x}\r\n", data.len());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The last chunk, which ends a chunked body (no trailers).
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// What [`send`] sends besides `c.out`.
+struct Sending {
+    /// What of the body is still to read from the client.
+    rest: Rest,
+    /// `limits.max_request_body_bytes`, for a chunked body.
+    limit: Option<u64>,
+    /// Whether the request is `HEAD` (no response body).
+    head_request: bool,
+    /// Whether the client asked to close after this request.
+    client_close: bool,
+}
+
 /// Writes `c.out` and the rest of the body, then reads the response head
-/// (skipping 1xx) and writes the client's head into `c.out`, all before
-/// `c.deadline`. Gives the body's framing, whether the upstream keeps the
-/// connection, the status, and whether the client connection stays open.
+/// (skipping 1xx) and writes the client's head into `c.out`. Gives the
+/// body's framing, whether the upstream keeps the connection, the status,
+/// and whether the client connection stays open.
+///
+/// The clocks: each wait for the client's body bytes is bounded by
+/// `server.client_body_timeout` (the client's fault: 408), each write to
+/// the upstream and the wait for the response head, which starts once the
+/// request is sent whole, by `upstream.response_header_timeout` (504).
 async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
     up: &mut Stream,
-    mut rest: u64,
-    head_request: bool,
+    sending: Sending,
     forward: &Forward<'_>,
-    client_close: bool,
+    forwarder: &Forwarder,
 ) -> Result<(Framing, bool, u16, bool), SendError> {
+    let Sending {
+        rest,
+        limit,
+        head_request,
+        client_close,
+    } = sending;
+    let header_timeout = forwarder.upstream.response_header_timeout;
     let timeout = || SendError::Other(RelayError::Timeout);
     tokio::select! {
         biased;
         r = write_all(up, &c.out) => r.map_err(|e| SendError::Stale(RelayError::UpstreamWrite(e)))?,
         () = c.deadline.passed() => return Err(timeout()),
     }
-    while rest > 0 {
-        c.up_buf.clear();
-        make_room(&mut c.up_buf);
-        let want = rest.min(c.up_buf.capacity() as u64);
-        let mut limited = (&mut c.io).take(want);
-        let n = tokio::select! {
-            biased;
-            r = limited.read_buf(&mut c.up_buf) => match r {
-                Ok(n) if n > 0 => n,
-                Ok(_) => return Err(SendError::Other(RelayError::ClientClosed)),
-                Err(e) => return Err(SendError::Other(RelayError::ClientRead(e))),
-            },
-            () = c.deadline.passed() => return Err(timeout()),
-        };
-        tokio::select! {
-            biased;
-            r = write_all(up, &c.up_buf[..n]) => r.map_err(|e| SendError::Other(RelayError::UpstreamWrite(e)))?,
-            () = c.deadline.passed() => return Err(timeout()),
-        }
-        rest -= n as u64;
+    match rest {
+        Rest::None => {}
+        Rest::Length(n) => send_length(c, up, n, forwarder).await?,
+        Rest::Chunked(decoder) => send_chunked(c, up, decoder, limit, forwarder).await?,
     }
+    // The response head is awaited from the end of the request.
+    c.deadline.set(header_timeout);
     c.up_buf.clear();
     let mut received = false;
     loop {
@@ -250,30 +346,140 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
             Err(e) => return Err(SendError::Other(e.into())),
         }
         make_room(&mut c.up_buf);
-        tokio::select! {
-            biased;
-            r = up.read_buf(&mut c.up_buf) => match r {
-                Ok(n) if n > 0 => received = true,
-                Ok(_) if received => return Err(SendError::Other(RelayError::UpstreamClosed)),
-                Ok(_) => return Err(SendError::Stale(RelayError::UpstreamClosed)),
-                Err(e) if received => return Err(SendError::Other(RelayError::UpstreamRead(e))),
-                Err(e) => return Err(SendError::Stale(RelayError::UpstreamRead(e))),
-            },
-            () = c.deadline.passed() => return Err(timeout()),
+        match c.wait_upstream(up).await {
+            Woke::Read(Ok(n)) if n > 0 => received = true,
+            Woke::Read(Ok(_)) if received => {
+                return Err(SendError::Other(RelayError::UpstreamClosed))
+            }
+            Woke::Read(Ok(_)) => return Err(SendError::Stale(RelayError::UpstreamClosed)),
+            Woke::Read(Err(e)) if received => {
+                return Err(SendError::Other(RelayError::UpstreamRead(e)))
+            }
+            Woke::Read(Err(e)) => return Err(SendError::Stale(RelayError::UpstreamRead(e))),
+            Woke::Deadline => return Err(timeout()),
+            Woke::ClientGone => return Err(SendError::Other(RelayError::ClientClosed)),
         }
     }
+}
+
+/// Reads the next client bytes of the body into the emptied `c.up_buf`
+/// (at most `want`), within `server.client_body_timeout`.
+async fn read_client_body<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<I>,
+    want: u64,
+    forwarder: &Forwarder,
+) -> Result<usize, SendError> {
+    c.up_buf.clear();
+    make_room(&mut c.up_buf);
+    let want = want.min(c.up_buf.capacity() as u64);
+    let mut limited = (&mut c.io).take(want);
+    c.deadline.set(forwarder.client_body_timeout);
+    tokio::select! {
+        biased;
+        r = limited.read_buf(&mut c.up_buf) => match r {
+            Ok(n) if n > 0 => Ok(n),
+            Ok(_) => Err(SendError::Other(RelayError::ClientClosed)),
+            Err(e) => Err(SendError::Other(RelayError::ClientRead(e))),
+        },
+        () = c.deadline.passed() => Err(SendError::Other(RelayError::ClientTimeout)),
+    }
+}
+
+/// Writes `bytes` to the upstream within the response header timeout.
+async fn write_upstream<I>(
+    c: &mut Conn<I>,
+    up: &mut Stream,
+    bytes: &[u8],
+    forwarder: &Forwarder,
+) -> Result<(), SendError> {
+    c.deadline.set(forwarder.upstream.response_header_timeout);
+    tokio::select! {
+        biased;
+        r = write_all(up, bytes) => r.map_err(|e| SendError::Other(RelayError::UpstreamWrite(e))),
+        () = c.deadline.passed() => Err(SendError::Other(RelayError::Timeout)),
+    }
+}
+
+/// Sends the rest of a `Content-Length` body as it arrives.
+async fn send_length<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<I>,
+    up: &mut Stream,
+    mut rest: u64,
+    forwarder: &Forwarder,
+) -> Result<(), SendError> {
+    while rest > 0 {
+        let n = read_client_body(c, rest, forwarder).await?;
+        let chunk = std::mem::take(&mut c.up_buf);
+        let written = write_upstream(c, up, &chunk[..n], forwarder).await;
+        c.up_buf = chunk;
+        written?;
+        rest -= n as u64;
+    }
+    Ok(())
+}
+
+/// Decodes the rest of a chunked body as it arrives and sends its data on
+/// in chunks of the proxy's own, one per read (however small the client's
+/// chunks), then the last chunk. Bytes after the body's end are the next
+/// request's: they are kept in `c.ahead`.
+async fn send_chunked<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<I>,
+    up: &mut Stream,
+    mut decoder: Chunked,
+    limit: Option<u64>,
+    forwarder: &Forwarder,
+) -> Result<(), SendError> {
+    let mut data = Vec::new();
+    let mut seen = decoder.data_seen();
+    loop {
+        let n = read_client_body(c, u64::MAX, forwarder).await?;
+        data.clear();
+        let end = decoder
+            .decode(&c.up_buf[..n], &mut data)
+            .map_err(|_| SendError::Other(RelayError::ClientChunk))?;
+        seen += data.len() as u64;
+        if let Some(max) = limit.filter(|&max| seen > max) {
+            return Err(SendError::Other(RelayError::ClientBodyTooLarge(max)));
+        }
+        c.out.clear();
+        frame_chunk(&mut c.out, &data);
+        if let Some(end) = end {
+            c.out.extend_from_slice(LAST_CHUNK);
+            c.ahead.extend_from_slice(&c.up_buf[end..n]);
+        }
+        let out = std::mem::take(&mut c.out);
+        let written = write_upstream(c, up, &out, forwarder).await;
+        c.out = out;
+        written?;
+        if end.is_some() {
+            return Ok(());
+        }
+    }
+}
+
+/// How a relay failed: before anything of the response was written to the
+/// client (it can still get an error page) or after.
+enum Relayed {
+    Unsent(RelayError),
+    Sent(RelayError),
 }
 
 /// Relays the response body. The upstream connection goes back to `pool`
 /// (when the upstream keeps it) as soon as its response is read whole with
 /// nothing after it: before the last write to the client, so that the
 /// client's next request, on whichever worker, finds it idle.
+///
+/// Each wait for body bytes is bounded by `read_timeout` and ends early
+/// when the client goes away; both connections are then released. The
+/// head of a chunked response waits for the body's first bytes, so that a
+/// malformed first chunk is still answered with a 502.
 async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
     mut up: Stream,
     framing: Framing,
     pool: Option<&UpstreamPool>,
-) -> Result<(), RelayError> {
+    read_timeout: Duration,
+) -> Result<(), Relayed> {
     // `whole`: the response ends exactly at the end of `c.up_buf`.
     let give_back = |up: Stream, whole: bool| {
         if let (Some(pool), true) = (pool, whole) {
@@ -283,7 +489,7 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
     match framing {
         Framing::Empty => {
             give_back(up, c.up_buf.is_empty());
-            c.write_out().await
+            c.write_out().await.map_err(Relayed::Sent)
         }
         Framing::Length(n) => {
             let mut left = n;
@@ -295,49 +501,62 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             left -= take as u64;
             if left == 0 {
                 give_back(up, c.up_buf.is_empty());
-                return c.write_out().await;
+                return c.write_out().await.map_err(Relayed::Sent);
             }
-            c.write_out().await?;
+            c.write_out().await.map_err(Relayed::Sent)?;
             loop {
-                let n = read_body(c, &mut up).await?;
+                let n = read_body(c, &mut up, read_timeout).await.map_err(Relayed::Sent)?;
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(n);
                 left -= take as u64;
                 if left == 0 {
                     give_back(up, n == take);
-                    return write_client(c, take).await;
+                    return write_client(c, take).await.map_err(Relayed::Sent);
                 }
-                write_client(c, take).await?;
+                write_client(c, take).await.map_err(Relayed::Sent)?;
             }
         }
         Framing::Chunked => {
             let mut scanner = Chunked::default();
-            let mut end = scanner.scan(&c.up_buf)?;
+            if c.up_buf.is_empty() {
+                c.deadline.set(read_timeout);
+                make_room(&mut c.up_buf);
+                match c.wait_upstream(&mut up).await {
+                    Woke::Read(Ok(n)) if n > 0 => {}
+                    Woke::Read(Ok(_)) => return Err(Relayed::Unsent(RelayError::UpstreamClosed)),
+                    Woke::Read(Err(e)) => return Err(Relayed::Unsent(RelayError::UpstreamRead(e))),
+                    Woke::Deadline => return Err(Relayed::Unsent(RelayError::ReadTimeout)),
+                    Woke::ClientGone => return Err(Relayed::Sent(RelayError::ClientClosed)),
+                }
+            }
+            let mut end = scanner
+                .scan(&c.up_buf)
+                .map_err(|e| Relayed::Unsent(e.into()))?;
             let take = end.unwrap_or(c.up_buf.len());
             c.out.extend_from_slice(&c.up_buf[..take]);
             c.up_buf.advance(take);
             if end.is_some() {
                 give_back(up, c.up_buf.is_empty());
-                return c.write_out().await;
+                return c.write_out().await.map_err(Relayed::Sent);
             }
-            c.write_out().await?;
+            c.write_out().await.map_err(Relayed::Sent)?;
             loop {
-                read_body(c, &mut up).await?;
-                end = scanner.scan(&c.up_buf)?;
+                read_body(c, &mut up, read_timeout).await.map_err(Relayed::Sent)?;
+                end = scanner.scan(&c.up_buf).map_err(|e| Relayed::Sent(e.into()))?;
                 let take = end.unwrap_or(c.up_buf.len());
                 if end.is_some() {
                     give_back(up, take == c.up_buf.len());
-                    return write_client(c, take).await;
+                    return write_client(c, take).await.map_err(Relayed::Sent);
                 }
-                write_client(c, take).await?;
+                write_client(c, take).await.map_err(Relayed::Sent)?;
             }
         }
         Framing::Close => {
             c.out.extend_from_slice(&c.up_buf);
             c.up_buf.clear();
-            c.write_out().await?;
-            while read_upstream(c, &mut up).await? > 0 {
+            c.write_out().await.map_err(Relayed::Sent)?;
+            while read_upstream(c, &mut up, read_timeout).await.map_err(Relayed::Sent)? > 0 {
                 let n = c.up_buf.len();
-                write_client(c, n).await?;
+                write_client(c, n).await.map_err(Relayed::Sent)?;
             }
             Ok(())
         }
@@ -353,19 +572,30 @@ async fn write_client<I: AsyncWrite + Unpin>(c: &mut Conn<I>, n: usize) -> Resul
     Ok(())
 }
 
-/// Reads more from the upstream into the emptied `c.up_buf`; `Ok(0)` when
-/// the upstream closed.
-async fn read_upstream<I>(c: &mut Conn<I>, up: &mut Stream) -> Result<usize, RelayError> {
+/// Reads more from the upstream into the emptied `c.up_buf` within
+/// `within`; `Ok(0)` when the upstream closed.
+async fn read_upstream<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<I>,
+    up: &mut Stream,
+    within: Duration,
+) -> Result<usize, RelayError> {
     c.up_buf.clear();
     make_room(&mut c.up_buf);
-    up.read_buf(&mut c.up_buf)
-        .await
-        .map_err(RelayError::UpstreamRead)
+    c.deadline.set(within);
+    match c.wait_upstream(up).await {
+        Woke::Read(r) => r.map_err(RelayError::UpstreamRead),
+        Woke::Deadline => Err(RelayError::ReadTimeout),
+        Woke::ClientGone => Err(RelayError::ClientClosed),
+    }
 }
 
 /// Reads more of a delimited body: the upstream closing first is a failure.
-async fn read_body<I>(c: &mut Conn<I>, up: &mut Stream) -> Result<usize, RelayError> {
-    match read_upstream(c, up).await? {
+async fn read_body<I: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<I>,
+    up: &mut Stream,
+    within: Duration,
+) -> Result<usize, RelayError> {
+    match read_upstream(c, up, within).await? {
         0 => Err(RelayError::UpstreamClosed),
         n => Ok(n),
     }

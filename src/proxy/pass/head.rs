@@ -66,7 +66,9 @@ pub fn parse_request<'h, 'b>(
     {
         return Parse::Other;
     }
-    let for_hyper = [header::TRANSFER_ENCODING, header::UPGRADE, header::EXPECT];
+    // `Transfer-Encoding` stays here: intake refuses all but a lone
+    // `chunked`, and this codec decodes that.
+    let for_hyper = [header::UPGRADE, header::EXPECT];
     // Repeated `Content-Length` fields: hyper's parser collapses equal ones
     // and refuses others, and intake sees what it left; so it reads them.
     if req
@@ -155,7 +157,7 @@ pub fn parse_response<'h, 'b>(
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(BadResponse::Syntax)?;
-    let framing = framing(status, resp.headers, head_request)?;
+    let framing = framing(status, Fields::Raw(resp.headers), head_request)?;
     let keep_alive = resp.version == Some(1)
         && !Fields::Raw(resp.headers).connection_lists("close")
         && framing != Framing::Close;
@@ -171,10 +173,11 @@ pub fn parse_response<'h, 'b>(
 }
 
 /// How the body of a response is delimited (RFC 9112 §6.3), refusing what
-/// two parties could read differently.
-fn framing(
+/// two parties could read differently: the one rule for both codecs (on
+/// hyper's path over the fields hyper's client parsed).
+pub fn framing(
     status: StatusCode,
-    headers: &[httparse::Header<'_>],
+    fields: Fields<'_>,
     head_request: bool,
 ) -> Result<Framing, BadResponse> {
     if head_request
@@ -184,18 +187,18 @@ fn framing(
     {
         return Ok(Framing::Empty);
     }
-    let mut codings = headers.iter().filter(|h| is(h, &header::TRANSFER_ENCODING));
-    let mut lengths = headers.iter().filter(|h| is(h, &header::CONTENT_LENGTH));
+    let mut codings = fields.get_all(&header::TRANSFER_ENCODING);
+    let mut lengths = fields.get_all(&header::CONTENT_LENGTH);
     if let Some(te) = codings.next() {
-        let chunked = te.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        let chunked = te.trim_ascii().eq_ignore_ascii_case(b"chunked");
         if !chunked || codings.next().is_some() || lengths.next().is_some() {
             return Err(BadResponse::Framing);
         }
         return Ok(Framing::Chunked);
     }
     let mut length = None;
-    for h in lengths {
-        for part in h.value.split(|&b| b == b',') {
+    for value in lengths {
+        for part in value.split(|&b| b == b',') {
             let n = digits(part.trim_ascii()).ok_or(BadResponse::Framing)?;
             if length.is_some_and(|l| l != n) {
                 return Err(BadResponse::Framing);

@@ -25,7 +25,7 @@
 //! well-framed response.
 
 pub mod chunked;
-mod deadline;
+
 mod exchange;
 pub mod head;
 
@@ -44,6 +44,7 @@ use super::request_id::Id;
 use super::{local, ConnInfo, Proxy, ProxyError};
 use crate::head::HeadView;
 use crate::policy::BodyView;
+use exchange::Rest;
 pub use exchange::{write_request_head, RelayError};
 
 /// Body bytes of an answered request that are read and dropped to keep the
@@ -76,7 +77,12 @@ pub struct Conn<I> {
     /// When the current request's response head was ready.
     answered: Option<Instant>,
     /// The deadline of the current wait (request head, response head).
-    deadline: deadline::Deadline,
+    deadline: crate::proxy::deadline::Deadline,
+    /// When a wait for the upstream starts to watch the client as well.
+    patience: crate::proxy::deadline::Deadline,
+    /// Bytes the client sent while a wait for the upstream watched it
+    /// (the start of a pipelined request), kept for the next request.
+    ahead: BytesMut,
     /// The server's drain flag, read when a response head is written: a
     /// response that goes out after the drain started announces the close.
     drain: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -91,6 +97,24 @@ pub enum Next {
     Close,
     /// Give the connection, with the unread bytes in `buf`, to hyper.
     Handoff,
+}
+
+/// How long a wait for the upstream goes before it also watches the
+/// client: most responses come sooner, and then the client is not polled.
+const PATIENCE: Duration = Duration::from_millis(500);
+
+/// How many bytes a wait for the upstream keeps of what the client sends
+/// meanwhile; past that the client is no longer watched.
+const AHEAD_MAX: usize = 64 * 1024;
+
+/// How a wait for the upstream ended.
+enum Woke {
+    /// The upstream read returned.
+    Read(std::io::Result<usize>),
+    /// The deadline passed.
+    Deadline,
+    /// The client closed its side or broke the connection.
+    ClientGone,
 }
 
 /// How waiting for client bytes ended.
@@ -115,7 +139,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
                 body: Vec::new(),
                 skip: 0,
                 answered: None,
-                deadline: deadline::Deadline::new(),
+                deadline: crate::proxy::deadline::Deadline::new(),
+                patience: crate::proxy::deadline::Deadline::new(),
+                ahead: BytesMut::new(),
                 drain: None,
             },
         }
@@ -205,6 +231,28 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
     }
 
+    /// Reads from the upstream into `up_buf`, until the deadline. After
+    /// [`PATIENCE`] the client is watched too: its close ends the wait
+    /// (nginx's check for a client that went away), and what it sends
+    /// meanwhile is kept in `ahead`, up to [`AHEAD_MAX`].
+    async fn wait_upstream(&mut self, up: &mut crate::upstream::stream::Stream) -> Woke {
+        self.patience.set(PATIENCE);
+        let mut watching = false;
+        loop {
+            tokio::select! {
+                biased;
+                r = up.read_buf(&mut self.up_buf) => return Woke::Read(r),
+                () = self.deadline.passed() => return Woke::Deadline,
+                () = self.patience.passed(), if !watching => watching = true,
+                r = self.io.read_buf(&mut self.ahead), if watching && self.ahead.len() < AHEAD_MAX => {
+                    if !matches!(r, Ok(n) if n > 0) {
+                        return Woke::ClientGone;
+                    }
+                }
+            }
+        }
+    }
+
     /// Writes `out` to the client.
     async fn write_out(&mut self) -> Result<(), RelayError> {
         exchange::write_all(&mut self.io, &self.out)
@@ -263,6 +311,10 @@ impl Proxy {
         }
         let served = self.serve(&client.buf, &mut client.conn).await;
         client.buf.advance(served.used.min(client.buf.len()));
+        if !client.conn.ahead.is_empty() {
+            client.buf.extend_from_slice(&client.conn.ahead);
+            client.conn.ahead.clear();
+        }
         served.next
     }
 
@@ -336,6 +388,15 @@ impl Proxy {
         let info = conn.info;
         let mut judgement = self.judge.decide(&view, &info);
         let after_head = &buf[head_len..];
+        // Intake let through only a lone `Transfer-Encoding: chunked`.
+        let chunked = view.known.transfer_encoding[0].is_some();
+        if chunked && matches!(judgement.plan, Plan::ReadBody(_)) {
+            // A chunked body for a body-aware rule: hyper reads it.
+            return Served {
+                used: 0,
+                next: Next::Handoff,
+            };
+        }
         // A body-aware rule: read the body (bounded) and go on with it.
         let mut body_read = false;
         let mut failure = None;
@@ -343,8 +404,7 @@ impl Proxy {
             let request_id = judgement.request_id;
             let length = content_length(&view);
             let inspected = if inspect::readable(view.fields, self.judge.max_inspect()) {
-                conn.start_deadline(self.forwarder.upstream.response_header_timeout);
-                match read_body(conn, after_head, length).await {
+                match read_body(conn, after_head, length, self.forwarder.client_body_timeout).await {
                     Ok(()) => {
                         body_read = true;
                         inspect::parse(bytes::Bytes::copy_from_slice(&conn.body))
@@ -358,9 +418,9 @@ impl Proxy {
                 Inspected::Unreadable
             };
             judgement = match (&failure, &inspected) {
-                (Some(_), _) => Judgement {
+                (Some(e), _) => Judgement {
                     request_id,
-                    plan: Plan::Reject(ProxyError::ClientBody),
+                    plan: Plan::Reject(e.proxy_error()),
                     facts: Default::default(),
                 },
                 (None, Inspected::Json(_, json)) => {
@@ -389,16 +449,48 @@ impl Proxy {
             .min(after_head.len());
         let unread = if body_read { 0 } else { length - in_buf as u64 };
         let mut used = head_len + in_buf;
+        // A chunked body to forward: what is at hand decoded now, and sent
+        // on in the proxy's own chunks.
+        let mut plan = plan;
+        let mut framed = Vec::new();
+        let mut rest = Rest::Length(unread);
+        if let (true, Plan::Forward(_)) = (chunked, &plan) {
+            let mut decoder = chunked::Chunked::default();
+            let mut data = Vec::new();
+            match decoder.decode(after_head, &mut data) {
+                Err(_) => plan = Plan::Reject(ProxyError::BadRequest("malformed chunked body")),
+                Ok(_) if limit_exceeded(self, data.len()) => {
+                    plan = Plan::Reject(ProxyError::BodyTooLarge(
+                        self.judge.limits().max_request_body_bytes.unwrap_or(0),
+                    ))
+                }
+                Ok(end) => {
+                    exchange::frame_chunk(&mut framed, &data);
+                    match end {
+                        Some(end) => {
+                            framed.extend_from_slice(exchange::LAST_CHUNK);
+                            used = head_len + end;
+                            rest = Rest::None;
+                        }
+                        None => {
+                            used = buf.len();
+                            rest = Rest::Chunked(decoder);
+                        }
+                    }
+                }
+            }
+        }
         let (outcome, next) = match plan {
             Plan::Forward(forward) => {
                 // A body read apart moves out of `conn`, which the exchange uses.
                 let read_apart = std::mem::take(&mut conn.body);
                 let first = if body_read {
                     &read_apart[..]
+                } else if chunked {
+                    &framed[..]
                 } else {
                     &after_head[..in_buf]
                 };
-                let rest = unread;
                 let result = self
                     .exchange(conn, &view, &forward, first, rest, client_close)
                     .await;
@@ -419,7 +511,8 @@ impl Proxy {
             }
             Plan::Answer(answer) => {
                 let rest = unread;
-                let close = client_close || rest > DISCARD_MAX;
+                // A chunked body's length is unknown: close instead.
+                let close = client_close || rest > DISCARD_MAX || chunked;
                 let next = match conn.answer(&answer, head_only, close).await {
                     Ok(()) if !close => {
                         conn.skip = rest;
@@ -437,7 +530,7 @@ impl Proxy {
                 let accept = view.known.accept.and_then(crate::head::text);
                 let answer = local::error_response(&err, accept, request_id.as_str());
                 let rest = unread;
-                let close = answer.close || client_close || rest > DISCARD_MAX;
+                let close = answer.close || client_close || rest > DISCARD_MAX || chunked;
                 match conn.answer(&answer, head_only, close).await {
                     Ok(()) if close => {
                         conn.linger().await;
@@ -485,6 +578,15 @@ impl Proxy {
     }
 }
 
+/// Whether `n` body bytes are over `limits.max_request_body_bytes`.
+fn limit_exceeded(proxy: &Proxy, n: usize) -> bool {
+    proxy
+        .judge
+        .limits()
+        .max_request_body_bytes
+        .is_some_and(|max| n as u64 > max)
+}
+
 /// The `Content-Length` intake accepted (0 without one).
 fn content_length(view: &HeadView<'_>) -> u64 {
     view.known.content_length[0]
@@ -493,11 +595,12 @@ fn content_length(view: &HeadView<'_>) -> u64 {
 }
 
 /// Reads a `length`-byte body into `conn.body`: what `have` holds of it,
-/// then the rest from the client, before the deadline.
+/// then the rest from the client, each wait within `within`.
 async fn read_body<I: AsyncRead + Unpin>(
     conn: &mut Conn<I>,
     have: &[u8],
     length: u64,
+    within: Duration,
 ) -> Result<(), RelayError> {
     let length = usize::try_from(length).unwrap_or(usize::MAX);
     conn.body.clear();
@@ -506,6 +609,7 @@ async fn read_body<I: AsyncRead + Unpin>(
     while conn.body.len() < length {
         let want = (length - conn.body.len()) as u64;
         let mut limited = (&mut conn.io).take(want);
+        conn.deadline.set(within);
         let read = tokio::select! {
             biased;
             r = limited.read_buf(&mut conn.body) => r,
@@ -541,6 +645,8 @@ impl RelayError {
             RelayError::ClientRead(_)
             | RelayError::ClientClosed
             | RelayError::ClientWrite(_)
+            | RelayError::ClientChunk
+            | RelayError::ClientBodyTooLarge(_)
             | RelayError::ClientTimeout => Side::Client,
             _ => Side::Upstream,
         }

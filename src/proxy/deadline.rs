@@ -1,4 +1,5 @@
-//! A per-connection deadline that costs nothing to move.
+//! A deadline that costs nothing to move: one per connection (the next
+//! head, the response head, the next body bytes) or per streamed body.
 //!
 //! Every request moves a connection's deadline (the next head, the
 //! response head); re-arming a runtime timer each time would touch the
@@ -7,7 +8,9 @@
 //! fires before the deadline it is re-armed once. Moving it earlier
 //! re-arms at once.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
@@ -42,10 +45,15 @@ impl Deadline {
 
     /// Resolves when the deadline has passed.
     pub async fn passed(&mut self) {
+        std::future::poll_fn(|cx| self.poll_passed(cx)).await
+    }
+
+    /// Ready when the deadline has passed; otherwise the timer wakes `cx`.
+    pub fn poll_passed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            self.sleep.as_mut().await;
+            ready!(self.sleep.as_mut().poll(cx));
             if Instant::now() >= self.at {
-                return;
+                return Poll::Ready(());
             }
             self.sleep.as_mut().reset(self.at);
             self.armed = self.at;
