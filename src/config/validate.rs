@@ -544,11 +544,11 @@ fn decision_log(
             (Vec::new(), KeySource::Config)
         }
         (None, Ok(k)) if k.len() >= 16 => (k.into_bytes(), KeySource::Environment),
-        (None, _) => {
-            let mut k = vec![0u8; 32];
-            let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut k);
-            (k, KeySource::Random)
-        }
+        // One key per process: pseudonyms stay the same across reloads.
+        (None, _) => (
+            crate::telemetry::pseudonym::process_key().to_vec(),
+            KeySource::Random,
+        ),
     };
     super::DecisionLogSettings {
         outputs: crate::telemetry::decision_log::Outputs {

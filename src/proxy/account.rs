@@ -432,7 +432,7 @@ pub fn body_failed(metrics: &Metrics, request_id: &Id, error: &RelayError) {
     if UPSTREAM_WARNINGS.allow() {
         let cause = error.to_string();
         tracing::warn!(
-            request_id = request_id.as_str(),
+            request_id = &*request_id.redacted(crate::telemetry::pseudonym::for_logs()),
             cause,
             "the response was cut short"
         );
@@ -443,8 +443,13 @@ pub fn body_failed(metrics: &Metrics, request_id: &Id, error: &RelayError) {
 /// the client's own errors at debug level; with the cause when the codec
 /// knows it.
 fn log_failure(f: &Finished<'_, '_>) {
-    let request_id = f.request_id.as_str();
-    let method = f.method.map_or("-", Method::as_str);
+    // As records carry them: a client's free-text id or method never
+    // reaches the log as sent.
+    let request_id = f
+        .request_id
+        .redacted(crate::telemetry::pseudonym::for_logs());
+    let request_id = &*request_id;
+    let method = f.method.map_or("-", crate::telemetry::record::method_name);
     let cause = f.cause.map(|c| c.error.to_string());
     let cause = cause.as_deref().unwrap_or("-");
     match (f.outcome, f.cause) {

@@ -19,10 +19,10 @@ use hyper::upgrade::OnUpgrade;
 
 use super::account::{Cause, Finished};
 use super::body::{BodyWatch, ProxyBody};
-use super::pass::head::{framing, Framing};
-use super::pass::RelayError;
 use super::inspect::{self, Inspected};
 use super::judge::{Facts, Judgement, Plan};
+use super::pass::head::{framing, Framing};
+use super::pass::RelayError;
 use super::request_id::Id;
 use super::{local, tunnel, ConnInfo, Proxy, ProxyError};
 use crate::head::{Fields, HeadView};

@@ -75,6 +75,17 @@ impl Id {
         std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 
+    /// The id as records and logs carry it: a new one, or a client's that
+    /// is a GUID (as Partner Center's request ids are), as it is; any other
+    /// id a client chose is free text, and is pseudonymised with `p`.
+    pub fn redacted(&self, p: &super::pseudonym::Pseudonymizer) -> std::borrow::Cow<'_, str> {
+        match self {
+            Id::New(_) => self.as_str().into(),
+            Id::Kept(b) if is_guid(b) => self.as_str().into(),
+            Id::Kept(_) => p.pseudonym(self.as_str()).into(),
+        }
+    }
+
     /// The id as a header value.
     pub fn to_header(&self) -> http::HeaderValue {
         http::HeaderValue::from_bytes(self.as_bytes())
@@ -86,6 +97,15 @@ impl Default for Id {
     fn default() -> Id {
         Id::new()
     }
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_guid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 thread_local! {

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::id::Id;
-use super::pseudonym::{strip_query_values, Pseudonymizer};
+use super::pseudonym::{product_token, Pseudonymizer};
 use crate::tenant::{Region, TenantId};
 
 /// How client addresses appear in decision records.
@@ -57,7 +57,8 @@ pub struct DecisionRecord {
     pub route: Option<String>,
     /// The canonical path, pseudonymised.
     pub path: Option<String>,
-    /// The request target as sent, query values removed, pseudonymised.
+    /// The request target as sent: every segment that is not plain text
+    /// pseudonymised, the query reduced to its names.
     pub target: String,
     /// The tenant id.
     pub tenant: Option<String>,
@@ -71,7 +72,8 @@ pub struct DecisionRecord {
     pub portal: Option<String>,
     /// The client address (full, truncated or omitted, by configuration).
     pub client: Option<String>,
-    /// The `User-Agent`.
+    /// The `User-Agent`'s first product token (`curl/8.5.0`), when it is
+    /// plain; never its comments.
     pub user_agent: Option<String>,
     /// The configuration generation that decided.
     pub generation: u64,
@@ -188,19 +190,19 @@ impl RawRecord {
         let mut target = r.pseudonyms.path(raw_path, &users);
         if let Some(q) = query {
             target.push('?');
-            target.push_str(&strip_query_values(q, &r.pseudonyms));
+            target.push_str(&r.pseudonyms.query_names(q));
         }
         let rule = self.rule.as_deref();
         DecisionRecord {
             ts: humantime::format_rfc3339_millis(self.at).to_string(),
             decision_id: self.decision_id.as_str().to_owned(),
-            request_id: self.request_id.as_str().to_owned(),
+            request_id: self.request_id.redacted(&r.pseudonyms).into_owned(),
             rule: rule.map(|f| f.id.clone()),
             mode: rule.map_or("enforce", |f| f.mode),
             action: self.action,
             status: self.status,
             reason: self.reason,
-            method: self.method.to_string(),
+            method: method_name(&self.method).to_owned(),
             host: self.host.clone(),
             route: rule.and_then(|f| f.route.clone()),
             path: self.path.as_deref().map(|p| r.pseudonyms.path(p, &users)),
@@ -211,13 +213,38 @@ impl RawRecord {
             region_source: self.region_source,
             portal: rule.and_then(|f| f.portal.clone()),
             client: client(r.client_address, self.peer),
-            user_agent: self.user_agent.clone(),
+            user_agent: self
+                .user_agent
+                .as_deref()
+                .and_then(product_token)
+                .map(str::to_owned),
             generation: r.generation,
             config: r.config_hash.clone(),
             protocol: self.protocol,
             duration_ms: self.duration_ms,
         }
     }
+}
+
+/// A standard method's name; any other method is a client's free text,
+/// written as `OTHER`.
+pub fn method_name(m: &http::Method) -> &'static str {
+    use http::Method;
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    STANDARD
+        .iter()
+        .find(|s| *s == m)
+        .map_or("OTHER", Method::as_str)
 }
 
 fn client(mode: ClientAddress, ip: IpAddr) -> Option<String> {

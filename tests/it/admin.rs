@@ -10,7 +10,7 @@ use crate::policy::{call, delete_user, DE, GLOBAL};
 use crate::support::client::{get, send};
 use crate::support::*;
 
-async fn admin_get(
+pub(crate) async fn admin_get(
     proxy: &proxy::RunningProxy,
     path: &str,
     token: Option<&str>,
@@ -22,14 +22,18 @@ async fn admin_get(
     send(b.body(Full::default()).unwrap()).await
 }
 
-fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
+pub(crate) fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
     let lines = text.lines().map(|l| Ok(l.to_string()));
     prometheus_parse::Scrape::parse(lines)
         .expect("valid Prometheus text")
         .samples
 }
 
-fn counter(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn counter(
+    samples: &[prometheus_parse::Sample],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
     samples
         .iter()
         .filter(|s| s.metric == name)

@@ -166,7 +166,10 @@ async fn a_chunked_upload_is_sent_on_canonically() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0].body, "ABC");
     assert_eq!(
-        seen[0].headers.get("transfer-encoding").map(|v| v.as_bytes()),
+        seen[0]
+            .headers
+            .get("transfer-encoding")
+            .map(|v| v.as_bytes()),
         Some(&b"chunked"[..])
     );
     assert!(seen[0].headers.get("x-trailer").is_none());

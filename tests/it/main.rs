@@ -10,6 +10,7 @@ mod cli;
 mod decisions;
 mod differential;
 mod errors;
+mod faults;
 mod forward;
 mod lenient;
 mod lenient_model;

@@ -25,10 +25,10 @@ use crate::head::HeadView;
 use crate::proxy::handler::upstream_error;
 use crate::proxy::judge::Forward;
 use crate::proxy::{Forwarder, Proxy, ProxyError};
+use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::upstream::headers::rewrite_request;
 use crate::upstream::pool::{may_resend, UpstreamPool};
 use crate::upstream::stream::Stream;
-use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::upstream::{UpstreamError, UpstreamFailure};
 
 /// The longest upstream response head read.
@@ -505,7 +505,9 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             }
             c.write_out().await.map_err(Relayed::Sent)?;
             loop {
-                let n = read_body(c, &mut up, read_timeout).await.map_err(Relayed::Sent)?;
+                let n = read_body(c, &mut up, read_timeout)
+                    .await
+                    .map_err(Relayed::Sent)?;
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(n);
                 left -= take as u64;
                 if left == 0 {
@@ -540,8 +542,12 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             }
             c.write_out().await.map_err(Relayed::Sent)?;
             loop {
-                read_body(c, &mut up, read_timeout).await.map_err(Relayed::Sent)?;
-                end = scanner.scan(&c.up_buf).map_err(|e| Relayed::Sent(e.into()))?;
+                read_body(c, &mut up, read_timeout)
+                    .await
+                    .map_err(Relayed::Sent)?;
+                end = scanner
+                    .scan(&c.up_buf)
+                    .map_err(|e| Relayed::Sent(e.into()))?;
                 let take = end.unwrap_or(c.up_buf.len());
                 if end.is_some() {
                     give_back(up, take == c.up_buf.len());
@@ -554,7 +560,11 @@ async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
             c.out.extend_from_slice(&c.up_buf);
             c.up_buf.clear();
             c.write_out().await.map_err(Relayed::Sent)?;
-            while read_upstream(c, &mut up, read_timeout).await.map_err(Relayed::Sent)? > 0 {
+            while read_upstream(c, &mut up, read_timeout)
+                .await
+                .map_err(Relayed::Sent)?
+                > 0
+            {
                 let n = c.up_buf.len();
                 write_client(c, n).await.map_err(Relayed::Sent)?;
             }

@@ -404,7 +404,8 @@ impl Proxy {
             let request_id = judgement.request_id;
             let length = content_length(&view);
             let inspected = if inspect::readable(view.fields, self.judge.max_inspect()) {
-                match read_body(conn, after_head, length, self.forwarder.client_body_timeout).await {
+                match read_body(conn, after_head, length, self.forwarder.client_body_timeout).await
+                {
                     Ok(()) => {
                         body_read = true;
                         inspect::parse(bytes::Bytes::copy_from_slice(&conn.body))
