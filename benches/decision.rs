@@ -88,7 +88,7 @@ fn decide(
         path: path.as_str(),
         query: None,
         headers: portalgate::head::Fields::Map(headers),
-        bearer_tid: None,
+        bearer_tid: Default::default(),
     };
     match set.evaluate(&view, BodyView::NotRead, dir).unwrap() {
         Evaluation::Decided(d) => d.enforced.is_some(),

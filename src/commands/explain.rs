@@ -97,8 +97,8 @@ pub async fn run(args: ExplainArgs) -> Exit {
         let chost = chost.as_ref();
         let bearer_tid = map
             .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|a| crate::tenant::bearer_tid(a).ok().flatten());
+            .and_then(|v| v.to_str().ok());
+        let bearer_tid = crate::policy::BearerTid::of(bearer_tid);
         // The path the rules judge: as a lenient backend reads it.
         let folded = crate::canonical::fold(canonical.as_str()).ok().flatten();
         if let Some(f) = &folded {

@@ -35,9 +35,35 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     /// The request header fields.
     pub headers: Fields<'a>,
-    /// The `tid` of the bearer token, decoded by the caller when any rule
-    /// asks for it ([`RuleSet::needs_bearer_tid`]).
-    pub bearer_tid: Option<TenantId>,
+    /// What the bearer token says of the tenant, decoded by the caller when
+    /// any rule asks for it ([`RuleSet::needs_bearer_tid`]).
+    pub bearer_tid: BearerTid,
+}
+
+/// What a request's bearer token says of its tenant. An unreadable token
+/// matters only to the rules that take the tenant from it (`jwt:tid`):
+/// they cannot judge the request and refuse it; every other rule, and a
+/// request no such rule matches, goes on as if there were no token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BearerTid {
+    /// No bearer token, or a JWT without a `tid` claim.
+    #[default]
+    Absent,
+    /// The token's `tid`.
+    Tid(TenantId),
+    /// An opaque (non-JWT) token, or a `tid` that is malformed or repeated.
+    Unreadable,
+}
+
+impl BearerTid {
+    /// Reads an `Authorization` value.
+    pub fn of(authorization: Option<&str>) -> BearerTid {
+        match authorization.map(crate::tenant::bearer_tid) {
+            None | Some(Ok(None)) => BearerTid::Absent,
+            Some(Ok(Some(t))) => BearerTid::Tid(t),
+            Some(Err(_)) => BearerTid::Unreadable,
+        }
+    }
 }
 
 /// Answers questions about a JSON body.
@@ -620,7 +646,11 @@ fn resolve(
                 .and_then(|h| h.split('.').next())
                 .map(TenantId::parse)
                 .filter(|r| r.is_ok()),
-            TenantSource::BearerTid => req.bearer_tid.map(Ok),
+            TenantSource::BearerTid => match req.bearer_tid {
+                BearerTid::Absent => None,
+                BearerTid::Tid(t) => Some(Ok(t)),
+                BearerTid::Unreadable => Some(Err(TenantIdError::Malformed)),
+            },
             TenantSource::Query(name) => query_value(req.query, name)?.map(|v| {
                 v.ok_or(TenantIdError::Malformed)
                     .and_then(|v| TenantId::parse(&v))

@@ -133,6 +133,7 @@ impl Accounts {
                 user_collections: config.decision_log.user_collections.clone(),
                 generation,
                 config_hash: config.hash.chars().take(12).collect(),
+                directory: config.directory.clone(),
             }),
             rule_labels: rules.iter().map(|r| Arc::new(r.id.clone())).collect(),
             rule_facts: rules.iter().map(|r| Arc::new(rule_facts(r))).collect(),

@@ -23,9 +23,10 @@ use crate::canonical::{canonical_host, CanonicalPath};
 use crate::config::{Config, Forwarding, Limits};
 use crate::head::{text, HeadView};
 use crate::policy::{
-    Action, BodyView, Decision, Evaluation, Matched, PolicyError, RequestView, Resume, RuleSet,
+    Action, BearerTid, BodyView, Decision, Evaluation, Matched, PolicyError, RequestView, Resume,
+    RuleSet,
 };
-use crate::tenant::{Directory, TenantId};
+use crate::tenant::Directory;
 use crate::upstream::headers::{via_token, Hop, RequestRewrite};
 
 /// Everything a judgement needs, built once per configuration.
@@ -119,7 +120,7 @@ pub struct Pending<'j, 'v> {
     resume: Resume<'j, Action>,
     checked: Checked<'v>,
     host: Option<Cow<'v, str>>,
-    bearer_tid: Option<TenantId>,
+    bearer_tid: BearerTid,
 }
 
 /// What the accounting needs to know of a judgement.
@@ -242,16 +243,9 @@ impl Judge {
         }
         let host = checked.host.map(canonical_host);
         let bearer_tid = if self.rules.needs_bearer_tid() {
-            match view.known.authorization[0].and_then(text) {
-                Some(a) => crate::tenant::bearer_tid(a).map_err(|_| {
-                    ProxyError::Policy(PolicyError::MalformedTenant {
-                        from: "jwt:tid".into(),
-                    })
-                })?,
-                None => None,
-            }
+            BearerTid::of(view.known.authorization[0].and_then(text))
         } else {
-            None
+            BearerTid::Absent
         };
         let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
         Ok(
@@ -367,7 +361,7 @@ fn policy_view<'a>(
     view: &HeadView<'a>,
     checked: &'a Checked<'_>,
     host: Option<&'a str>,
-    bearer_tid: Option<TenantId>,
+    bearer_tid: BearerTid,
 ) -> RequestView<'a> {
     RequestView {
         method: view.method,

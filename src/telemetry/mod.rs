@@ -2,7 +2,10 @@
 //! decision log ([`pseudonym`]).
 //!
 //! The filter comes from `--log-level`, else the `PORTALGATE_LOG`
-//! environment variable (an `EnvFilter` directive), else `info`.
+//! environment variable (an `EnvFilter` directive), else `info`. A bare
+//! level (`debug`, `trace`) is portalgate's own: the libraries below it
+//! stay at `warn`, so that no level makes them write what a request
+//! carries. A directive that names targets (`h2=trace`) is taken as written.
 //! Logs go to stderr so stdout stays free for command output (and for
 //! decision records when `[decision_log] stdout` is on); `--log-format json`
 //! writes one JSON object per line.
@@ -29,12 +32,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// `level` for portalgate's own targets and `warn` for the rest, when it
+/// is a bare level above `warn`; anything else as it is.
+pub fn own_level(directive: &str) -> String {
+    let bare = ["warn", "info", "debug", "trace"]
+        .iter()
+        .any(|l| directive.trim().eq_ignore_ascii_case(l));
+    if bare {
+        format!("warn,portalgate={}", directive.trim())
+    } else {
+        directive.to_string()
+    }
+}
+
 /// Installs the global subscriber; a second call does nothing.
 pub fn init(level: Option<&str>, format: LogFormat) {
-    let filter = level
-        .map(EnvFilter::new)
-        .or_else(|| EnvFilter::try_from_env("PORTALGATE_LOG").ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    let env = std::env::var("PORTALGATE_LOG").ok();
+    let directive = level.or(env.as_deref()).unwrap_or("info");
+    let filter = EnvFilter::try_new(own_level(directive))
+        .unwrap_or_else(|_| EnvFilter::new(own_level("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

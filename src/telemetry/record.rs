@@ -51,7 +51,8 @@ pub struct DecisionRecord {
     pub reason: Option<&'static str>,
     /// The method.
     pub method: String,
-    /// The canonical host.
+    /// The canonical host when `[tenants.hosts]` names it, else its
+    /// pseudonym.
     pub host: Option<String>,
     /// The rule's route template, e.g. `/v1/customers/{tenant}/users/{user}`.
     pub route: Option<String>,
@@ -99,6 +100,9 @@ pub struct Recorder {
     pub generation: u64,
     /// The configuration hash prefix.
     pub config_hash: String,
+    /// The tenant directory: a host it names is written as it is, any
+    /// other (a client's free text) pseudonymised.
+    pub directory: Arc<crate::tenant::Directory>,
 }
 
 /// What a rule contributes to every record it decides: computed once per
@@ -203,7 +207,13 @@ impl RawRecord {
             status: self.status,
             reason: self.reason,
             method: method_name(&self.method).to_owned(),
-            host: self.host.clone(),
+            host: self.host.as_deref().map(|h| {
+                if r.directory.knows_host(h) {
+                    h.to_owned()
+                } else {
+                    r.pseudonyms.pseudonym(h)
+                }
+            }),
             route: rule.and_then(|f| f.route.clone()),
             path: self.path.as_deref().map(|p| r.pseudonyms.path(p, &users)),
             target,

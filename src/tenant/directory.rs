@@ -99,6 +99,11 @@ impl Directory {
         (&self.default, RegionSource::Default)
     }
 
+    /// Whether `host` (canonical) is one of the configured hosts.
+    pub fn knows_host(&self, host: &str) -> bool {
+        self.by_host.contains_key(host)
+    }
+
     /// The entry for a tenant.
     pub fn entry(&self, tenant: TenantId) -> Option<&Entry> {
         self.by_id.get(&tenant)

@@ -511,3 +511,96 @@ messages = { de = "Bitte wenden Sie sich an {portals}.", fr = "Contactez {portal
     );
     assert!(backend.seen().is_empty());
 }
+
+/// A JWT-shaped `Authorization: Bearer` value with this payload.
+fn bearer(payload: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "Bearer {}.{}.c2ln",
+        b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(payload)
+    )
+}
+
+/// A source only matters to the rules that name it: an opaque bearer token
+/// is refused only where a matching rule reads the tenant from the token.
+#[tokio::test]
+async fn an_opaque_bearer_token_matters_only_to_rules_that_read_it() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section(
+            r#"[[rules]]
+id = "germany-partner-user-create"
+[rules.match]
+methods = ["POST"]
+path = "/v1/profiles/users"
+regions = ["germany"]
+tenant_from = ["jwt:tid"]
+[rules.action]
+type = "deny""#,
+        )
+        .start()
+        .await;
+    let opaque = "Bearer EwBwA8l6BAAU-opaque-access-token";
+    let auth = [("authorization", opaque)];
+    // Routes no jwt:tid rule covers: forwarded, also where other rules judge.
+    let r = call(&proxy, "GET", "/v1/customers", &auth, "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(
+        &proxy,
+        "GET",
+        &format!("/v1/customers/{DE}/users"),
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = delete_user_with(&proxy, GLOBAL, &auth).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Still judged by their own sources: a Germany tenant in the path.
+    let r = delete_user_with(&proxy, DE, &auth).await;
+    assert_ne!(r.status, 200, "{}", r.text());
+    // The rule that reads the token cannot judge an opaque one: refused.
+    let r = call(&proxy, "POST", "/v1/profiles/users", &auth, "{}").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("ambiguous_tenant"), "{}", r.text());
+    // And a readable one is judged.
+    let de = bearer(&format!(r#"{{"tid":"{DE}"}}"#));
+    let r = call(
+        &proxy,
+        "POST",
+        "/v1/profiles/users",
+        &[("authorization", &de)],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let global = bearer(&format!(r#"{{"tid":"{GLOBAL}"}}"#));
+    let r = call(
+        &proxy,
+        "POST",
+        "/v1/profiles/users",
+        &[("authorization", &global)],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(backend.seen().len(), 4);
+}
+
+async fn delete_user_with(
+    proxy: &proxy::RunningProxy,
+    tenant: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    call(
+        proxy,
+        "DELETE",
+        &format!("/v1/customers/{tenant}/users/u-1"),
+        headers,
+        "",
+    )
+    .await
+}

@@ -142,7 +142,7 @@ impl Req {
             path: &self.path,
             query: self.query.as_deref(),
             headers: crate::head::Fields::Map(&self.headers),
-            bearer_tid: None,
+            bearer_tid: Default::default(),
         }
     }
 }
