@@ -17,6 +17,7 @@ mod lenient_model;
 mod limits;
 mod passthrough;
 mod policy;
+mod privacy;
 mod reload;
 mod streaming;
 mod tls;

@@ -31,13 +31,19 @@ impl Served {
     /// `portalgate serve` on `config` (written into `dir`); returns once the
     /// listener address is logged.
     pub fn start(config: &str, dir: &Path) -> Served {
+        Served::start_with(config, dir, &[], Stdio::null())
+    }
+
+    /// The same, with `args` before `serve` and stdout going to `stdout`.
+    pub fn start_with(config: &str, dir: &Path, args: &[&str], stdout: Stdio) -> Served {
         let path = dir.join("portalgate.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(bin())
+            .args(args)
             .args(["serve", "--config"])
             .arg(&path)
             .env("PORTALGATE_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

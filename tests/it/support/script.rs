@@ -175,7 +175,8 @@ async fn serve(mut tcp: TcpStream, requests: Arc<AtomicUsize>) {
         buf.drain(..end + length);
         requests.fetch_add(1, Ordering::SeqCst);
         on_this_connection += 1;
-        let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+        let target = head.split(' ').nth(1).unwrap_or("/");
+        let path = target.split('?').next().unwrap_or("/").to_string();
         let reply: Vec<u8> = match path.as_str() {
             "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
                 5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
