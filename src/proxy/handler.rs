@@ -29,7 +29,7 @@ use crate::head::{Fields, HeadView};
 use crate::policy::BodyView;
 use crate::upstream::body::{ForwardBody, ForwardBodyError};
 use crate::upstream::headers::{rewrite_request, rewrite_response, rewrite_switch};
-use crate::upstream::{UpstreamError, UpstreamFailure};
+use crate::upstream::{Lease, UpstreamError, UpstreamFailure};
 
 /// What the inner handler leaves for the accounting.
 #[derive(Default)]
@@ -161,7 +161,7 @@ impl Proxy {
         };
         let up_req = Request::from_parts(parts, forward_body);
         let upstream = &self.forwarder.upstream;
-        let mut send = std::pin::pin!(self.forwarder.pool.send(up_req));
+        let mut send = Detachable::new(&self.forwarder, up_req);
         let mut early = None;
         if let Some(whole) = sent_whole {
             tokio::select! {
@@ -235,6 +235,79 @@ impl Proxy {
             rparts,
             ProxyBody::upstream(body, Some(lease), first, watch),
         ))
+    }
+}
+
+type Sent = Result<(Response<Incoming>, Lease), UpstreamError>;
+
+/// A request on its way upstream. When the client cancels it before the
+/// response head arrived (an HTTP/2 stream reset), the exchange goes on in
+/// a task of its own instead of being dropped with the connection it
+/// holds: the response is read (at most [`DRAIN_MAX`] bytes, within the
+/// read timeout) and the connection goes back to the pool. A client that
+/// resets every stream then costs the upstream no new connections.
+struct Detachable {
+    fut: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Sent> + Send>>>,
+    within: std::time::Duration,
+}
+
+/// The most body bytes read of a cancelled request's response to keep its
+/// connection.
+const DRAIN_MAX: usize = 256 * 1024;
+
+impl Detachable {
+    fn new(forwarder: &super::Forwarder, req: Request<ForwardBody>) -> Self {
+        let pool = forwarder.pool.clone();
+        Detachable {
+            fut: Some(Box::pin(async move { pool.send(req).await })),
+            within: forwarder.upstream.response_header_timeout + forwarder.upstream.read_timeout,
+        }
+    }
+}
+
+impl std::future::Future for Detachable {
+    type Output = Sent;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Sent> {
+        let Some(fut) = self.fut.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let out = std::task::ready!(fut.as_mut().poll(cx));
+        self.fut = None;
+        std::task::Poll::Ready(out)
+    }
+}
+
+impl Drop for Detachable {
+    fn drop(&mut self) {
+        let (Some(fut), Ok(rt)) = (self.fut.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let within = self.within;
+        rt.spawn(async move {
+            let Ok(Ok((resp, lease))) = tokio::time::timeout(within, fut).await else {
+                return;
+            };
+            let mut body = resp.into_body();
+            let mut read = 0;
+            let drained = tokio::time::timeout(within, async {
+                while read <= DRAIN_MAX {
+                    match body.frame().await {
+                        Some(Ok(f)) => read += f.data_ref().map_or(0, |d| d.len()),
+                        Some(Err(_)) => return false,
+                        None => return true,
+                    }
+                }
+                false
+            })
+            .await;
+            if drained == Ok(true) {
+                lease.release();
+            }
+        });
     }
 }
 

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::churn::Churn;
 use super::prefixed::Prefixed;
 use super::workers::Dispatch;
 use crate::config::{Limits, ServerSettings};
@@ -65,7 +66,11 @@ pub fn http_builder(settings: &ServerSettings, limits: &Limits) -> HttpBuilder {
     b.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(head).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256);
+        // Each stream may hold an upstream connection (HTTP/1.1): this
+        // bounds them per client connection, as nginx's 128 does.
+        .max_concurrent_streams(100)
+        .max_pending_accept_reset_streams(50)
+        .max_local_error_reset_streams(256);
     if settings.http2 {
         b
     } else {
@@ -168,20 +173,59 @@ where
         Prefixed::new(bytes::Bytes::new(), io)
     };
     let live = shared.live.clone();
+    let churn = Arc::new(Churn::default());
+    let counted = churn.clone();
     let svc = service_fn(move |req| {
         // The snapshot at the request's start serves the whole request,
         // whatever reloads happen meanwhile.
         let proxy = live.proxy.load_full();
-        async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }
+        let churn = counted.clone();
+        async move {
+            let stream = churn.start();
+            let resp = proxy.handle(req, conn).await;
+            stream.finish();
+            Ok::<_, Infallible>(resp)
+        }
     });
     let connection = shared
         .builder
         .serve_connection_with_upgrades(TokioIo::new(io), svc)
         .into_owned();
-    if let Err(e) = watcher.watch(connection).await {
+    let mut connection = std::pin::pin!(connection);
+    // The drain, and too much churn, close the connection gracefully
+    // (HTTP/2: GOAWAY; HTTP/1: after the response in flight). Holding the
+    // watcher until the end keeps the drain waiting for this connection.
+    let mut stop = shared.stop.clone();
+    let mut closing = false;
+    let result = loop {
+        tokio::select! {
+            biased;
+            r = connection.as_mut() => break r,
+            _ = stop.wait_for(|s| *s), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = churn.exceeded(), if !closing => {
+                closing = true;
+                if CHURN_WARNINGS.allow() {
+                    tracing::warn!(
+                        limit = super::churn::MIN_STREAMS,
+                        "closing a connection that cancelled half or more of its requests (HTTP/2 rapid reset)"
+                    );
+                }
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    drop(watcher);
+    if let Err(e) = result {
         tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
     }
 }
+
+/// Connections closed for churn come in floods under attack.
+static CHURN_WARNINGS: crate::telemetry::throttle::Throttle =
+    crate::telemetry::throttle::Throttle::new("connections closed for stream churn", 10);
 
 /// Serves requests on the pass-through path until the connection closes
 /// (`None`) or a request is hyper's: then the connection and the bytes

@@ -9,6 +9,7 @@
 //! what is left.
 
 mod admin;
+pub mod churn;
 mod conn;
 pub mod notify;
 mod prefixed;

@@ -273,3 +273,41 @@ async fn tiny_chunks_go_upstream_in_a_few_large_ones() {
         "{chunks} upstream chunks for 100000 tiny ones"
     );
 }
+
+/// HTTP/2 rapid reset, paced: every stream is cancelled a moment after it
+/// was sent. The connection is closed (GOAWAY) once half of at least 100
+/// streams were cancelled, and the cancelled exchanges keep their upstream
+/// connections (they are read to the end and pooled), so the upstream sees
+/// a handful of connections, not one per reset.
+#[tokio::test]
+async fn paced_http2_rapid_reset_gets_goaway_and_costs_few_upstream_connections() {
+    let script = Script::start().await;
+    let proxy = ProxyBuilder::new(&script.url()).start().await;
+    let mut sender = h2c(proxy.addr).await;
+    let mut sent = 0;
+    for _ in 0..2_000 {
+        if sender.ready().await.is_err() {
+            break;
+        }
+        let req = Request::get("http://portal/slow")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        // Sent, then reset before the response (the upstream takes 20 ms).
+        let reset = tokio::time::timeout(Duration::from_millis(2), sender.send_request(req)).await;
+        match reset {
+            Err(_) => sent += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => break,
+        }
+    }
+    assert!(sent >= 100, "closed after only {sent} resets");
+    assert!(sent < 400, "{sent} resets and the connection is still open");
+    let connects = script.connections();
+    assert!(
+        connects <= sent / 4,
+        "{connects} upstream connections for {sent} reset streams"
+    );
+    // The proxy still serves everyone else.
+    let (status, _) = get(&proxy, Wire::Fast, "/after").await;
+    assert_eq!(status, 200);
+}

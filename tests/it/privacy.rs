@@ -77,7 +77,8 @@ fn rejected_targets() -> Vec<String> {
 }
 
 fn config(upstream: &str, dir: &std::path::Path) -> String {
-    let germany = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/germany.toml");
+    let germany =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/germany.toml");
     format!(
         r#"include = ["{germany}"]
 [[listeners]]
@@ -168,9 +169,10 @@ async fn no_secret_a_client_sends_reaches_any_byte_the_binary_writes() {
     }
 
     // What the admin listener shows.
-    let recent = crate::support::client::get(&format!("http://{admin}/decisions/recent?limit=1000"))
-        .await
-        .text();
+    let recent =
+        crate::support::client::get(&format!("http://{admin}/decisions/recent?limit=1000"))
+            .await
+            .text();
     // The records have been written when /decisions/recent shows them all;
     // the file is flushed by the exit.
     served.signal("-TERM");
@@ -188,7 +190,10 @@ async fn no_secret_a_client_sends_reaches_any_byte_the_binary_writes() {
         assert!(stdout.contains(action), "no {action} record on stdout");
     }
     assert!(stderr.contains("WARN"), "no upstream warning: {stderr}");
-    assert!(stderr.contains("TRACE") || stderr.contains("DEBUG"), "not at trace: {stderr}");
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "not at trace: {stderr}"
+    );
     for (name, text) in [
         ("stderr", &stderr),
         ("stdout", &stdout),

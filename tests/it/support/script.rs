@@ -12,6 +12,7 @@
 //! - `/bad-chunk`: a chunked head followed at once by a malformed chunk size
 //! - `/stall`: a head promising 100 bytes, 10 of them, then nothing
 //! - `/stall-chunked`: a chunked head and one chunk, then nothing
+//! - `/slow`: 200 with a small body after 20 ms
 //!
 //! A chunked request body is read to its end; the reply to it (any path)
 //! is 200 with `chunks=N bytes=M`: how many chunks carried how many bytes.
@@ -192,6 +193,10 @@ async fn serve(mut tcp: TcpStream, requests: Arc<AtomicUsize>) {
                 HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
                 .to_vec(),
             "/drop-second" if on_this_connection == 2 => return,
+            "/slow" => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow".to_vec()
+            }
             "/bad-chunk" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n".to_vec(),
             "/stall" | "/stall-chunked" => {
                 let reply: &[u8] = if path == "/stall" {
