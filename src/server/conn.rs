@@ -22,7 +22,7 @@ use super::churn::Churn;
 use super::prefixed::Prefixed;
 use super::workers::Dispatch;
 use crate::config::{Limits, ServerSettings};
-use crate::proxy::pass::{Client, Idle, Next};
+use crate::proxy::pass::{Client, Idle, Next, Readable};
 use crate::proxy::ConnInfo;
 use crate::server::reload::Live;
 
@@ -139,7 +139,7 @@ pub fn start(
 
 async fn serve<I>(io: I, conn: ConnInfo, shared: Shared, watcher: Watcher, h2: bool)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static + Readable,
 {
     let gauge = shared.live.metrics().open_connections.clone();
     gauge.inc();
@@ -162,7 +162,7 @@ where
 /// The pass-through path first (HTTP/1.1), then hyper.
 async fn serve_http<I>(io: I, conn: ConnInfo, shared: Shared, watcher: Watcher, h2: bool)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static + Readable,
 {
     let io = if shared.settings.http1_fast_path && !h2 {
         match pass_through(io, conn, &shared).await {
@@ -191,7 +191,8 @@ where
         .builder
         .serve_connection_with_upgrades(TokioIo::new(io), svc)
         .into_owned();
-    let mut connection = std::pin::pin!(connection);
+    // Boxed: only connections hyper serves pay for its state.
+    let mut connection = Box::pin(connection);
     // The drain, and too much churn, close the connection gracefully
     // (HTTP/2: GOAWAY; HTTP/1: after the response in flight). Holding the
     // watcher until the end keeps the drain waiting for this connection.
@@ -233,7 +234,7 @@ static CHURN_WARNINGS: crate::telemetry::throttle::Throttle =
 /// and a busy one after its response.
 async fn pass_through<I>(io: I, conn: ConnInfo, shared: &Shared) -> Option<Prefixed<I>>
 where
-    I: AsyncRead + AsyncWrite + Unpin,
+    I: AsyncRead + AsyncWrite + Unpin + Readable,
 {
     let mut client = Client::new(io, conn);
     client.watch_drain(shared.draining.clone());
@@ -249,7 +250,7 @@ where
         if client.buf.is_empty() {
             let read = tokio::select! {
                 biased;
-                r = client.read_more() => r,
+                r = client.next_request() => r,
                 // Polled again only while pending: its end ends the loop.
                 () = stopping.as_mut() => Idle::Gone,
             };

@@ -284,3 +284,27 @@ async fn the_upstream_gets_the_same_head_from_both_paths() {
         }
     }
 }
+
+/// A keep-alive connection idle past the point where the proxy frees its
+/// buffers (1 s) serves its next request, and a pipelined pair, as before.
+#[tokio::test]
+async fn an_idle_connection_serves_again_after_its_buffers_were_freed() {
+    let script = Script::start().await;
+    let proxy = ProxyBuilder::new(&script.url()).start().await;
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    for round in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        s.write_all(
+            b"GET /a HTTP/1.1\r\nHost: portal\r\n\r\nGET /b HTTP/1.1\r\nHost: portal\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let reply = read_until(&mut s, b"GET /b").await;
+        assert_eq!(
+            reply.matches("HTTP/1.1 200 OK").count(),
+            2,
+            "round {round}: {reply}"
+        );
+    }
+    assert_eq!(script.connections(), 1);
+}

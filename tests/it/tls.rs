@@ -272,3 +272,40 @@ async fn a_rotated_certificate_file_is_picked_up_by_the_watcher() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A keep-alive TLS connection idle past the point where the proxy frees
+/// its buffers (1 s) waits for readability through rustls and serves its
+/// next requests as before, also two sent in one write.
+#[tokio::test]
+async fn an_idle_tls_connection_serves_again_after_its_buffers_were_freed() {
+    let (ca, backend, proxy) = tls_proxy().await;
+    let (mut tls, _) =
+        tls_connect(proxy.addr, ca.client_config(&[b"http/1.1"]), "portal.test").await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let get = b"GET /echo HTTP/1.1\r\nHost: portal.test\r\n\r\n";
+    let mut replies = 0;
+    let mut read = Vec::new();
+    for round in [1usize, 2] {
+        // Idle for longer than the proxy keeps buffers of a quiet connection.
+        tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+        let burst: Vec<u8> = get
+            .iter()
+            .copied()
+            .cycle()
+            .take(get.len() * round)
+            .collect();
+        tls.write_all(&burst).await.unwrap();
+        let want = replies + round;
+        let mut chunk = [0u8; 4096];
+        while read.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count() < want {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut chunk))
+                .await
+                .expect("an answer within 10 s")
+                .unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&read));
+            read.extend_from_slice(&chunk[..n]);
+        }
+        replies = want;
+    }
+    assert_eq!(backend.seen().len(), 3);
+}

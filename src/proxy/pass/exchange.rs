@@ -318,32 +318,42 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     c.up_buf.clear();
     let mut received = false;
     loop {
-        let mut room = head::room();
-        match head::parse_response(&c.up_buf, &mut room, head_request) {
-            Ok(Some((h, _))) if h.status == StatusCode::SWITCHING_PROTOCOLS => {
-                return Err(SendError::Other(RelayError::UnaskedSwitch))
+        // In a block of its own: the room (4 KiB) is not kept across the
+        // wait below, which would make every connection's task that much larger.
+        {
+            let mut room = head::room();
+            match head::parse_response(&c.up_buf, &mut room, head_request) {
+                Ok(Some((h, _))) if h.status == StatusCode::SWITCHING_PROTOCOLS => {
+                    return Err(SendError::Other(RelayError::UnaskedSwitch))
+                }
+                // 1xx: interim; the final response follows.
+                Ok(Some((h, len))) if h.status.is_informational() => {
+                    c.up_buf.advance(len);
+                    continue;
+                }
+                Ok(Some((h, len))) => {
+                    c.out.clear();
+                    // Read now: a drain that started while the upstream worked
+                    // is announced in this response.
+                    let keep_client =
+                        !(client_close || c.draining()) && h.framing != Framing::Close;
+                    head::write_response(
+                        &mut c.out,
+                        &h,
+                        forward.request_id.as_bytes(),
+                        keep_client,
+                    );
+                    let found = (h.framing, h.keep_alive, h.status.as_u16(), keep_client);
+                    c.answered = Some(std::time::Instant::now());
+                    c.up_buf.advance(len);
+                    return Ok(found);
+                }
+                Ok(None) if c.up_buf.len() > MAX_RESPONSE_HEAD => {
+                    return Err(SendError::Other(RelayError::HeadTooLarge))
+                }
+                Ok(None) => {}
+                Err(e) => return Err(SendError::Other(e.into())),
             }
-            // 1xx: interim; the final response follows.
-            Ok(Some((h, len))) if h.status.is_informational() => {
-                c.up_buf.advance(len);
-                continue;
-            }
-            Ok(Some((h, len))) => {
-                c.out.clear();
-                // Read now: a drain that started while the upstream worked
-                // is announced in this response.
-                let keep_client = !(client_close || c.draining()) && h.framing != Framing::Close;
-                head::write_response(&mut c.out, &h, forward.request_id.as_bytes(), keep_client);
-                let found = (h.framing, h.keep_alive, h.status.as_u16(), keep_client);
-                c.answered = Some(std::time::Instant::now());
-                c.up_buf.advance(len);
-                return Ok(found);
-            }
-            Ok(None) if c.up_buf.len() > MAX_RESPONSE_HEAD => {
-                return Err(SendError::Other(RelayError::HeadTooLarge))
-            }
-            Ok(None) => {}
-            Err(e) => return Err(SendError::Other(e.into())),
         }
         make_room(&mut c.up_buf);
         match c.wait_upstream(up).await {

@@ -107,6 +107,35 @@ const PATIENCE: Duration = Duration::from_millis(500);
 /// meanwhile; past that the client is no longer watched.
 const AHEAD_MAX: usize = 64 * 1024;
 
+/// How long a connection waits for its next request with its buffers; a
+/// connection idle for longer gives them back and waits for readability
+/// alone, so that thousands of idle keep-alive connections cost little
+/// more than their sockets (nginx frees its buffers the same way).
+const KEEP_BUFFERS: Duration = Duration::from_secs(1);
+
+/// A connection that can wait for its next bytes without a buffer.
+pub trait Readable {
+    /// Ready when a read would not block (bytes, the end, or an error).
+    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()>;
+}
+
+impl Readable for tokio::net::TcpStream {
+    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.poll_read_ready(cx).map(|_| ())
+    }
+}
+
+impl Readable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let (tcp, session) = self.get_ref();
+        // Decrypted bytes already read from the socket: ready now.
+        if !session.wants_read() {
+            return std::task::Poll::Ready(());
+        }
+        tcp.poll_read_ready(cx).map(|_| ())
+    }
+}
+
 /// How a wait for the upstream ended.
 enum Woke {
     /// The upstream read returned.
@@ -130,12 +159,14 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
     /// A client connection with empty buffers.
     pub fn new(io: I, info: ConnInfo) -> Self {
         Client {
-            buf: BytesMut::with_capacity(8 * 1024),
+            // Buffers are allocated when first used (an idle connection
+            // gives them back: see `next_request`).
+            buf: BytesMut::new(),
             conn: Conn {
                 io,
                 info,
-                out: Vec::with_capacity(4 * 1024),
-                up_buf: BytesMut::with_capacity(16 * 1024),
+                out: Vec::new(),
+                up_buf: BytesMut::new(),
                 body: Vec::new(),
                 skip: 0,
                 answered: None,
@@ -160,6 +191,46 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
     /// Reads more client bytes, until the deadline.
     pub async fn read_more(&mut self) -> Idle {
         self.conn.read_into(&mut self.buf).await
+    }
+
+    /// Waits for the start of the next request (the buffer is empty),
+    /// until the deadline. The wait needs no buffer: one is allocated when
+    /// bytes arrive, and after [`KEEP_BUFFERS`] of waiting the connection's
+    /// other buffers are freed too, so an idle connection holds none.
+    pub async fn next_request(&mut self) -> Idle
+    where
+        I: Readable,
+    {
+        self.conn.patience.set(KEEP_BUFFERS);
+        let mut kept = true;
+        loop {
+            let conn = &mut self.conn;
+            let woke = tokio::select! {
+                biased;
+                () = std::future::poll_fn(|cx| conn.io.poll_readable(cx)) => Some(true),
+                () = conn.deadline.passed() => Some(false),
+                () = conn.patience.passed(), if kept => None,
+            };
+            match woke {
+                Some(true) => break,
+                Some(false) => return Idle::Gone,
+                None => {
+                    kept = false;
+                    self.release_buffers();
+                }
+            }
+        }
+        self.conn.read_into(&mut self.buf).await
+    }
+
+    /// Frees every buffer of an idle connection.
+    fn release_buffers(&mut self) {
+        self.buf = BytesMut::new();
+        let c = &mut self.conn;
+        c.out = Vec::new();
+        c.up_buf = BytesMut::new();
+        c.body = Vec::new();
+        c.ahead = BytesMut::new();
     }
 
     /// The connection and the bytes read from it but not used.
@@ -201,7 +272,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
 
     /// Reads more client bytes into `buf`, until the deadline.
     async fn read_into(&mut self, buf: &mut BytesMut) -> Idle {
-        make_room(buf);
+        head_room(buf);
         tokio::select! {
             biased;
             r = self.io.read_buf(buf) => match r {
@@ -293,23 +364,30 @@ impl Proxy {
             if head_ends(&client.buf) {
                 break;
             }
-            let refused = match head::parse_request(&client.buf, &mut head::room()) {
+            // The parse's room (2 KiB) ends with this statement: kept
+            // across the read below, it would be part of every task.
+            let parsed = match head::parse_request(&client.buf, &mut head::room()) {
                 Parse::Head(..) => break,
                 Parse::Other => return Next::Handoff,
-                Parse::Invalid => ProxyError::BadRequest("malformed request head"),
+                Parse::Invalid => Some(ProxyError::BadRequest("malformed request head")),
                 Parse::Partial if client.buf.len() > self.judge.limits().max_head_bytes() => {
-                    ProxyError::HeadersTooLarge("request head too large")
+                    Some(ProxyError::HeadersTooLarge("request head too large"))
                 }
-                Parse::Partial => {
-                    if client.read_more().await == Idle::Gone {
-                        return Next::Close;
-                    }
-                    continue;
-                }
+                Parse::Partial => None,
             };
-            return self.refuse(&mut client.conn, refused).await;
+            let Some(refused) = parsed else {
+                if client.read_more().await == Idle::Gone {
+                    return Next::Close;
+                }
+                continue;
+            };
+            return Box::pin(self.refuse(&mut client.conn, refused)).await;
         }
-        let served = self.serve(&client.buf, &mut client.conn).await;
+        // Boxed, and freed when the request is done: the state of serving
+        // a request (its parsed head, judgement and exchange) is a few KiB,
+        // and inline it would make every connection's task that large for
+        // its whole life, idle or not.
+        let served = Box::pin(self.serve(&client.buf, &mut client.conn)).await;
         client.buf.advance(served.used.min(client.buf.len()));
         if !client.conn.ahead.is_empty() {
             client.buf.extend_from_slice(&client.conn.ahead);
@@ -629,6 +707,14 @@ async fn read_body<I: AsyncRead + Unpin>(
 /// look before the parse. Heads that end otherwise are found by parsing.
 fn head_ends(buf: &[u8]) -> bool {
     buf.ends_with(b"\r\n\r\n") || buf.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
+/// Leaves room to read a request head into: 4 KiB to start with (most
+/// heads are smaller), growing as a longer head needs.
+fn head_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(buf.len().max(4 * 1024));
+    }
 }
 
 /// Leaves at least 4 KiB to read into, growing by 16 KiB when needed (a
