@@ -195,7 +195,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
 
     /// Waits for the start of the next request (the buffer is empty),
     /// until the deadline. The wait needs no buffer: one is allocated when
-    /// bytes arrive, and after [`KEEP_BUFFERS`] of waiting the connection's
+    /// bytes arrive, and after a second of waiting the connection's
     /// other buffers are freed too, so an idle connection holds none.
     pub async fn next_request(&mut self) -> Idle
     where
