@@ -7,7 +7,8 @@ keep-alive), one worker on cpu0 in front of an nginx backend:
 1. RSS of the proxy's process tree at rest (after a warm-up request);
 2. N client connections, each sends one request, reads the answer and
    stays open and idle: RSS again, and the cost per idle connection;
-3. all N closed, a few seconds' rest: RSS again, and what stayed.
+3. all N closed, a hundred more requests, a few seconds' rest: RSS
+   again, and what stayed.
 
 Usage: python3 benches/load/idle.py --binary target/release/portalgate [--connections 10000]
 """
@@ -65,7 +66,11 @@ def measure(name, cmd, port, n, procs, settle):
     held = rss_kib(bench.tree(p.pid))
     for c in conns:
         c.close()
-    time.sleep(settle * 2)
+    time.sleep(settle)
+    # A server that goes on serving: a few requests after the burst.
+    for _ in range(100):
+        request(port).close()
+    time.sleep(settle)
     after = rss_kib(bench.tree(p.pid))
     procs.stop(p)
     return name, rest, held, after
