@@ -228,3 +228,24 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod reload_tests {
+    /// Without a configured key, every load of the configuration (every
+    /// reload) pseudonymises with the same key: the process's.
+    #[test]
+    fn a_reload_without_a_key_keeps_the_pseudonyms() {
+        let text =
+            "[[listeners]]\naddress = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n";
+        let base = std::path::Path::new(".");
+        let load = || {
+            crate::config::parse(text, "test.toml", base)
+                .unwrap_or_else(|e| panic!("{e:?}"))
+                .decision_log
+        };
+        let (first, second) = (load(), load());
+        assert_eq!(first.key_source, crate::config::KeySource::Random);
+        assert_eq!(first.key, second.key);
+        assert_eq!(first.key, super::process_key());
+    }
+}
