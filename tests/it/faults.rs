@@ -180,6 +180,22 @@ async fn a_client_that_goes_away_releases_the_upstream_it_waited_on() {
             "HTTP/{version}: the upstream stayed open after the client left"
         );
     }
+    // HTTP/2: the client reads the head and part of the body, then closes
+    // the connection.
+    let mut sender = h2c(proxy.addr).await;
+    let req = Request::get("http://portal/stall")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert_eq!(first.data_ref().map(|d| d.len()), Some(10));
+    drop(body);
+    drop(sender);
+    assert!(
+        script.closed_reaches(3).await,
+        "HTTP/2: the upstream stayed open after the client left"
+    );
 }
 
 /// Sends a 10-byte body one byte at a time, `gap` apart, after `head`.
@@ -310,4 +326,44 @@ async fn paced_http2_rapid_reset_gets_goaway_and_costs_few_upstream_connections(
     // The proxy still serves everyone else.
     let (status, _) = get(&proxy, Wire::Fast, "/after").await;
     assert_eq!(status, 200);
+}
+
+/// `Expect: 100-continue` is answered by the proxy: the client gets its
+/// 100, sends the body, and the tiny chunks still go upstream in a few
+/// large ones.
+#[tokio::test]
+async fn an_expect_continue_upload_gets_its_100_and_is_coalesced_too() {
+    let script = Script::start().await;
+    let proxy = ProxyBuilder::new(&script.url()).start().await;
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(
+        b"POST /upload HTTP/1.1\r\nHost: portal\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // The client waits for the 100 before it sends anything more.
+    let interim = read_response(&mut s).await;
+    assert!(
+        interim.starts_with("HTTP/1.1 100 Continue\r\n\r\n"),
+        "{interim}"
+    );
+    let mut body = Vec::new();
+    for _ in 0..50_000 {
+        body.extend_from_slice(b"1\r\nx\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    s.write_all(&body).await.unwrap();
+    let reply = read_response(&mut s).await;
+    assert_eq!(status_of(&reply), 200, "{reply}");
+    let chunks: usize = reply
+        .split("chunks=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert!(reply.ends_with("bytes=50000"), "{reply}");
+    assert!(
+        chunks <= 500,
+        "{chunks} upstream chunks for 50000 tiny ones"
+    );
 }

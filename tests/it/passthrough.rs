@@ -308,3 +308,22 @@ async fn an_idle_connection_serves_again_after_its_buffers_were_freed() {
     }
     assert_eq!(script.connections(), 1);
 }
+
+/// A request that expected a 100 and is answered by the proxy (here a 400)
+/// gets the answer at once, no 100, and the connection closes: the client
+/// may or may not send the body it announced.
+#[tokio::test]
+async fn an_answered_request_that_expected_a_100_gets_no_100_and_closes() {
+    let script = Script::start().await;
+    let proxy = ProxyBuilder::new(&script.url()).start().await;
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/customers/a;b/users HTTP/1.1\r\nHost: portal\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let reply = read_to_close(&mut s).await;
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+    assert!(!reply.contains("100 Continue"), "{reply}");
+    assert_eq!(script.requests(), 0);
+}

@@ -249,7 +249,8 @@ pub enum Rest {
 }
 
 impl Rest {
-    fn is_none(&self) -> bool {
+    /// Whether nothing of the body is left to read.
+    pub(super) fn is_none(&self) -> bool {
         matches!(self, Rest::None | Rest::Length(0))
     }
 }

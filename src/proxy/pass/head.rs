@@ -3,7 +3,7 @@
 //!
 //! Parsing is strict (httparse's defaults, as hyper uses them). A request
 //! this path does not serve (HTTP/1.0, a target that is not origin-form,
-//! `Transfer-Encoding`, `Upgrade`, `Expect`, more header fields than it
+//! `Upgrade`, an `Expect` other than `100-continue`, more header fields than it
 //! parses) is [`Parse::Other`]: hyper serves it, from the same bytes. What
 //! httparse refuses is [`Parse::Invalid`], answered with 400 and a body.
 //!
@@ -67,8 +67,15 @@ pub fn parse_request<'h, 'b>(
         return Parse::Other;
     }
     // `Transfer-Encoding` stays here: intake refuses all but a lone
-    // `chunked`, and this codec decodes that.
-    let for_hyper = [header::UPGRADE, header::EXPECT];
+    // `chunked`, and this codec decodes that. So does `Expect:
+    // 100-continue`: this codec answers it itself; other expectations are
+    // hyper's.
+    let for_hyper = [header::UPGRADE];
+    if req.headers.iter().any(|h| {
+        is(h, &header::EXPECT) && !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+    }) {
+        return Parse::Other;
+    }
     // Repeated `Content-Length` fields: hyper's parser collapses equal ones
     // and refuses others, and intake sees what it left; so it reads them.
     if req

@@ -12,11 +12,13 @@
 //!   the connection stays on this codec (after a 400 or 431 it closes:
 //!   the request's framing cannot be trusted);
 //! - a body-aware rule: the `Content-Length` body is read here (bounded),
-//!   and the judgement goes on with it.
+//!   and the judgement goes on with it;
+//! - a chunked upload: decoded here and sent on in the proxy's own chunks;
+//!   `Expect: 100-continue` is answered here before a body is read.
 //!
 //! Heads it does not parse go to hyper, unchanged, before anything was sent
 //! anywhere, and the connection stays with hyper: HTTP/1.0, a target that
-//! is not plain origin-form, `Transfer-Encoding`, `Upgrade`, `Expect`, more
+//! is not plain origin-form, `Upgrade`, an `Expect` other than `100-continue`, more
 //! than [`head::MAX_REQUEST_HEADERS`] fields ([`head::parse_request`]), and
 //! HTTP/2's preface. Upstream responses are checked as strictly as requests
 //! ([`head::parse_response`]): ambiguous framing is a 502, a chunked body
@@ -324,6 +326,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
     }
 
+    /// Tells a client that sent `Expect: 100-continue` to send its body (a
+    /// failure shows when the body is read).
+    async fn continue_100(&mut self) {
+        let _ = exchange::write_all(&mut self.io, b"HTTP/1.1 100 Continue\r\n\r\n").await;
+    }
+
     /// Writes `out` to the client.
     async fn write_out(&mut self) -> Result<(), RelayError> {
         exchange::write_all(&mut self.io, &self.out)
@@ -468,6 +476,9 @@ impl Proxy {
         let after_head = &buf[head_len..];
         // Intake let through only a lone `Transfer-Encoding: chunked`.
         let chunked = view.known.transfer_encoding[0].is_some();
+        // Only `100-continue` reaches this codec: the client waits (a
+        // while) for a 100 before it sends a body this codec goes on to read.
+        let expect = view.fields.contains(&http::header::EXPECT);
         if chunked && matches!(judgement.plan, Plan::ReadBody(_)) {
             // A chunked body for a body-aware rule: hyper reads it.
             return Served {
@@ -482,6 +493,9 @@ impl Proxy {
             let request_id = judgement.request_id;
             let length = content_length(&view);
             let inspected = if inspect::readable(view.fields, self.judge.max_inspect()) {
+                if expect && (after_head.len() as u64) < length {
+                    conn.continue_100().await;
+                }
                 match read_body(conn, after_head, length, self.forwarder.client_body_timeout).await
                 {
                     Ok(()) => {
@@ -563,6 +577,9 @@ impl Proxy {
             Plan::Forward(forward) => {
                 // A body read apart moves out of `conn`, which the exchange uses.
                 let read_apart = std::mem::take(&mut conn.body);
+                if expect && !rest.is_none() {
+                    conn.continue_100().await;
+                }
                 let first = if body_read {
                     &read_apart[..]
                 } else if chunked {
@@ -590,8 +607,9 @@ impl Proxy {
             }
             Plan::Answer(answer) => {
                 let rest = unread;
-                // A chunked body's length is unknown: close instead.
-                let close = client_close || rest > DISCARD_MAX || chunked;
+                // A chunked body's length is unknown, and a client that
+                // expected a 100 may or may not send its body: close instead.
+                let close = client_close || rest > DISCARD_MAX || chunked || (expect && rest > 0);
                 let next = match conn.answer(&answer, head_only, close).await {
                     Ok(()) if !close => {
                         conn.skip = rest;
@@ -609,7 +627,11 @@ impl Proxy {
                 let accept = view.known.accept.and_then(crate::head::text);
                 let answer = local::error_response(&err, accept, request_id.as_str());
                 let rest = unread;
-                let close = answer.close || client_close || rest > DISCARD_MAX || chunked;
+                let close = answer.close
+                    || client_close
+                    || rest > DISCARD_MAX
+                    || chunked
+                    || (expect && rest > 0);
                 match conn.answer(&answer, head_only, close).await {
                     Ok(()) if close => {
                         conn.linger().await;

@@ -28,12 +28,13 @@ fn incomplete_heads_are_partial() {
 }
 
 #[test]
-fn chunked_requests_stay_on_this_codec() {
+fn chunked_and_expect_continue_requests_stay_on_this_codec() {
     // Intake judges the coding: a lone `chunked` is decoded here, anything
     // else is refused with a 400 before anything is forwarded.
     for text in [
         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: gzip\r\n\r\n",
+        "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
     ] {
         assert!(matches!(request(text), Parse::Head(..)), "{text:?}");
     }
@@ -46,7 +47,7 @@ fn requests_for_hyper_are_other() {
         "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
         "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
-        "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+        "PUT / HTTP/1.1\r\nHost: a\r\nExpect: something-else\r\nContent-Length: 1\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
         "GET /\"quoted\" HTTP/1.1\r\nHost: a\r\n\r\n",
     ] {
