@@ -1,9 +1,11 @@
 //! Fuzzes the pass-through codec's head handling: parsing and judging never
 //! panic, and whenever a request is forwarded, the head written upstream is
-//! one well-formed HTTP/1.1 head with exactly the client's framing (one
-//! `Content-Length` of the same value when it had one, none otherwise,
-//! never `Transfer-Encoding`). The same bytes as a response head and as a
-//! chunked body are judged without panicking.
+//! one well-formed HTTP/1.1 head with exactly one framing: the client's
+//! `Content-Length` of the same value when it had one; one
+//! `Transfer-Encoding: chunked` (the proxy's own chunks) when it sent a
+//! chunked body, and then no `Content-Length`; neither otherwise. The same
+//! bytes as a response head and as a chunked body (scanned and decoded)
+//! are judged without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,6 +22,7 @@ use demo_judge::judge;
 
 fuzz_target!(|data: &[u8]| {
     let _ = Chunked::default().scan(data);
+    let _ = Chunked::default().decode(data, &mut Vec::new());
     let mut response_fields = head::room();
     if let Ok(Some((h, _))) = head::parse_response(data, &mut response_fields, false) {
         let mut out = Vec::new();
@@ -49,13 +52,20 @@ fuzz_target!(|data: &[u8]| {
     let mut up_fields = [httparse::EMPTY_HEADER; 256];
     let mut up = httparse::Request::new(&mut up_fields);
     assert_eq!(up.parse(&out), Ok(httparse::Status::Complete(out.len())));
-    assert_eq!(named(up.headers, "transfer-encoding").len(), 0);
     assert_eq!(named(up.headers, "host").len(), 1);
-    let sent = named(req.headers, "content-length");
+    let codings = named(up.headers, "transfer-encoding");
     let lengths = named(up.headers, "content-length");
-    assert_eq!(lengths.len(), sent.len());
-    if let (Some(l), Some(s)) = (lengths.first(), sent.first()) {
-        assert_eq!(l.value, s.value);
+    if named(req.headers, "transfer-encoding").is_empty() {
+        assert_eq!(codings.len(), 0);
+        let sent = named(req.headers, "content-length");
+        assert_eq!(lengths.len(), sent.len());
+        if let (Some(l), Some(s)) = (lengths.first(), sent.first()) {
+            assert_eq!(l.value, s.value);
+        }
+    } else {
+        assert_eq!(codings.len(), 1);
+        assert_eq!(codings[0].value, b"chunked");
+        assert_eq!(lengths.len(), 0);
     }
 });
 
