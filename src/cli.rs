@@ -117,11 +117,14 @@ pub struct LogsArgs {
     /// Only this tenant (any GUID spelling).
     #[arg(long)]
     pub tenant: Option<String>,
-    /// Only this action: explain, redirect, deny, reject.
-    #[arg(long)]
+    /// Only this action (a report-only record has its rule's action).
+    #[arg(long, value_parser = ["explain", "redirect", "deny", "allow", "reject", "forward"])]
     pub action: Option<String>,
-    /// Only this status.
-    #[arg(long)]
+    /// Only records of this mode.
+    #[arg(long, value_parser = ["enforce", "report-only"])]
+    pub mode: Option<String>,
+    /// Only this status (100-599).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]
     pub status: Option<u16>,
     /// From this time (RFC 3339) or age (`2h`, `30m`).
     #[arg(long)]

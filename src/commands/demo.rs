@@ -102,7 +102,16 @@ async fn run_with(args: &DemoArgs, dir: &std::path::Path, backend_addr: SocketAd
     };
     let proxy = server.local_addrs().first().copied().unwrap_or(args.listen);
     let admin = server.admin_addr().unwrap_or(args.admin_listen);
-    println!("{}", banner(proxy, backend_addr, admin, &path));
+    println!(
+        "{}",
+        banner(
+            proxy,
+            backend_addr,
+            admin,
+            &path,
+            &dir.join("decisions.jsonl")
+        )
+    );
     server.run(signal::terminate()).await;
     Exit::Ok
 }
@@ -112,7 +121,9 @@ fn banner(
     backend: SocketAddr,
     admin: SocketAddr,
     config: &std::path::Path,
+    decisions: &std::path::Path,
 ) -> String {
+    let pid = std::process::id();
     let p = format!("http://{proxy}");
     format!(
         "portalgate demo: the Germany policy pack in front of a sample Partner Center\n\
@@ -132,9 +143,14 @@ fn banner(
          \n  # reads are forwarded; license reads are forwarded and logged as report-only\
          \n  curl -si {p}/v1/customers/{GERMANY_TENANT}/users/7f4b1c2e-0000-4000-8000-000000000001/licenses\
          \n  curl -s http://{admin}/readyz\
+         \n\nEvery blocked request is recorded in {decisions}:\
+         \n  portalgate logs {decisions}\
+         \n  portalgate logs --summary {decisions}\
+         \n  portalgate logs --follow {decisions}\
          \n\nThe configuration is {config}: edit it (or its policies/germany.toml) and it reloads;\
-         \nso do `kill -HUP <pid>` and `curl -X POST http://{admin}/reload`.\
-         \n\nStop with Ctrl-C.",
-        config = config.display()
+         \nso do `kill -HUP {pid}` and `curl -X POST http://{admin}/reload`.\
+         \n\nStop with Ctrl-C (pid {pid}).",
+        config = config.display(),
+        decisions = decisions.display()
     )
 }

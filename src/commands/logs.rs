@@ -27,7 +27,11 @@ struct Line {
     action: String,
     status: u16,
     #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
     method: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
     #[serde(default)]
     route: Option<String>,
     #[serde(default)]
@@ -44,6 +48,7 @@ struct Filters {
     rule: Option<String>,
     tenant: Option<TenantId>,
     action: Option<String>,
+    mode: Option<String>,
     status: Option<u16>,
     since: Option<SystemTime>,
     until: Option<SystemTime>,
@@ -75,6 +80,13 @@ impl Filters {
             }
         }
         if self.action.as_ref().is_some_and(|a| *a != l.action) {
+            return false;
+        }
+        if self
+            .mode
+            .as_ref()
+            .is_some_and(|m| *m != l.mode.as_deref().unwrap_or("enforce"))
+        {
             return false;
         }
         if self.status.is_some_and(|s| s != l.status) {
@@ -205,15 +217,18 @@ fn print_line(out: &mut impl Write, l: &Line, raw: &str, json: bool) -> std::io:
     }
     writeln!(
         out,
-        "{:<24}  {:<8}  {:>3}  {:<32}  {:<36}  {:<8}  {:<6}  {}",
+        "{:<24}  {:<8}  {:<11}  {:>3}  {:<32}  {:<16}  {:<36}  {:<8}  {:<6}  {}",
         l.ts,
         l.action,
+        l.mode.as_deref().unwrap_or("enforce"),
         l.status,
         l.rule.as_deref().unwrap_or("-"),
+        l.reason.as_deref().unwrap_or("-"),
         l.tenant.as_deref().unwrap_or("-"),
         l.region.as_deref().unwrap_or("-"),
         l.method.as_deref().unwrap_or("-"),
-        l.path.as_deref().unwrap_or("-"),
+        // A rejected request has no canonical path: its (redacted) target.
+        l.path.as_deref().or(l.target.as_deref()).unwrap_or("-"),
     )
 }
 
@@ -299,6 +314,7 @@ pub fn run(args: &LogsArgs) -> Exit {
                 }
             },
             action: args.action.clone(),
+            mode: args.mode.clone(),
             status: args.status,
             since,
             until,
@@ -318,8 +334,8 @@ pub fn run(args: &LogsArgs) -> Exit {
     if !args.json && !args.summary {
         let _ = writeln!(
             out,
-            "{:<24}  {:<8}  {:>3}  {:<32}  {:<36}  {:<8}  {:<6}  path",
-            "time", "action", "st", "rule", "tenant", "region", "method"
+            "{:<24}  {:<8}  {:<11}  {:>3}  {:<32}  {:<16}  {:<36}  {:<8}  {:<6}  path",
+            "time", "action", "mode", "st", "rule", "reason", "tenant", "region", "method"
         );
     }
     for given in &args.files {

@@ -195,6 +195,9 @@ impl Harness {
             l.certificates = None;
         }
         config.admin = None;
+        // A dry run: the configured decision log is not written to.
+        config.decision_log.outputs.file = None;
+        config.decision_log.outputs.stdout = false;
         config.upstream.scheme = http::uri::Scheme::HTTP;
         config.upstream.authority = stub_addr.to_string().parse().map_err(|e| format!("{e}"))?;
         let actions = config

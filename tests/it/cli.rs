@@ -449,6 +449,16 @@ async fn demo_runs_on_port_0_and_its_printed_requests_behave_as_described() {
         !curls.iter().any(|c| c.contains(":0/")),
         "printed ports are the bound ones"
     );
+    let text = banner.join("\n");
+    assert!(
+        text.contains(&format!("kill -HUP {}", child.id())),
+        "the banner names the pid: {text}"
+    );
+    let decisions = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("portalgate logs --summary "))
+        .map(|s| s.trim().to_string())
+        .expect("the banner says how to read the decision log");
 
     let de = "0a1b2c3d-0000-4000-8000-00000000de01";
     let gl = "0a1b2c3d-0000-4000-8000-0000000000a1";
@@ -499,6 +509,18 @@ async fn demo_runs_on_port_0_and_its_printed_requests_behave_as_described() {
         "Das Zurücksetzen von Kennwörtern ist hier nicht verfügbar"
     );
     assert_eq!(v["portal"]["url"], "https://portal.microsoftazure.de");
+    // The blocked requests are in the decision log the banner named
+    // (written by the log's writer task: wait for them, bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let summary = loop {
+        let (code, out, err) = run(&["logs", "--summary", &decisions]);
+        if code == 0 && out.starts_with("3 decisions") {
+            break out;
+        }
+        assert!(std::time::Instant::now() < deadline, "{code} {out} {err}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(summary.contains("germany-password-reset"), "{summary}");
     // The demo reloads like a deployment.
     let admin = banner
         .iter()
@@ -789,6 +811,14 @@ fn logs_filters_summarises_and_skips_malformed_lines() {
             count(&|r| r["tenant"] == "0a1b2c3d-0000-4000-8000-00000000de01"),
         ),
         (vec!["--since", "1h"], 0),
+        (
+            vec!["--mode", "report-only"],
+            count(&|r| r["mode"] == "report-only"),
+        ),
+        (
+            vec!["--mode", "enforce"],
+            count(&|r| r["mode"] == "enforce"),
+        ),
     ];
     for (filter, expected) in cases {
         let mut a = vec!["logs", "--json"];
@@ -840,8 +870,49 @@ fn logs_filters_summarises_and_skips_malformed_lines() {
         1 + count(&|r| r["rule"] == "germany-password-reset")
     );
 
-    let (code, _, err) = run(&["logs", "--since", "yesterday-ish", &main]);
-    assert_eq!(code, 64, "{err}");
+    // Report-only rows say so; a rejection shows its reason and target.
+    let (_, out, _) = run(&["logs", "--mode", "report-only", &main]);
+    let row = out.lines().nth(1).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains(" report-only "), "{row}");
+    let rejected = write(
+        dir.path(),
+        "rejected.jsonl",
+        &(serde_json::json!({
+            "ts": "2026-11-20T01:00:00.000Z", "decision_id": "d", "request_id": "r",
+            "rule": null, "mode": "enforce", "action": "reject", "status": 400,
+            "reason": "ambiguous_path", "method": "GET", "path": null,
+            "target": "/v1/customers/~0123456789abcdef/users", "tenant": null
+        })
+        .to_string()
+            + "\n"),
+    );
+    let (_, out, _) = run(&["logs", &rejected]);
+    let header = out.lines().next().unwrap();
+    assert!(
+        header.contains(" mode ") && header.contains(" reason "),
+        "{header}"
+    );
+    let row = out.lines().nth(1).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains(" ambiguous_path "), "{row}");
+    assert!(
+        row.ends_with("/v1/customers/~0123456789abcdef/users"),
+        "{row}"
+    );
+
+    // Values that can match nothing are usage errors, not empty results.
+    for bad in [
+        vec!["--since", "yesterday-ish"],
+        vec!["--action", "bogus"],
+        vec!["--mode", "sometimes"],
+        vec!["--status", "42"],
+        vec!["--tenant", "not-a-tenant"],
+    ] {
+        let mut a = vec!["logs"];
+        a.extend(bad.iter().copied());
+        a.push(&main);
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 64, "{bad:?}: {err}");
+    }
 }
 
 #[test]
