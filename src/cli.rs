@@ -159,4 +159,8 @@ pub struct HealthcheckArgs {
     /// Seconds to wait for the answer.
     #[arg(long, default_value_t = 2)]
     pub timeout_secs: u64,
+    /// For an `https://` URL: trust only the CAs in this PEM bundle
+    /// (default: the web PKI roots). The server name is always verified.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
 }

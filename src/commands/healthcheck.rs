@@ -1,5 +1,7 @@
 //! `portalgate healthcheck`: GET an admin URL, exit 0 on 200 and 1
-//! otherwise. For container `HEALTHCHECK`s in images without curl.
+//! otherwise. For container `HEALTHCHECK`s in images without curl. An
+//! `https://` URL is checked over TLS with the name verified; any other
+//! scheme is a usage error.
 
 use std::time::Duration;
 
@@ -10,11 +12,54 @@ use super::Exit;
 use crate::cli::HealthcheckArgs;
 
 pub async fn run(args: HealthcheckArgs) -> Exit {
+    let uri: http::Uri = match args.url.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("portalgate: --url {}: {e}", args.url);
+            return Exit::Usage;
+        }
+    };
+    let tls = match uri.scheme_str() {
+        Some("http") => None,
+        Some("https") => match crate::config::tls::client_config(args.ca_file.as_deref(), true) {
+            Ok(c) => Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(c))),
+            Err(e) => {
+                eprintln!("portalgate: --ca-file: {e}");
+                return Exit::Usage;
+            }
+        },
+        _ => {
+            eprintln!(
+                "portalgate: --url {}: use an http:// or https:// URL",
+                args.url
+            );
+            return Exit::Usage;
+        }
+    };
     let check = async {
-        let uri: http::Uri = args.url.parse().map_err(|e| format!("{e}"))?;
         let authority = uri.authority().ok_or("the URL needs a host")?.clone();
-        let port = authority.port_u16().unwrap_or(80);
-        let mut sender = super::http1_connect((authority.host(), port)).await?;
+        let port = authority
+            .port_u16()
+            .unwrap_or(if tls.is_some() { 443 } else { 80 });
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut sender = match &tls {
+            None => super::http1_handshake(tcp).await?,
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| e.to_string())?;
+                let stream = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                super::http1_handshake(stream).await?
+            }
+        };
         let mut req = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
             .header(http::header::HOST, authority.as_str());
         if let Ok(token) = std::env::var("PORTALGATE_ADMIN_TOKEN") {

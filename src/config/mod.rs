@@ -11,7 +11,7 @@ mod locate;
 mod policy;
 pub mod raw;
 mod tenants;
-mod tls;
+pub mod tls;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};

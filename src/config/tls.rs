@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::ring as provider;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, ResolvesServerCertUsingSni};
 use rustls::sign::CertifiedKey;
@@ -20,7 +21,7 @@ pub static VERSIONS: &[&rustls::SupportedProtocolVersion] =
 /// Reads a PEM certificate chain (leaf first).
 pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
     if certs.is_empty() {
@@ -32,9 +33,10 @@ pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// Reads the first PEM private key.
 pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?
-        .ok_or_else(|| format!("{} holds no PEM private key", path.display()))
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        pem::Error::NoItemsFound => format!("{} holds no PEM private key", path.display()),
+        e => format!("{} is not valid PEM: {e}", path.display()),
+    })
 }
 
 /// Builds a certified key and checks that the key belongs to the certificate.
@@ -180,4 +182,55 @@ pub fn client_config(
             .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn pem_files_are_read_and_every_failure_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["portal.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_path = file(d, "cert.pem", &cert.pem());
+        let key_path = file(d, "key.pem", &key.serialize_pem());
+        assert_eq!(read_chain(&cert_path).unwrap().len(), 1);
+        assert!(read_key(&key_path).is_ok());
+        assert!(certified_key(&cert_path, &key_path).is_ok());
+
+        let empty = file(d, "empty.pem", "");
+        assert!(read_chain(&empty)
+            .unwrap_err()
+            .contains("holds no PEM certificate"));
+        assert!(read_key(&cert_path)
+            .unwrap_err()
+            .contains("holds no PEM private key"));
+        let broken = file(
+            d,
+            "broken.pem",
+            "-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n",
+        );
+        assert!(read_chain(&broken)
+            .unwrap_err()
+            .contains("is not valid PEM"));
+        let other_key = rcgen::KeyPair::generate().unwrap();
+        let other = file(d, "other.pem", &other_key.serialize_pem());
+        assert!(certified_key(&cert_path, &other)
+            .unwrap_err()
+            .contains("does not match"));
+        assert!(read_chain(&d.join("missing.pem"))
+            .unwrap_err()
+            .contains("cannot read"));
+    }
 }

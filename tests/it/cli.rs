@@ -1030,6 +1030,47 @@ async fn healthcheck_exits_0_on_a_healthy_admin_listener_and_1_otherwise() {
     assert!(err.contains("healthz"), "{err}");
 }
 
+/// An `https://` URL is checked over TLS, with the server's name verified
+/// against the given CA (or the web PKI roots); other schemes are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_speaks_tls_to_an_https_url() {
+    let ca = crate::support::certs::Ca::new("healthcheck CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .tls_cert(&leaf.cert_pem, &leaf.key_pem, &[])
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = write(dir.path(), "ca.pem", &ca.pem());
+    let https = format!("https://localhost:{}/echo", proxy.addr.port());
+    let check = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&args)
+        })
+    };
+    let args = |extra: &[&str]| {
+        let mut a = vec!["healthcheck".to_string()];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let (code, _, err) = check(args(&["--url", &https, "--ca-file", &ca_file]))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    // Not trusted by the web PKI roots: a failure, not a pass.
+    let (code, _, err) = check(args(&["--url", &https])).await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("TLS"), "{err}");
+    // Plain HTTP to the TLS listener gets no 200.
+    let plain = format!("http://localhost:{}/echo", proxy.addr.port());
+    let (code, _, err) = check(args(&["--url", &plain])).await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = check(args(&["--url", "ftp://localhost/x"])).await.unwrap();
+    assert_eq!(code, 64, "{err}");
+}
+
 /// SIGTERM while clients keep sending, over new connections and keep-alive:
 /// every request that reached the backend is answered to its client (none in
 /// flight is lost), new connections are refused once the listener has
