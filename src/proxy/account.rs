@@ -18,7 +18,9 @@ use super::ProxyError;
 use crate::config::Config;
 use crate::policy::{Action, Matched, Mode, PathPattern};
 use crate::telemetry::decision_log::DecisionLog;
-use crate::telemetry::metrics::{Decision, DecisionLabels, Metrics, ModeLabel, RequestLabels};
+use crate::telemetry::metrics::{
+    Decision, DecisionLabels, Metrics, ModeLabel, RequestLabels, RuleLabels,
+};
 use crate::telemetry::pseudonym::Pseudonymizer;
 use crate::telemetry::record::{RawRecord, Recorder, RuleFacts};
 use crate::upstream::UpstreamFailure;
@@ -45,6 +47,9 @@ pub struct Accounts {
     forwarded_ok: Counter,
     /// Each rule's counters, resolved on first use, by rule index.
     rule_counters: Vec<RuleCounters>,
+    /// Each rule's `portalgate_rule_matches_total`, there from the start
+    /// (`None` for a rule that is off), by rule index.
+    rule_matches: Vec<Option<Counter>>,
     /// The duration histogram of each decision, resolved on first use.
     durations: [OnceLock<Histogram>; 6],
 }
@@ -124,6 +129,21 @@ impl Accounts {
             })
             .clone();
         let rules = config.rules.rules();
+        let rule_matches = rules
+            .iter()
+            .map(|r| {
+                let mode = match r.mode {
+                    Mode::Enforce => ModeLabel::Enforce,
+                    Mode::ReportOnly => ModeLabel::ReportOnly,
+                    Mode::Off => return None,
+                };
+                let labels = RuleLabels {
+                    rule: Arc::new(r.id.clone()),
+                    mode,
+                };
+                Some(metrics.rule_matches.get_or_create(&labels).clone())
+            })
+            .collect();
         Accounts {
             log,
             metrics,
@@ -142,6 +162,7 @@ impl Accounts {
             forwarded_seen: AtomicU64::new(0),
             forwarded_ok,
             rule_counters: rules.iter().map(|_| RuleCounters::default()).collect(),
+            rule_matches,
             durations: Default::default(),
         }
     }
@@ -229,6 +250,9 @@ impl Accounts {
         } else {
             ModeLabel::Enforce
         };
+        if let Some(Some(c)) = self.rule_matches.get(index) {
+            c.inc();
+        }
         let key = (decision, mode, status);
         let cached = self.rule_counters.get(index).and_then(|c| {
             c.slots.iter().find_map(|slot| {

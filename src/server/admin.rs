@@ -146,8 +146,10 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
             let log = state.live.decision_log();
             let m = state.live.metrics();
             m.decision_log_queue.set(log.queued() as i64);
+            // Raised to the log's count (concurrent scrapes agree).
             m.decision_log_dropped
-                .set(i64::try_from(log.dropped()).unwrap_or(i64::MAX));
+                .inner()
+                .fetch_max(log.dropped(), std::sync::atomic::Ordering::Relaxed);
             reply(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -4,7 +4,6 @@
 //! a path value: metric labels are stored and shipped far more widely than
 //! logs.
 
-use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use std::fmt::Write as _;
@@ -151,12 +150,25 @@ pub struct Metrics {
     pub open_connections: Gauge,
     /// Records waiting in the decision log queue (set at scrape time).
     pub decision_log_queue: Gauge,
-    /// Records dropped because the queue was full (set at scrape time).
-    pub decision_log_dropped: Gauge<i64, AtomicI64>,
+    /// Records dropped because the queue was full (brought up to the log's
+    /// own count at scrape time).
+    pub decision_log_dropped: Counter,
     /// The configuration generation in force.
     pub config_generation: Gauge,
     /// Reloads by result.
     pub config_reloads: Family<ReloadLabels, Counter>,
+    /// Requests a rule matched (enforced or reported), by rule and mode;
+    /// every configured rule is there from the start, at zero.
+    pub rule_matches: Family<RuleLabels, sharded::Counter>,
+}
+
+/// Labels of `portalgate_rule_matches_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    /// The rule id.
+    pub rule: Arc<String>,
+    /// The rule's mode.
+    pub mode: ModeLabel,
 }
 
 impl Default for Metrics {
@@ -169,9 +181,10 @@ impl Default for Metrics {
         let upstream_errors = Family::<UpstreamLabels, Counter>::default();
         let open_connections = Gauge::default();
         let decision_log_queue = Gauge::default();
-        let decision_log_dropped = Gauge::<i64, AtomicI64>::default();
+        let decision_log_dropped = Counter::default();
         let config_generation = Gauge::default();
         let config_reloads = Family::<ReloadLabels, Counter>::default();
+        let rule_matches = Family::<RuleLabels, sharded::Counter>::default();
         registry.register(
             "requests",
             "Requests by decision, rule, mode and status",
@@ -212,7 +225,27 @@ impl Default for Metrics {
             "Configuration reloads by result",
             config_reloads.clone(),
         );
+        registry.register(
+            "rule_matches",
+            "Requests a rule matched, by rule and mode (every configured rule from the start)",
+            rule_matches.clone(),
+        );
         config_generation.set(1);
+        // Every series an alert reads exists from the start, at zero: a rate
+        // over a series that appears with its first event reads "no data".
+        for kind in [
+            UpstreamErrorKind::Connect,
+            UpstreamErrorKind::ConnectTimeout,
+            UpstreamErrorKind::Tls,
+            UpstreamErrorKind::Protocol,
+            UpstreamErrorKind::Timeout,
+            UpstreamErrorKind::ReadTimeout,
+        ] {
+            let _ = upstream_errors.get_or_create(&UpstreamLabels { kind });
+        }
+        for result in [ReloadResult::Success, ReloadResult::Error] {
+            let _ = config_reloads.get_or_create(&ReloadLabels { result });
+        }
         Metrics {
             registry,
             requests,
@@ -223,6 +256,7 @@ impl Default for Metrics {
             decision_log_dropped,
             config_generation,
             config_reloads,
+            rule_matches,
         }
     }
 }

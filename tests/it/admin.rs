@@ -74,6 +74,77 @@ async fn metrics_after(
     }
 }
 
+/// Every series an alert reads exists before its first event, at zero:
+/// each configured rule's matches, each upstream error kind, both reload
+/// results, the dropped records; counters are named `_total`.
+#[tokio::test]
+async fn every_alerting_series_exists_from_the_start_at_zero() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).germany().start().await;
+    let text = admin_get(&proxy, "/metrics", None).await.text();
+    let s = samples(&text);
+    let rules: Vec<String> = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/germany.toml"),
+    )
+    .unwrap()
+    .lines()
+    .filter_map(|l| l.strip_prefix("id = \""))
+    .map(|l| l.trim_end_matches('"').to_string())
+    .collect();
+    assert!(rules.len() >= 10, "{rules:?}");
+    for rule in &rules {
+        assert!(
+            s.iter().any(|x| x.metric == "portalgate_rule_matches_total"
+                && x.labels.get("rule") == Some(rule.as_str())),
+            "no series for {rule}:\n{text}"
+        );
+    }
+    assert_eq!(counter(&s, "portalgate_rule_matches_total", &[]), 0.0);
+    for kind in [
+        "connect",
+        "connect_timeout",
+        "tls",
+        "protocol",
+        "timeout",
+        "read_timeout",
+    ] {
+        assert!(
+            s.iter()
+                .any(|x| x.metric == "portalgate_upstream_errors_total"
+                    && x.labels.get("kind") == Some(kind)),
+            "no {kind}:\n{text}"
+        );
+    }
+    for result in ["success", "error"] {
+        assert!(
+            s.iter()
+                .any(|x| x.metric == "portalgate_config_reload_total"
+                    && x.labels.get("result") == Some(result)),
+            "no {result}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("portalgate_decision_log_dropped_records_total 0"),
+        "{text}"
+    );
+    // A match counts once, under its rule and mode.
+    let r = delete_user(&proxy, DE, "u1").await;
+    assert_eq!(r.status, 403);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let s = samples(&admin_get(&proxy, "/metrics", None).await.text());
+        if counter(&s, "portalgate_rule_matches_total", &[]) == 1.0 {
+            assert_eq!(
+                counter(&s, "portalgate_rule_matches_total", &[("mode", "enforce")]),
+                1.0
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never counted");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_the_requests_sent_and_carry_no_tenant_or_path() {
     let backend = Backend::start().await;
@@ -192,7 +263,7 @@ async fn metrics_count_the_requests_sent_and_carry_no_tenant_or_path() {
     );
     assert!(text.contains("portalgate_open_connections"));
     assert!(text.contains("portalgate_decision_log_queue_depth"));
-    assert!(text.contains("portalgate_decision_log_dropped_records"));
+    assert!(text.contains("portalgate_decision_log_dropped_records_total"));
     assert_eq!(counter(&s, "portalgate_config_generation", &[]), 1.0);
     let lower = text.to_ascii_lowercase();
     for secret in [DE, GLOBAL, "/v1/customers", "u1"] {

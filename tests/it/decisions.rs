@@ -343,7 +343,7 @@ async fn overflow_counts_drops_and_requests_do_not_wait() {
         .text();
     let dropped: f64 = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("portalgate_decision_log_dropped_records "))
+        .find_map(|l| l.strip_prefix("portalgate_decision_log_dropped_records_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{metrics}"));
     // 600 records of ~500 bytes; a 64 KiB pipe holds ~130 and the queue 1.
@@ -470,7 +470,7 @@ async fn blocking_overflow_loses_no_record() {
         .await
         .text();
     assert!(
-        metrics.contains("portalgate_decision_log_dropped_records 0"),
+        metrics.contains("portalgate_decision_log_dropped_records_total 0"),
         "{metrics}"
     );
     proxy.begin_stop().await.unwrap();
