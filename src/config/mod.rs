@@ -41,6 +41,8 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// Bearer token for the admin data endpoints.
     pub admin_token: Option<String>,
+    /// Whether /metrics is served without the token.
+    pub admin_public_metrics: bool,
     /// SHA-256 of the configuration text and every included file (hex).
     pub hash: String,
     /// Connection handling and drain.

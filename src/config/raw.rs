@@ -324,6 +324,8 @@ pub struct RawAdmin {
     /// Bearer token required for /metrics, /config and /decisions/recent
     /// (else $PORTALGATE_ADMIN_TOKEN; unset: no token).
     pub token: Option<String>,
+    /// Serve /metrics without the token (it carries no personal data).
+    pub public_metrics: Option<bool>,
 }
 
 /// `[server]`

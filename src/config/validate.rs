@@ -145,6 +145,7 @@ pub fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
             .clone()
             .or_else(|| std::env::var("PORTALGATE_ADMIN_TOKEN").ok())
             .filter(|t| !t.is_empty()),
+        admin_public_metrics: raw.admin.public_metrics.unwrap_or(false),
         hash: String::new(),
         server,
         // Filled in by `parse` once the policy is validated.

@@ -33,6 +33,10 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     /// The bearer token, if one is required.
     pub token: Option<String>,
+    /// Whether /metrics is served without the token (`admin.public_metrics`:
+    /// metrics carry only rule ids and fixed labels, so a scraper needs no
+    /// secret; the records and the configuration still do).
+    pub public_metrics: bool,
 }
 
 /// Serves admin requests until aborted.
@@ -129,7 +133,8 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
         "/metrics" | "/config" | "/decisions/recent" => {}
         _ => return reply(StatusCode::NOT_FOUND, TEXT, "not found\n"),
     }
-    if !authorized(req, state.token.as_deref()) {
+    let public = path == "/metrics" && state.public_metrics;
+    if !public && !authorized(req, state.token.as_deref()) {
         let mut r = reply(
             StatusCode::UNAUTHORIZED,
             TEXT,

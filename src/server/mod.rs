@@ -51,6 +51,7 @@ pub enum ServeError {
 pub struct Server {
     listeners: Vec<conn::Bound>,
     admin_token: Option<String>,
+    public_metrics: bool,
     admin: Option<TcpListener>,
     live: Arc<reload::Live>,
     /// Files to watch and their fingerprint when loaded, when watching is
@@ -102,6 +103,7 @@ impl Server {
         Ok(Server {
             listeners,
             admin_token: config.admin_token.clone(),
+            public_metrics: config.admin_public_metrics,
             admin,
             watched,
             live: Arc::new(reload::Live::new(
@@ -167,6 +169,7 @@ impl Server {
                 live: self.live.clone(),
                 ready: ready.clone(),
                 token: self.admin_token.clone(),
+                public_metrics: self.public_metrics,
             });
             tokio::spawn(admin::serve(l, state, force_rx.clone()))
         });

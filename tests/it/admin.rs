@@ -358,3 +358,46 @@ async fn config_and_recent_decisions() {
     assert_eq!(ids.len(), 10);
     assert_eq!(ids[0], "germany-password-reset");
 }
+
+/// Every metric the shipped alert rules read is one the proxy exports
+/// (the rules themselves are checked and unit-tested by promtool in CI).
+#[tokio::test]
+async fn the_shipped_alert_rules_read_metrics_that_exist() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).germany().start().await;
+    let text = admin_get(&proxy, "/metrics", None).await.text();
+    let exported: std::collections::HashSet<String> =
+        samples(&text).into_iter().map(|s| s.metric).collect();
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/alerts.yml"),
+    )
+    .unwrap();
+    let read: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("portalgate_"))
+        .collect();
+    assert!(read.len() >= 5, "{read:?}");
+    for name in read {
+        assert!(exported.contains(name), "{name} is not exported:\n{text}");
+    }
+}
+
+/// `admin.public_metrics`: /metrics answers a scraper without the token;
+/// the records and the configuration still need it.
+#[tokio::test]
+async fn public_metrics_need_no_token_and_nothing_else_opens() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .admin("token = \"admin-token-for-tests\"")
+        .admin("public_metrics = true")
+        .start()
+        .await;
+    let r = admin_get(&proxy, "/metrics", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("portalgate_requests_total"));
+    for path in ["/config", "/decisions/recent"] {
+        assert_eq!(admin_get(&proxy, path, None).await.status, 401, "{path}");
+        let r = admin_get(&proxy, path, Some("admin-token-for-tests")).await;
+        assert_eq!(r.status, 200, "{path}");
+    }
+}
