@@ -6,7 +6,8 @@ Runs `portalgate serve` on the configuration of deploy/kubernetes/configmap.yaml
 Deployment does, addresses moved to 127.0.0.1 and free ports), and a real
 `prometheus` that scrapes it the way the Deployment's `prometheus.io/*`
 annotations say (port, path). Passes when Prometheus reports the target up
-and has the proxy's series; exits 1 otherwise.
+and has the proxy's series, and every query of the Grafana dashboard
+(deploy/grafana/portalgate.json) runs on it; exits 1 otherwise.
 
 Usage: python3 deploy/prometheus/scrape_test.py target/debug/portalgate
 """
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -28,6 +31,24 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def check_dashboard(root, query):
+    """Every query of the Grafana dashboard is PromQL this Prometheus runs."""
+    dash = json.load(open(root / "deploy/grafana/portalgate.json"))
+    n = 0
+    for panel in dash["panels"]:
+        for t in panel["targets"]:
+            expr = t["expr"].replace("$__rate_interval", "1m").replace("$instance", ".*")
+            try:
+                query(expr)
+            except urllib.error.HTTPError as e:
+                print(f"dashboard panel {panel['title']!r}: {expr}: {e.read().decode()}",
+                      file=sys.stderr)
+                return 1
+            n += 1
+    print(f"the dashboard's {n} queries run")
+    return 0
 
 
 def main():
@@ -80,7 +101,7 @@ def main():
                 last = (up, len(rules))
                 if up and up[0]["value"][1] == "1" and rules:
                     print(f"prometheus scraped portalgate: up=1, {len(rules)} rule series")
-                    return 0
+                    return check_dashboard(root, query)
             except OSError as e:
                 last = e
             time.sleep(0.5)
@@ -97,5 +118,4 @@ def main():
 
 
 if __name__ == "__main__":
-    import urllib.parse  # noqa: F401  (query quoting)
     sys.exit(main())

@@ -401,3 +401,44 @@ async fn public_metrics_need_no_token_and_nothing_else_opens() {
         assert_eq!(r.status, 200, "{path}");
     }
 }
+
+/// The shipped Grafana dashboard is valid JSON and every metric its panels
+/// query is one the proxy exports (histograms by their `_bucket` series).
+#[tokio::test]
+async fn the_grafana_dashboard_queries_metrics_that_exist() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url()).germany().start().await;
+    // A request, so that the duration histogram has its buckets.
+    assert_eq!(
+        crate::support::client::get(&proxy.url("/v1/x"))
+            .await
+            .status,
+        200
+    );
+    let text = metrics_after(&proxy, None, 1.0).await.text();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/portalgate.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    let mut queried = 0;
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("portalgate_"))
+            {
+                queried += 1;
+                assert!(
+                    text.lines()
+                        .any(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' '])),
+                    "{name} (panel {:?}) is not exported:\n{text}",
+                    panel["title"]
+                );
+            }
+        }
+    }
+    assert!(queried >= 12, "{queried}");
+}
