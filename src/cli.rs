@@ -40,6 +40,19 @@ pub enum Command {
     /// Run table-driven policy cases through the proxy (served in-process
     /// with a stub upstream); exit 1 if any case fails.
     Test(TestArgs),
+    /// Print a shell completion script (e.g. `portalgate completions bash >
+    /// /etc/bash_completion.d/portalgate`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `portalgate man > portalgate.1`.
+    Man,
+}
+
+/// `portalgate completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `portalgate serve`

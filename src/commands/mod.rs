@@ -50,6 +50,23 @@ pub fn run(cli: Cli) -> Exit {
         Command::Test(args) => with_runtime(Threads::Pool, || test::run(args)),
         Command::Explain(args) => with_runtime(Threads::Pool, || explain::run(args)),
         Command::Logs(args) => logs::run(&args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut cmd = crate::cli::Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "portalgate", &mut std::io::stdout());
+            Exit::Ok
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let man = clap_mangen::Man::new(crate::cli::Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => Exit::Ok,
+                Err(e) => {
+                    eprintln!("portalgate: cannot write the man page: {e}");
+                    Exit::Runtime
+                }
+            }
+        }
         Command::Healthcheck(args) => with_runtime(Threads::Pool, || healthcheck::run(args)),
     }
 }

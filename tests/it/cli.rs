@@ -1190,3 +1190,43 @@ async fn sigterm_under_load_loses_no_request_in_flight() {
     );
     assert!(h2_answered.load(Ordering::Relaxed) > 0, "HTTP/2 took part");
 }
+
+/// Shell completions and the man page come from the CLI definition itself.
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_cli() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        for sub in ["serve", "check", "logs", "healthcheck", "log-level"] {
+            assert!(out.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    // The bash script is valid bash.
+    let (_, script, _) = run(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "portalgate.bash", &script);
+    let syntax = std::process::Command::new("bash")
+        .args(["-n", &path])
+        .status()
+        .unwrap();
+    assert!(syntax.success());
+    let (code, page, err) = run(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH portalgate"),
+        "{page}"
+    );
+    for sub in [
+        "serve",
+        "check",
+        "demo",
+        "explain",
+        "logs",
+        "healthcheck",
+        "test",
+    ] {
+        assert!(page.contains(sub), "the man page lacks {sub}");
+    }
+    let (code, _, err) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 64, "{err}");
+}
