@@ -1230,3 +1230,71 @@ fn completions_and_the_man_page_are_generated_from_the_cli() {
     let (code, _, err) = run(&["completions", "tcsh"]);
     assert_eq!(code, 64, "{err}");
 }
+
+/// The example configuration shows every key of the README's reference
+/// (commented out where it is an alternative or needs a file), and passes
+/// `check`.
+#[test]
+fn the_example_config_shows_every_key_of_the_reference() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(root.join("config/portalgate.example.toml")).unwrap();
+    // Every dotted path the example spells: headers and keys, commented or not.
+    let mut shown = std::collections::HashSet::new();
+    let mut table = String::new();
+    for line in example.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(h) = line.strip_prefix('[') {
+            table = h.trim_matches(|c| c == '[' || c == ']').to_string();
+            shown.insert(table.clone());
+        } else if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim();
+            if !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))
+            {
+                let full = if table.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{table}.{key}")
+                };
+                shown.insert(full);
+            }
+        }
+    }
+    let reference = readme
+        .split("## Configuration reference")
+        .nth(1)
+        .and_then(|r| r.split("\n## ").next())
+        .unwrap();
+    let mut section = String::new();
+    let mut checked = 0;
+    for line in reference.lines() {
+        if let Some(h) = line.strip_prefix("### `") {
+            section = h
+                .split('`')
+                .next()
+                .unwrap_or("")
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string();
+            continue;
+        }
+        let Some(cell) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let first = cell.split(" |").next().unwrap();
+        let alternatives: Vec<String> = first
+            .split(" / ")
+            .map(|k| format!("{section}.{}", k.trim_matches('`').replace("[]", "")))
+            .collect();
+        assert!(
+            alternatives.iter().any(|k| shown.contains(k)),
+            "the example does not show {alternatives:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 60, "{checked} keys in the reference");
+    let (code, _, err) = run(&["check", "--config", "config/portalgate.example.toml"]);
+    assert_eq!(code, 0, "{err}");
+}
