@@ -39,7 +39,9 @@ pub struct Case {
     name: String,
     #[serde(default = "get")]
     method: String,
-    /// Path and query; the Host header comes from `headers` (default `portal`).
+    /// Path and query (the Host header comes from `headers`, default
+    /// `portal`), or a full `http(s)://host/path?query` URL whose host is
+    /// sent as `Host` unless `headers` names one.
     url: String,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -143,14 +145,25 @@ fn check(case: &Case, o: &Outcome) -> Vec<String> {
             problems.push(format!("status: expected {s}, got {}", o.status));
         }
     }
-    if e.rule.is_some() && e.rule != o.rule {
-        problems.push(format!("rule: expected {:?}, got {:?}", e.rule, o.rule));
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    if let Some(rule) = e.rule.as_ref().filter(|r| Some(*r) != o.rule.as_ref()) {
+        problems.push(format!("rule: expected {rule}, got {}", shown(&o.rule)));
     }
-    if e.location.is_some() && e.location != o.location {
+    if let Some(loc) = e
+        .location
+        .as_ref()
+        .filter(|l| Some(*l) != o.location.as_ref())
+    {
         problems.push(format!(
-            "location: expected {:?}, got {:?}",
-            e.location, o.location
+            "location: expected {loc}, got {}",
+            shown(&o.location)
         ));
+    }
+    // A refusal says why: its code, from the error body.
+    if o.decision == "reject" && !problems.is_empty() {
+        if let Some(code) = error_code(&o.body) {
+            problems.push(format!("the proxy refused it: {code}"));
+        }
     }
     if let Some(p) = &e.portal {
         if !(o.body.contains(p.as_str())
@@ -164,6 +177,39 @@ fn check(case: &Case, o: &Outcome) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The `code` of an error body (problem JSON, HTML or text all carry it).
+fn error_code(body: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        if let Some(c) = v.get("code").and_then(|c| c.as_str()) {
+            let detail = v.get("detail").and_then(|d| d.as_str()).unwrap_or("");
+            return Some(format!("{c} ({detail})"));
+        }
+    }
+    body.lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().chars().take(160).collect())
+}
+
+/// The request target and the Host of a case's `url`: a path as it is, or
+/// a full URL split into its path and host.
+fn target(url: &str) -> Result<(String, Option<String>), String> {
+    if url.starts_with('/') {
+        return Ok((url.to_string(), None));
+    }
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("url {url:?}: {e}: write a path (/v1/...) or a full http(s) URL"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(authority)) => Ok((
+            uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            Some(authority.to_string()),
+        )),
+        _ => Err(format!(
+            "url {url:?}: write a path (/v1/...) or a full http(s) URL"
+        )),
+    }
 }
 
 /// The configuration served in-process with a stub upstream.
@@ -271,10 +317,11 @@ impl Harness {
         headers: &BTreeMap<String, String>,
         body: String,
     ) -> Result<Response<Incoming>, String> {
+        let (path, host) = target(url)?;
         let mut sender = super::http1_connect(self.proxy).await?;
-        let mut b = Request::builder().method(method).uri(url);
+        let mut b = Request::builder().method(method).uri(path);
         if !headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
-            b = b.header("host", "portal");
+            b = b.header("host", host.as_deref().unwrap_or("portal"));
         }
         for (k, v) in headers {
             b = b.header(k.as_str(), v.as_str());

@@ -569,6 +569,28 @@ expect = { decision = "forward", status = 200 }
 name = "a global read is forwarded"
 url = "/v1/customers/0a1b2c3d-0000-4000-8000-0000000000a1/users"
 expect = { decision = "forward" }
+
+[[cases]]
+name = "a full URL: its host is the Host, and picks the Germany front end"
+url = "https://partnercenter.microsoftonline.de/dashboard/account/usermanagement"
+headers = { "Accept" = "text/html" }
+expect = { decision = "redirect", rule = "germany-ui-partner-users" }
+
+[[cases]]
+name = "a wrong rule is named plainly"
+method = "DELETE"
+url = "/v1/customers/0a1b2c3d-0000-4000-8000-00000000de01/users/u1"
+expect = { decision = "explain", rule = "no-such-rule" }
+
+[[cases]]
+name = "a refusal says why"
+url = "/v1/customers/a%2Fb/users"
+expect = { decision = "forward" }
+
+[[cases]]
+name = "a URL that is neither a path nor http(s)"
+url = "ftp://files.example/x"
+expect = { decision = "forward" }
 "#,
     );
     let (code, stdout, _) = run(&["test", "--config", "config/demo.toml", &cases]);
@@ -585,7 +607,27 @@ expect = { decision = "forward" }
         stdout.contains("PASS  a global read is forwarded"),
         "{stdout}"
     );
-    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("PASS  a full URL: its host is the Host"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rule: expected no-such-rule, got germany-customer-user-update"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Some(") && !stdout.contains("None"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the proxy refused it: ") && stdout.contains("ambiguous_path"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("write a path (/v1/...) or a full http(s) URL"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 passed, 4 failed"), "{stdout}");
 
     let bad = write(dir.path(), "bad.toml", "[[cases]]\nname = 1\n");
     let (code, _, stderr) = run(&["test", "--config", "config/demo.toml", &bad]);
