@@ -45,6 +45,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), e.g. `portalgate man > portalgate.1`.
     Man,
+    /// Print the JSON Schema of the configuration file (for editors: with
+    /// Taplo/Even Better TOML, `#:schema ./portalgate.schema.json`).
+    Schema,
 }
 
 /// `portalgate completions`

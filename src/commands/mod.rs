@@ -56,6 +56,10 @@ pub fn run(cli: Cli) -> Exit {
             clap_complete::generate(args.shell, &mut cmd, "portalgate", &mut std::io::stdout());
             Exit::Ok
         }
+        Command::Schema => {
+            println!("{}", crate::config::schema());
+            Exit::Ok
+        }
         Command::Man => {
             use clap::CommandFactory;
             let man = clap_mangen::Man::new(crate::cli::Cli::command());

@@ -241,6 +241,15 @@ pub struct ServerSettings {
     pub workers: usize,
 }
 
+/// The JSON Schema of the configuration file, derived from the types that
+/// parse it ([`raw::RawConfig`]). What it cannot say (addresses, durations,
+/// regions that exist, rules that compile) `check` says.
+pub fn schema() -> String {
+    let mut schema = schemars::schema_for!(raw::RawConfig);
+    schema.insert("title".into(), "portalgate configuration".into());
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
 /// Reads and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {

@@ -5,13 +5,17 @@
 //! can list every error with its location instead of stopping at the first.
 //! Unknown keys are collected by `serde_ignored` in [`super::load`] and
 //! reported as errors, which is `deny_unknown_fields` that reports all of them.
+//! The same types give `portalgate schema` its JSON Schema (schemars), so
+//! the schema and the parser cannot drift apart.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The whole file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawConfig {
     /// `[[listeners]]`
     #[serde(default)]
@@ -55,7 +59,8 @@ pub struct RawConfig {
 }
 
 /// What an included policy file may hold.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawPolicy {
     /// `[portals.KEY]`
     #[serde(default)]
@@ -69,7 +74,8 @@ pub struct RawPolicy {
 }
 
 /// `[tenants]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawTenants {
     /// Region of tenants found nowhere else.
     pub default_region: Option<String>,
@@ -85,7 +91,8 @@ pub struct RawTenants {
 }
 
 /// `[[tenants.entries]]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawTenantEntry {
     /// The tenant id (a GUID).
     pub id: Option<String>,
@@ -96,7 +103,8 @@ pub struct RawTenantEntry {
 }
 
 /// `[decision_log]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawDecisionLog {
     /// JSON lines to stdout.
     pub stdout: Option<bool>,
@@ -126,14 +134,16 @@ pub struct RawDecisionLog {
 }
 
 /// `[inspection]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawInspection {
     /// Most bytes of a JSON body read for body-aware rules.
     pub max_body_bytes: Option<i64>,
 }
 
 /// `[portals.KEY]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawPortal {
     /// Display name.
     pub name: Option<String>,
@@ -142,7 +152,8 @@ pub struct RawPortal {
 }
 
 /// `[docs.KEY]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawDoc {
     /// Link text.
     pub title: Option<String>,
@@ -151,7 +162,8 @@ pub struct RawDoc {
 }
 
 /// `[[rules]]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawRule {
     /// Unique id.
     pub id: Option<String>,
@@ -167,7 +179,8 @@ pub struct RawRule {
 }
 
 /// `[rules.match]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawMatch {
     /// Methods; empty matches any.
     #[serde(default)]
@@ -194,7 +207,8 @@ pub struct RawMatch {
 }
 
 /// `[[rules.match.headers]]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawHeaderCond {
     /// Header name.
     pub name: Option<String>,
@@ -207,14 +221,16 @@ pub struct RawHeaderCond {
 }
 
 /// `[rules.match.body]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawBodyCond {
     /// Dotted path of a JSON field that must be present.
     pub json_field_present: Option<String>,
 }
 
 /// `[rules.action]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawAction {
     /// `allow`, `deny`, `redirect` or `explain`.
     #[serde(rename = "type")]
@@ -241,7 +257,8 @@ pub struct RawAction {
 }
 
 /// `[[listeners]]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawListener {
     /// `address = "127.0.0.1:8080"`
     pub address: Option<String>,
@@ -250,7 +267,8 @@ pub struct RawListener {
 }
 
 /// `[listeners.tls]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawListenerTls {
     /// `[[listeners.tls.certificates]]`
     #[serde(default)]
@@ -258,7 +276,8 @@ pub struct RawListenerTls {
 }
 
 /// `[[listeners.tls.certificates]]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawCertificate {
     /// PEM certificate chain, leaf first.
     pub cert: Option<String>,
@@ -270,7 +289,8 @@ pub struct RawCertificate {
 }
 
 /// `[upstream]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawUpstream {
     /// `http://host:port` or `https://host:port`.
     pub url: Option<String>,
@@ -293,7 +313,8 @@ pub struct RawUpstream {
 }
 
 /// `[limits]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawLimits {
     /// Total bytes of the request head's header fields.
     pub max_header_bytes: Option<i64>,
@@ -306,7 +327,8 @@ pub struct RawLimits {
 }
 
 /// `[forwarding]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawForwarding {
     /// CIDRs of peers whose `X-Forwarded-*` / `Forwarded` headers are kept.
     #[serde(default)]
@@ -317,7 +339,8 @@ pub struct RawForwarding {
 }
 
 /// `[admin]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawAdmin {
     /// Address of the admin listener, or `"off"`.
     pub address: Option<String>,
@@ -329,7 +352,8 @@ pub struct RawAdmin {
 }
 
 /// `[server]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RawServer {
     /// Duration string.
     pub drain_timeout: Option<String>,

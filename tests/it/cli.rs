@@ -1340,3 +1340,136 @@ fn the_example_config_shows_every_key_of_the_reference() {
     let (code, _, err) = run(&["check", "--config", "config/portalgate.example.toml"]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// Checks `value` against the subset of JSON Schema that schemars writes
+/// ($ref, anyOf, type, properties, additionalProperties, items); appends
+/// what fails.
+fn schema_errors(
+    root: &serde_json::Value,
+    node: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+    errors: &mut Vec<String>,
+) {
+    use serde_json::Value as V;
+    if let Some(r) = node.get("$ref").and_then(V::as_str) {
+        let name = r.trim_start_matches("#/$defs/");
+        return schema_errors(root, &root["$defs"][name], value, at, errors);
+    }
+    if let Some(any) = node.get("anyOf").and_then(V::as_array) {
+        let ok = any.iter().any(|alt| {
+            let mut e = Vec::new();
+            schema_errors(root, alt, value, at, &mut e);
+            e.is_empty()
+        });
+        if !ok {
+            errors.push(format!("{at}: matches no alternative"));
+        }
+        return;
+    }
+    if let Some(t) = node.get("type") {
+        let types: Vec<&str> = match t {
+            V::String(s) => vec![s.as_str()],
+            V::Array(a) => a.iter().filter_map(V::as_str).collect(),
+            _ => vec![],
+        };
+        let is = match value {
+            V::Null => "null",
+            V::Bool(_) => "boolean",
+            V::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            V::Number(_) => "number",
+            V::String(_) => "string",
+            V::Array(_) => "array",
+            V::Object(_) => "object",
+        };
+        if !types
+            .iter()
+            .any(|t| *t == is || (*t == "number" && is == "integer"))
+        {
+            errors.push(format!("{at}: {is}, the schema wants {types:?}"));
+            return;
+        }
+    }
+    match value {
+        V::Object(map) => {
+            for (k, v) in map {
+                let here = format!("{at}.{k}");
+                if let Some(p) = node.get("properties").and_then(|p| p.get(k)) {
+                    schema_errors(root, p, v, &here, errors);
+                } else {
+                    match node.get("additionalProperties") {
+                        Some(V::Bool(false)) => errors.push(format!("{here}: unknown key")),
+                        Some(s @ V::Object(_)) => schema_errors(root, s, v, &here, errors),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        V::Array(items) => {
+            if let Some(s) = node.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    schema_errors(root, s, v, &format!("{at}[{i}]"), errors);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `portalgate schema` and `check` agree: every shipped configuration (and
+/// policy pack) passes both, and a misspelt key or a wrong type fails both.
+#[test]
+fn the_schema_and_check_agree_on_every_shipped_config() {
+    let (code, out, err) = run(&["schema"]);
+    assert_eq!(code, 0, "{err}");
+    let schema: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let valid = |text: &str| {
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let json = serde_json::to_value(value).unwrap();
+        let mut errors = Vec::new();
+        schema_errors(&schema, &schema, &json, "$", &mut errors);
+        errors
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = ["config", "config/policies"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| !p.to_string_lossy().ends_with(".cases.toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for f in &files {
+        let errors = valid(&std::fs::read_to_string(f).unwrap());
+        assert!(errors.is_empty(), "{}: {errors:?}", f.display());
+    }
+    // The ConfigMap's configuration too.
+    let cm: String =
+        std::fs::read_to_string(root.join("deploy/kubernetes/configmap.yaml")).unwrap();
+    let start = cm.find("portalgate.toml: |").unwrap();
+    let body: String = cm[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .map(|l| l.strip_prefix("    ").unwrap_or(l).to_string() + "\n")
+        .collect();
+    assert!(body.contains("[upstream]"), "{body}");
+    assert!(valid(&body).is_empty(), "{:?}", valid(&body));
+    // Both refuse a misspelt key and a wrong type.
+    let dir = tempfile::tempdir().unwrap();
+    let base =
+        "[[listeners]]\naddress = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n";
+    for bad in [
+        "[server]\nwokers = 2\n",
+        "[server]\nworkers = \"two\"\n",
+        "[admin]\npublic_metrics = \"yes\"\n",
+    ] {
+        let text = format!("{base}{bad}");
+        assert!(!valid(&text).is_empty(), "the schema takes {bad:?}");
+        let path = write(dir.path(), "bad.toml", &text);
+        let (code, _, err) = run(&["check", "--config", &path]);
+        assert_eq!(code, 64, "check takes {bad:?}: {err}");
+    }
+    assert!(valid(base).is_empty());
+}
