@@ -32,6 +32,7 @@
 //!
 //! Module map:
 //! - [`head`]: the protocol-neutral view of a request head.
+//! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
 //! - [`policy`]: pure rules, the rule index, evaluation (resumable for the
@@ -52,8 +53,8 @@
 //! - [`cli`] and [`commands`]: the command line.
 //!
 //! Imports point one way, downwards: commands → server → proxy → upstream
-//! → config → policy and telemetry → `tenant`, `canonical`, `head`. The
-//! last three import nothing of the rest; `policy` uses `head` and `tenant`; `telemetry`
+//! → config → policy and telemetry → `tenant`, `canonical`, `head`,
+//! `deadline`. The last four import nothing of the rest; `policy` uses `head` and `tenant`; `telemetry`
 //! uses only `tenant` (records hold tenant ids); `config` builds policy,
 //! tenant and telemetry types.
 #![forbid(unsafe_code)]
@@ -63,6 +64,7 @@ pub mod canonical;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deadline;
 pub mod demo;
 pub mod head;
 pub mod policy;

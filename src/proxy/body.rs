@@ -12,9 +12,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::deadline::Deadline;
 use super::pass::RelayError;
 use super::request_id::Id;
+use crate::deadline::Deadline;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::Lease;
 

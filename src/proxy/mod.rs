@@ -20,7 +20,7 @@
 pub mod account;
 pub mod answer;
 pub mod body;
-pub mod deadline;
+
 pub mod error;
 pub mod handler;
 pub mod inspect;

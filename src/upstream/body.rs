@@ -17,7 +17,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
-use crate::proxy::deadline::Deadline;
+use crate::deadline::Deadline;
 
 /// Data frames are joined up to this many bytes while more are ready: an
 /// upload in tiny chunks costs one upstream write per batch, not per chunk.

@@ -79,9 +79,9 @@ pub struct Conn<I> {
     /// When the current request's response head was ready.
     answered: Option<Instant>,
     /// The deadline of the current wait (request head, response head).
-    deadline: crate::proxy::deadline::Deadline,
+    deadline: crate::deadline::Deadline,
     /// When a wait for the upstream starts to watch the client as well.
-    patience: crate::proxy::deadline::Deadline,
+    patience: crate::deadline::Deadline,
     /// Bytes the client sent while a wait for the upstream watched it
     /// (the start of a pipelined request), kept for the next request.
     ahead: BytesMut,
@@ -172,8 +172,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
                 body: Vec::new(),
                 skip: 0,
                 answered: None,
-                deadline: crate::proxy::deadline::Deadline::new(),
-                patience: crate::proxy::deadline::Deadline::new(),
+                deadline: crate::deadline::Deadline::new(),
+                patience: crate::deadline::Deadline::new(),
                 ahead: BytesMut::new(),
                 drain: None,
             },
