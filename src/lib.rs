@@ -4,7 +4,7 @@
 //! function that carries it out.
 //!
 //! ```text
-//! accept       server/conn.rs    accept_loop, on worker 0; server/workers.rs Dispatch::serve
+//! accept       server/workers.rs accept_loop, on worker 0; Dispatch::serve
 //!                                hands each connection to the next worker's event loop,
 //!                                conn.rs start: TCP or TLS (rustls, ALPN h2/http1.1)
 //! read head    either codec, chosen per connection by conn.rs serve_http:
@@ -42,7 +42,8 @@
 //! - [`proxy`]: the logic above the codecs, split by role: judging
 //!   ([`proxy::judge`]), forwarding ([`proxy::Forwarder`]), accounting
 //!   ([`proxy::account`]); the two codecs ([`proxy::pass`],
-//!   [`proxy::handler`]); answers and the single error → status map.
+//!   [`proxy::handler`]); answers and the single error → status map;
+//!   why a forward failed ([`proxy::failure`], below both codecs).
 //! - [`upstream`]: the connection pool (one idle cap, one resend rule), the
 //!   one rewrite of heads, the request body towards the upstream.
 //! - [`server`]: listeners, TLS termination, reload and file watching, graceful

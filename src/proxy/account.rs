@@ -11,8 +11,8 @@ use crate::telemetry::sharded::{Counter, Histogram};
 
 use http::{Method, Version};
 
+use super::failure::{RelayError, Side, UPSTREAM_WARNINGS};
 use super::judge::Facts;
-use super::pass::RelayError;
 use super::request_id::Id;
 use super::ProxyError;
 use crate::config::Config;
@@ -91,15 +91,6 @@ pub struct Finished<'a, 'j> {
     /// What failed, with its cause, when a codec knows more than the
     /// outcome says (also a relay that broke after the status was sent).
     pub cause: Option<Cause<'a>>,
-}
-
-/// Which side of the proxy failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The client.
-    Client,
-    /// The upstream.
-    Upstream,
 }
 
 /// A failure with its cause.
@@ -434,33 +425,6 @@ fn rule_facts(rule: &crate::policy::Rule<Action>) -> RuleFacts {
         mode: rule.mode.as_str(),
         route,
         portal,
-    }
-}
-
-/// Upstream failures come in floods (an outage fails every request): at
-/// most this many warning lines a second, then a count of the rest.
-static UPSTREAM_WARNINGS: crate::telemetry::throttle::Throttle =
-    crate::telemetry::throttle::Throttle::new("failed upstream requests", 10);
-
-/// Counts and logs a streamed response body that broke or stalled after
-/// its head went out (hyper's path, where the request was accounted for
-/// when its head was ready).
-pub fn body_failed(metrics: &Metrics, request_id: &Id, error: &RelayError) {
-    use crate::telemetry::metrics::UpstreamLabels;
-    let Some(kind) = error.upstream_kind() else {
-        return;
-    };
-    metrics
-        .upstream_errors
-        .get_or_create(&UpstreamLabels { kind })
-        .inc();
-    if UPSTREAM_WARNINGS.allow() {
-        let cause = error.to_string();
-        tracing::warn!(
-            request_id = &*request_id.redacted(crate::telemetry::pseudonym::for_logs()),
-            cause,
-            "the response was cut short"
-        );
     }
 }
 

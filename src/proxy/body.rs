@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::pass::RelayError;
+use super::failure::RelayError;
 use super::request_id::Id;
 use crate::deadline::Deadline;
 use crate::telemetry::metrics::Metrics;
@@ -46,7 +46,7 @@ impl BodyWatch {
     }
 
     fn failed(&self, error: &RelayError) {
-        super::account::body_failed(&self.metrics, &self.request_id, error);
+        super::failure::body_failed(&self.metrics, &self.request_id, error);
     }
 }
 

@@ -19,15 +19,15 @@ use hyper::upgrade::OnUpgrade;
 
 use super::account::{Cause, Finished};
 use super::body::{BodyWatch, ProxyBody};
+use super::failure::{upstream_error, RelayError};
 use super::inspect::{self, Inspected};
 use super::judge::{Facts, Judgement, Plan};
 use super::pass::head::{framing, Framing};
-use super::pass::RelayError;
 use super::request_id::Id;
 use super::{local, tunnel, ConnInfo, Proxy, ProxyError};
 use crate::head::{Fields, HeadView};
 use crate::policy::BodyView;
-use crate::upstream::body::{ForwardBody, ForwardBodyError};
+use crate::upstream::body::ForwardBody;
 use crate::upstream::headers::{rewrite_request, rewrite_response, rewrite_switch};
 use crate::upstream::{Lease, UpstreamError, UpstreamFailure};
 
@@ -308,25 +308,5 @@ impl Drop for Detachable {
                 lease.release();
             }
         });
-    }
-}
-
-/// Maps an upstream error to the proxy error it stands for; a failure of
-/// the request body is the client's fault, not the upstream's.
-pub(super) fn upstream_error(e: &UpstreamError) -> ProxyError {
-    match e {
-        UpstreamError::Connect(failure, _) => ProxyError::Upstream(*failure),
-        UpstreamError::Exchange(err) => {
-            for s in crate::upstream::pool::chain(err) {
-                if let Some(b) = s.downcast_ref::<ForwardBodyError>() {
-                    return match b {
-                        ForwardBodyError::TooLarge(n) => ProxyError::BodyTooLarge(*n),
-                        ForwardBodyError::Client(_) => ProxyError::ClientBody,
-                        ForwardBodyError::Timeout => ProxyError::ClientTimeout,
-                    };
-                }
-            }
-            ProxyError::Upstream(UpstreamFailure::Protocol)
-        }
     }
 }

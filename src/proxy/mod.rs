@@ -22,6 +22,7 @@ pub mod answer;
 pub mod body;
 
 pub mod error;
+pub mod failure;
 pub mod handler;
 pub mod inspect;
 mod intake;

@@ -8,19 +8,17 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::churn::Churn;
 use super::prefixed::Prefixed;
-use super::workers::Dispatch;
 use crate::config::{Limits, ServerSettings};
 use crate::proxy::pass::{Client, Idle, Next, Readable};
 use crate::proxy::ConnInfo;
@@ -75,35 +73,6 @@ pub fn http_builder(settings: &ServerSettings, limits: &Limits) -> HttpBuilder {
         b
     } else {
         b.http1_only()
-    }
-}
-
-/// Accepts until `shared.stop` turns true, then drops the listener. Each
-/// connection is served by the next worker in turn.
-pub async fn accept_loop(
-    bound: Bound,
-    shared: Shared,
-    graceful: Arc<GracefulShutdown>,
-    dispatch: Dispatch,
-) {
-    let mut stop = shared.stop.clone();
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = stop.wait_for(|s| *s) => break,
-            a = bound.listener.accept() => a,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        dispatch.serve(tcp, peer, bound.tls.clone(), &shared, graceful.watcher());
     }
 }
 

@@ -153,7 +153,7 @@ impl Server {
             if let Ok(addr) = bound.listener.local_addr() {
                 tracing::info!(%addr, tls = bound.tls.is_some(), workers = workers.count(), "listening");
             }
-            accepting.spawn(conn::accept_loop(
+            accepting.spawn(workers::accept_loop(
                 bound,
                 shared.clone(),
                 graceful.clone(),

@@ -14,12 +14,13 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use hyper_util::server::graceful::Watcher;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::conn::{self, Shared};
+use super::conn::{self, Bound, Shared};
 
 /// An accepted connection on its way to a worker.
 pub struct Accepted {
@@ -169,4 +170,33 @@ fn serve(mut handed: mpsc::UnboundedReceiver<Accepted>, shared: Shared) {
         // every worker has ended or the drain timed out.
         let _ = force.wait_for(|f| *f).await;
     });
+}
+
+/// Accepts until `shared.stop` turns true, then drops the listener. Each
+/// connection is served by the next worker in turn.
+pub async fn accept_loop(
+    bound: Bound,
+    shared: Shared,
+    graceful: Arc<GracefulShutdown>,
+    dispatch: Dispatch,
+) {
+    let mut stop = shared.stop.clone();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            a = bound.listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        dispatch.serve(tcp, peer, bound.tls.clone(), &shared, graceful.watcher());
+    }
 }

@@ -18,121 +18,16 @@ use bytes::Buf;
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::chunked::{Chunked, ChunkedError};
-use super::head::{self, BadResponse, Framing};
+use super::chunked::Chunked;
+use super::head::{self, Framing};
 use super::{local, make_room, Conn, Woke};
 use crate::head::HeadView;
-use crate::proxy::handler::upstream_error;
+use crate::proxy::failure::{RelayError, MAX_RESPONSE_HEAD};
 use crate::proxy::judge::Forward;
 use crate::proxy::{Forwarder, Proxy, ProxyError};
-use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::upstream::headers::rewrite_request;
 use crate::upstream::pool::{may_resend, UpstreamPool};
 use crate::upstream::stream::Stream;
-use crate::upstream::{UpstreamError, UpstreamFailure};
-
-/// The longest upstream response head read.
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
-
-/// Why a forward on this codec failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    /// No upstream connection could be made.
-    #[error("connecting to the upstream failed: {0}")]
-    Connect(#[source] UpstreamError),
-    /// Writing the request to the upstream failed.
-    #[error("writing the request to the upstream failed: {0}")]
-    UpstreamWrite(#[source] io::Error),
-    /// Reading the response from the upstream failed.
-    #[error("reading the response from the upstream failed: {0}")]
-    UpstreamRead(#[source] io::Error),
-    /// The upstream closed the connection before the response was complete.
-    #[error("the upstream closed the connection before the response was complete")]
-    UpstreamClosed,
-    /// The response head could not be read or framed safely.
-    #[error("the upstream sent an invalid response head: {0}")]
-    BadResponse(#[from] BadResponse),
-    /// The response head did not end within the limit.
-    #[error("the upstream response head is longer than {MAX_RESPONSE_HEAD} bytes")]
-    HeadTooLarge,
-    /// A `101 Switching Protocols` that was not asked for.
-    #[error("the upstream switched protocols unasked")]
-    UnaskedSwitch,
-    /// The chunked response body is malformed.
-    #[error("the upstream sent a malformed chunked body")]
-    BadChunk(#[from] ChunkedError),
-    /// No response head within `response_header_timeout`, or the upstream
-    /// took no request body bytes for as long.
-    #[error("the upstream did not answer within the response header timeout")]
-    Timeout,
-    /// The upstream's response body broke (hyper's path: a malformed chunk,
-    /// or the connection closed early).
-    #[error("the upstream's response body broke: {0}")]
-    UpstreamBody(#[source] hyper::Error),
-    /// The upstream sent no body bytes for `upstream.read_timeout`.
-    #[error("the upstream sent nothing of the response body for the read timeout")]
-    ReadTimeout,
-    /// Reading the request body from the client failed.
-    #[error("reading the request body from the client failed: {0}")]
-    ClientRead(#[source] io::Error),
-    /// The client closed before its body was complete.
-    #[error("the client closed the connection before its body was complete")]
-    ClientClosed,
-    /// The client's chunked body is malformed.
-    #[error("the client sent a malformed chunked body")]
-    ClientChunk,
-    /// The client's chunked body is longer than the limit.
-    #[error("the client's chunked body exceeds {0} bytes")]
-    ClientBodyTooLarge(u64),
-    /// The client sent nothing of its body for `server.client_body_timeout`.
-    #[error("the client sent nothing of its request body for the client body timeout")]
-    ClientTimeout,
-    /// Writing the response to the client failed.
-    #[error("writing the response to the client failed: {0}")]
-    ClientWrite(#[source] io::Error),
-}
-
-impl RelayError {
-    /// The proxy error this stands for, and with it the status from the
-    /// one table ([`ProxyError::status`]).
-    pub fn proxy_error(&self) -> ProxyError {
-        match self {
-            RelayError::Connect(e) => upstream_error(e),
-            RelayError::Timeout | RelayError::ReadTimeout => ProxyError::UpstreamTimeout,
-            RelayError::ClientTimeout => ProxyError::ClientTimeout,
-            RelayError::ClientChunk => ProxyError::BadRequest("malformed chunked body"),
-            RelayError::ClientBodyTooLarge(n) => ProxyError::BodyTooLarge(*n),
-            RelayError::ClientRead(_) | RelayError::ClientClosed | RelayError::ClientWrite(_) => {
-                ProxyError::ClientBody
-            }
-            _ => ProxyError::Upstream(UpstreamFailure::Protocol),
-        }
-    }
-}
-
-impl RelayError {
-    /// The kind counted in `portalgate_upstream_errors_total` when the
-    /// upstream is at fault; `None` for the client's failures.
-    pub fn upstream_kind(&self) -> Option<UpstreamErrorKind> {
-        Some(match self {
-            RelayError::Connect(UpstreamError::Connect(f, _)) => match f {
-                UpstreamFailure::Connect => UpstreamErrorKind::Connect,
-                UpstreamFailure::ConnectTimeout => UpstreamErrorKind::ConnectTimeout,
-                UpstreamFailure::Tls => UpstreamErrorKind::Tls,
-                UpstreamFailure::Protocol => UpstreamErrorKind::Protocol,
-            },
-            RelayError::Timeout => UpstreamErrorKind::Timeout,
-            RelayError::ReadTimeout => UpstreamErrorKind::ReadTimeout,
-            RelayError::ClientRead(_)
-            | RelayError::ClientClosed
-            | RelayError::ClientTimeout
-            | RelayError::ClientChunk
-            | RelayError::ClientBodyTooLarge(_)
-            | RelayError::ClientWrite(_) => return None,
-            _ => UpstreamErrorKind::Protocol,
-        })
-    }
-}
 
 /// A forward that went through.
 pub(super) struct Done {

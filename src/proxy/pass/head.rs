@@ -18,6 +18,7 @@ use http::StatusCode;
 
 use crate::head::Fields;
 use crate::proxy::answer::{date, status_line};
+pub use crate::proxy::failure::BadResponse;
 use crate::upstream::headers::rewrite_response;
 
 /// Header fields a request on this path may have; more go to hyper.
@@ -117,19 +118,6 @@ pub enum Framing {
     Chunked,
     /// Until the upstream closes the connection.
     Close,
-}
-
-/// A malformed upstream response head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BadResponse {
-    /// Not parseable as an HTTP/1.x response head.
-    #[error("unparseable response head")]
-    Syntax,
-    /// Framing the proxy cannot pass on safely: both `Content-Length`
-    /// and `Transfer-Encoding`, disagreeing lengths, or a transfer coding
-    /// other than a lone `chunked`.
-    #[error("ambiguous response framing")]
-    Framing,
 }
 
 /// A response head read in place.

@@ -38,7 +38,7 @@ use http::Method;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use self::head::Parse;
-use super::account::{Cause, Finished, Side};
+use super::account::{Cause, Finished};
 use super::answer::Answer;
 use super::inspect::{self, Inspected};
 use super::judge::{Judgement, Plan};
@@ -46,8 +46,9 @@ use super::request_id::Id;
 use super::{local, ConnInfo, Proxy, ProxyError};
 use crate::head::HeadView;
 use crate::policy::BodyView;
+pub use crate::proxy::failure::RelayError;
+pub use exchange::write_request_head;
 use exchange::Rest;
-pub use exchange::{write_request_head, RelayError};
 
 /// Body bytes of an answered request that are read and dropped to keep the
 /// connection; a longer body closes it instead.
@@ -744,20 +745,5 @@ fn head_room(buf: &mut BytesMut) {
 fn make_room(buf: &mut BytesMut) {
     if buf.capacity() - buf.len() < 4 * 1024 {
         buf.reserve(16 * 1024);
-    }
-}
-
-impl RelayError {
-    /// Which side failed.
-    pub fn side(&self) -> Side {
-        match self {
-            RelayError::ClientRead(_)
-            | RelayError::ClientClosed
-            | RelayError::ClientWrite(_)
-            | RelayError::ClientChunk
-            | RelayError::ClientBodyTooLarge(_)
-            | RelayError::ClientTimeout => Side::Client,
-            _ => Side::Upstream,
-        }
     }
 }
