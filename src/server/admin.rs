@@ -130,7 +130,7 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
             return reply(StatusCode::OK, TEXT, "ready\n")
         }
         "/readyz" => return reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "draining\n"),
-        "/metrics" | "/config" | "/decisions/recent" => {}
+        "/metrics" | "/config" | "/decisions/recent" | "/ui/api/summary" => {}
         _ => return reply(StatusCode::NOT_FOUND, TEXT, "not found\n"),
     }
     let public = path == "/metrics" && state.public_metrics;
@@ -162,15 +162,22 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
             )
         }
         "/config" => reply(StatusCode::OK, JSON, state.live.config_doc()),
+        "/ui/api/summary" => {
+            let minutes = number(req, "minutes").unwrap_or(60);
+            let summary = state
+                .live
+                .decision_log()
+                .console()
+                .summary(minutes, std::time::SystemTime::now());
+            reply(
+                StatusCode::OK,
+                JSON,
+                serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into()) + "\n",
+            )
+        }
         _ => {
-            let limit = req
-                .uri()
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("limit="))
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(100)
+            let limit = number(req, "limit")
+                .map_or(100, |n| usize::try_from(n).unwrap_or(usize::MAX))
                 .min(crate::telemetry::decision_log::RECENT);
             let records = state.live.decision_log().recent(limit);
             reply(
@@ -180,4 +187,13 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
             )
         }
     }
+}
+
+/// The number a query parameter `name=N` gives, if any.
+fn number(req: &Request<Incoming>, name: &str) -> Option<u64> {
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
 }

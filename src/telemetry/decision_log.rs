@@ -74,6 +74,7 @@ pub struct DecisionLog {
     tx: Option<mpsc::Sender<Arc<RawRecord>>>,
     on_overflow: Overflow,
     recent: Mutex<VecDeque<Arc<RawRecord>>>,
+    console: super::console::Console,
     dropped: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
     stop: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
@@ -86,6 +87,7 @@ impl DecisionLog {
             tx: None,
             on_overflow: Overflow::Drop,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            console: Default::default(),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
             stop: Mutex::new(None),
@@ -108,6 +110,7 @@ impl DecisionLog {
             tx: Some(tx),
             on_overflow: outputs.on_overflow,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            console: Default::default(),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
             stop: Mutex::new(Some((stop_tx, task))),
@@ -144,6 +147,7 @@ impl DecisionLog {
             }
             ring.push_back(r.clone());
         }
+        self.console.observe(&r);
         let Some(tx) = &self.tx else { return };
         if self.on_overflow == Overflow::Block {
             let _ = tx.send(r).await;
@@ -160,6 +164,11 @@ impl DecisionLog {
                 );
             }
         }
+    }
+
+    /// The console's counts and live feed.
+    pub fn console(&self) -> &super::console::Console {
+        &self.console
     }
 
     /// Records waiting to be written.

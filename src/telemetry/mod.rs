@@ -10,6 +10,7 @@
 //! decision records when `[decision_log] stdout` is on); `--log-format json`
 //! writes one JSON object per line.
 
+pub mod console;
 pub mod decision_log;
 pub mod id;
 pub mod metrics;

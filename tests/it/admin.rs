@@ -442,3 +442,54 @@ async fn the_grafana_dashboard_queries_metrics_that_exist() {
     }
     assert!(queried >= 12, "{queried}");
 }
+
+/// The console's counts: aggregated as records are taken, behind the token.
+#[tokio::test]
+async fn the_console_summary_counts_decisions_behind_the_token() {
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .admin("token = \"admin-token-for-tests\"")
+        .start()
+        .await;
+    for _ in 0..3 {
+        let r = call(
+            &proxy,
+            "POST",
+            &format!("/v1/customers/{DE}/users"),
+            &[],
+            "{}",
+        )
+        .await;
+        assert_eq!(r.status, 403);
+    }
+    assert_eq!(
+        call(&proxy, "GET", "/v1/customers%2Fx", &[], "")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(admin_get(&proxy, "/ui/api/summary", None).await.status, 401);
+    let token = Some("admin-token-for-tests");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let summary = loop {
+        let r = admin_get(&proxy, "/ui/api/summary?minutes=5", token).await;
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        if v["total"] == 4 {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let by_key = summary["by_key"].as_array().unwrap();
+    assert_eq!(by_key[0][0]["rule"], "germany-customer-user-create");
+    assert_eq!(by_key[0][1], 3);
+    assert!(by_key
+        .iter()
+        .any(|k| k[0]["action"] == "reject" && k[1] == 1));
+    assert_eq!(summary["top_tenants"][0][0], DE);
+    let minutes = summary["minutes"].as_array().unwrap();
+    let counted: u64 = minutes.iter().map(|m| m["total"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 4);
+}

@@ -1,0 +1,191 @@
+//! What the operators' console reads: counts of decisions per minute,
+//! aggregated as records are taken (so a busy proxy sends a page a few
+//! hundred numbers, not thousands of records), and a broadcast of each
+//! record for the live view.
+//!
+//! Memory is bounded whatever the load: [`WINDOW`] minutes are kept; within
+//! a minute, counts are by (rule, action, mode, portal), which the
+//! configuration bounds, and by tenant up to [`TENANTS_PER_MINUTE`], the
+//! rest counted as other tenants. Subscribers that fall behind skip records
+//! rather than hold them ([`tokio::sync::broadcast`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::record::RawRecord;
+
+/// Minutes of counts kept.
+pub const WINDOW: u64 = 60;
+/// Distinct tenants counted per minute; more go to `other_tenants`.
+pub const TENANTS_PER_MINUTE: usize = 1000;
+/// Records a slow subscriber may fall behind before it skips some.
+const BACKLOG: usize = 1024;
+
+/// One decision's place in the counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Key {
+    /// The rule, if one decided.
+    pub rule: Option<String>,
+    /// `explain`, `redirect`, `deny`, `reject`, `forward`, ….
+    pub action: &'static str,
+    /// `enforce` or `report-only`.
+    pub mode: &'static str,
+    /// The portal the answer names.
+    pub portal: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Minute {
+    at: u64,
+    total: u64,
+    by: HashMap<Key, u64>,
+    tenants: HashMap<String, u64>,
+    other_tenants: u64,
+}
+
+/// The counts and the live feed.
+#[derive(Debug)]
+pub struct Console {
+    events: broadcast::Sender<Arc<RawRecord>>,
+    minutes: Mutex<VecDeque<Minute>>,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console {
+            events: broadcast::channel(BACKLOG).0,
+            minutes: Mutex::new(VecDeque::with_capacity(WINDOW as usize + 1)),
+        }
+    }
+}
+
+/// The counts of the last minutes, as the console's chart and tables read
+/// them.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Decisions in the window.
+    pub total: u64,
+    /// Per minute (Unix minutes), oldest first: the total and by action.
+    pub minutes: Vec<MinuteCounts>,
+    /// By rule, action, mode and portal, most first.
+    pub by_key: Vec<(Key, u64)>,
+    /// By tenant, most first, at most 20.
+    pub top_tenants: Vec<(String, u64)>,
+    /// Decisions whose tenant was not counted by name (over the cap).
+    pub other_tenants: u64,
+}
+
+/// One minute of the chart.
+#[derive(Debug, Serialize)]
+pub struct MinuteCounts {
+    /// Unix time of the minute's start, in seconds.
+    pub at: u64,
+    /// Decisions in it.
+    pub total: u64,
+    /// By action.
+    pub by_action: HashMap<&'static str, u64>,
+}
+
+fn minute_of(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60)
+}
+
+impl Console {
+    /// Counts a record and passes it to the live subscribers.
+    pub fn observe(&self, r: &Arc<RawRecord>) {
+        let at = minute_of(r.at);
+        let rule = r.rule.as_deref();
+        let key = Key {
+            rule: rule.map(|f| f.id.clone()),
+            action: r.action,
+            mode: rule.map_or("enforce", |f| f.mode),
+            portal: rule.and_then(|f| f.portal.clone()),
+        };
+        {
+            let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
+            if minutes.back().is_none_or(|m| m.at < at) {
+                minutes.push_back(Minute {
+                    at,
+                    ..Minute::default()
+                });
+            }
+            while minutes
+                .front()
+                .is_some_and(|m| m.at + WINDOW <= at || minutes.len() > WINDOW as usize)
+            {
+                minutes.pop_front();
+            }
+            // A record from a minute already past (clocks, queues) joins the
+            // newest minute rather than reordering the window.
+            if let Some(m) = minutes.back_mut() {
+                m.total += 1;
+                *m.by.entry(key).or_default() += 1;
+                if let Some(t) = r.tenant {
+                    let t = t.to_string();
+                    if let Some(n) = m.tenants.get_mut(&t) {
+                        *n += 1;
+                    } else if m.tenants.len() < TENANTS_PER_MINUTE {
+                        m.tenants.insert(t, 1);
+                    } else {
+                        m.other_tenants += 1;
+                    }
+                }
+            }
+        }
+        // No subscriber is not an error.
+        let _ = self.events.send(r.clone());
+    }
+
+    /// A live feed of the records taken from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RawRecord>> {
+        self.events.subscribe()
+    }
+
+    /// The counts of the last `minutes` minutes (at most [`WINDOW`]).
+    pub fn summary(&self, minutes: u64, now: SystemTime) -> Summary {
+        let now = minute_of(now);
+        let from = now.saturating_sub(minutes.min(WINDOW).saturating_sub(1));
+        let kept = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_key: HashMap<Key, u64> = HashMap::new();
+        let mut tenants: HashMap<String, u64> = HashMap::new();
+        let mut other_tenants = 0;
+        let mut out = Vec::new();
+        let mut total = 0;
+        for m in kept.iter().filter(|m| m.at >= from && m.at <= now) {
+            let mut by_action: HashMap<&'static str, u64> = HashMap::new();
+            for (k, n) in &m.by {
+                *by_key.entry(k.clone()).or_default() += n;
+                *by_action.entry(k.action).or_default() += n;
+            }
+            for (t, n) in &m.tenants {
+                *tenants.entry(t.clone()).or_default() += n;
+            }
+            other_tenants += m.other_tenants;
+            total += m.total;
+            out.push(MinuteCounts {
+                at: m.at * 60,
+                total: m.total,
+                by_action,
+            });
+        }
+        let mut by_key: Vec<(Key, u64)> = by_key.into_iter().collect();
+        by_key.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.rule.cmp(&b.0.rule)));
+        let mut top_tenants: Vec<(String, u64)> = tenants.into_iter().collect();
+        top_tenants.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top_tenants.truncate(20);
+        Summary {
+            total,
+            minutes: out,
+            by_key,
+            top_tenants,
+            other_tenants,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

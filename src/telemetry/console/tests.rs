@@ -1,0 +1,154 @@
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::telemetry::id::Id;
+use crate::telemetry::pseudonym::Pseudonymizer;
+use crate::telemetry::record::{ClientAddress, Recorder, RuleFacts};
+use crate::tenant::{Directory, Region, TenantId};
+
+fn record(
+    at: SystemTime,
+    rule: Option<&Arc<RuleFacts>>,
+    action: &'static str,
+    tenant: Option<&str>,
+) -> Arc<RawRecord> {
+    Arc::new(RawRecord {
+        at,
+        decision_id: Id::new(),
+        request_id: Id::new(),
+        rule: rule.cloned(),
+        action,
+        status: 403,
+        reason: None,
+        method: http::Method::POST,
+        host: None,
+        path: None,
+        target: "/".into(),
+        tenant: tenant.and_then(|t| TenantId::parse(t).ok()),
+        tenant_source: None,
+        region: None,
+        region_source: None,
+        users: Vec::new(),
+        peer: [127, 0, 0, 1].into(),
+        user_agent: None,
+        protocol: "HTTP/1.1",
+        duration_ms: 0.1,
+        recorder: Arc::new(Recorder {
+            pseudonyms: Pseudonymizer::new(b"k"),
+            client_address: ClientAddress::Omit,
+            user_collections: Vec::new(),
+            generation: 1,
+            config_hash: String::new(),
+            directory: Arc::new(Directory::new(
+                Default::default(),
+                Default::default(),
+                Region::new("global"),
+            )),
+        }),
+    })
+}
+
+fn rule(id: &str, mode: &'static str) -> Arc<RuleFacts> {
+    Arc::new(RuleFacts {
+        id: id.into(),
+        mode,
+        route: None,
+        portal: Some("https://portal.microsoftazure.de".into()),
+    })
+}
+
+const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
+
+#[test]
+fn decisions_are_counted_by_minute_rule_action_and_tenant() {
+    let console = Console::default();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 / 60 * 60);
+    let create = rule("germany-customer-user-create", "enforce");
+    let licenses = rule("germany-license-read", "report-only");
+    for i in 0..5 {
+        console.observe(&record(
+            t0 + Duration::from_secs(i),
+            Some(&create),
+            "explain",
+            Some(DE),
+        ));
+    }
+    console.observe(&record(
+        t0 + Duration::from_secs(61),
+        Some(&licenses),
+        "explain",
+        Some(DE),
+    ));
+    console.observe(&record(t0 + Duration::from_secs(62), None, "reject", None));
+    let s = console.summary(60, t0 + Duration::from_secs(90));
+    assert_eq!(s.total, 7);
+    assert_eq!(s.minutes.len(), 2);
+    assert_eq!(s.minutes[0].total, 5);
+    assert_eq!(s.minutes[1].by_action.get("reject"), Some(&1));
+    assert_eq!(
+        s.by_key[0].0.rule.as_deref(),
+        Some("germany-customer-user-create")
+    );
+    assert_eq!(s.by_key[0].1, 5);
+    assert!(s
+        .by_key
+        .iter()
+        .any(|(k, n)| k.mode == "report-only" && *n == 1));
+    assert_eq!(s.top_tenants, vec![(DE.to_string(), 6)]);
+    // A shorter window sees only the last minute.
+    assert_eq!(console.summary(1, t0 + Duration::from_secs(90)).total, 2);
+}
+
+#[test]
+fn memory_is_bounded_by_the_window_and_the_tenant_cap() {
+    let console = Console::default();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 / 60 * 60);
+    // Two hours of one decision a minute: only the window stays.
+    for m in 0..120 {
+        console.observe(&record(
+            t0 + Duration::from_secs(m * 60),
+            None,
+            "reject",
+            None,
+        ));
+    }
+    let now = t0 + Duration::from_secs(119 * 60);
+    assert_eq!(console.minutes.lock().unwrap().len(), WINDOW as usize);
+    assert_eq!(console.summary(WINDOW, now).total, WINDOW);
+    // Many tenants in one minute: the cap holds, the rest is counted.
+    let later = now + Duration::from_secs(60);
+    for i in 0..(TENANTS_PER_MINUTE + 50) {
+        let t = format!("0a1b2c3d-0000-4000-8000-{i:012x}");
+        console.observe(&record(later, None, "explain", Some(&t)));
+    }
+    assert_eq!(
+        console
+            .minutes
+            .lock()
+            .unwrap()
+            .back()
+            .unwrap()
+            .tenants
+            .len(),
+        TENANTS_PER_MINUTE
+    );
+    let s = console.summary(1, later);
+    assert_eq!(s.other_tenants, 50);
+    assert_eq!(s.top_tenants.len(), 20);
+}
+
+#[tokio::test]
+async fn subscribers_get_each_record_and_a_slow_one_skips_rather_than_holds() {
+    let console = Console::default();
+    let mut rx = console.subscribe();
+    let now = SystemTime::now();
+    console.observe(&record(now, None, "reject", None));
+    assert_eq!(rx.recv().await.unwrap().action, "reject");
+    for _ in 0..(BACKLOG + 10) {
+        console.observe(&record(now, None, "explain", None));
+    }
+    assert!(matches!(
+        rx.recv().await,
+        Err(broadcast::error::RecvError::Lagged(_))
+    ));
+}
