@@ -134,10 +134,10 @@ pub struct LogsArgs {
     #[arg(long)]
     pub tenant: Option<String>,
     /// Only this action (a report-only record has its rule's action).
-    #[arg(long, value_parser = ["explain", "redirect", "deny", "allow", "reject", "forward"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::telemetry::filter::ACTIONS))]
     pub action: Option<String>,
     /// Only records of this mode.
-    #[arg(long, value_parser = ["enforce", "report-only"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::telemetry::filter::MODES))]
     pub mode: Option<String>,
     /// Only this status (100-599).
     #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]

@@ -47,9 +47,11 @@
 //! - [`upstream`]: the connection pool (one idle cap, one resend rule), the
 //!   one rewrite of heads, the request body towards the upstream.
 //! - [`server`]: listeners, TLS termination, reload and file watching, graceful
-//!   drain, sd_notify, the admin listener.
+//!   drain, sd_notify, the admin listener and its console
+//!   ([`server::console`]: the page and the live feed).
 //! - [`telemetry`]: tracing, ids, decision records and the decision log
-//!   (pseudonyms, rotation), metrics.
+//!   (pseudonyms, rotation), metrics, the record filters shared by `logs`
+//!   and the console ([`telemetry::filter`]), the console's counts.
 //! - [`demo`]: the sample partner-portal backend used by `portalgate demo` and tests.
 //! - [`cli`] and [`commands`]: the command line.
 //!

@@ -127,7 +127,7 @@ fn banner(
     let p = format!("http://{proxy}");
     format!(
         "portalgate demo: the Germany policy pack in front of a sample Partner Center\n\
-         \n  proxy    {p}\n  backend  http://{backend}  (sample Partner Center API and web UI)\n  admin    http://{admin}\n\
+         \n  proxy    {p}\n  backend  http://{backend}  (sample Partner Center API and web UI)\n  admin    http://{admin}\n  console  http://{admin}/ui/  (blocked requests live, counts, rules)\n\
          \n  Germany tenant: {GERMANY_TENANT}\n  global tenant:  {GLOBAL_TENANT}\n\
          \nTry (a response with x-demo-backend: reached came from the backend):\n\
          \n  # Germany: creating a customer user is explained, never forwarded\

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::Exit;
 use crate::cli::LogsArgs;
+use crate::telemetry::filter::{when, Fields, Filter};
 use crate::tenant::TenantId;
 
 /// The fields `logs` reads; the rest of a record is ignored.
@@ -44,70 +45,30 @@ struct Line {
     portal: Option<String>,
 }
 
-struct Filters {
-    rule: Option<String>,
-    tenant: Option<TenantId>,
-    action: Option<String>,
-    mode: Option<String>,
-    status: Option<u16>,
-    since: Option<SystemTime>,
-    until: Option<SystemTime>,
-    path: Option<String>,
-}
-
-fn when(s: &str, now: SystemTime) -> Result<SystemTime, String> {
-    if let Ok(d) = humantime::parse_duration(s) {
-        return now
-            .checked_sub(d)
-            .ok_or_else(|| format!("{s:?} reaches before 1970"));
+impl Fields for Line {
+    fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
     }
-    humantime::parse_rfc3339_weak(s)
-        .map_err(|_| format!("{s:?}: write a time (2026-11-24T09:00:00Z) or an age (2h, 30m)"))
-}
-
-impl Filters {
-    fn keep(&self, l: &Line) -> bool {
-        if self
-            .rule
-            .as_ref()
-            .is_some_and(|r| l.rule.as_deref() != Some(r.as_str()))
-        {
-            return false;
-        }
-        if let Some(t) = self.tenant {
-            if l.tenant.as_deref().and_then(|x| TenantId::parse(x).ok()) != Some(t) {
-                return false;
-            }
-        }
-        if self.action.as_ref().is_some_and(|a| *a != l.action) {
-            return false;
-        }
-        if self
-            .mode
-            .as_ref()
-            .is_some_and(|m| *m != l.mode.as_deref().unwrap_or("enforce"))
-        {
-            return false;
-        }
-        if self.status.is_some_and(|s| s != l.status) {
-            return false;
-        }
-        if self.since.is_some() || self.until.is_some() {
-            let Ok(ts) = humantime::parse_rfc3339_weak(&l.ts) else {
-                return false;
-            };
-            if self.since.is_some_and(|s| ts < s) || self.until.is_some_and(|u| ts > u) {
-                return false;
-            }
-        }
-        if let Some(p) = &self.path {
-            let route = l.route.as_deref() == Some(p.as_str());
-            let prefix = l.path.as_deref().is_some_and(|x| x.starts_with(p.as_str()));
-            if !(route || prefix) {
-                return false;
-            }
-        }
-        true
+    fn tenant(&self) -> Option<TenantId> {
+        self.tenant.as_deref().and_then(|t| TenantId::parse(t).ok())
+    }
+    fn action(&self) -> &str {
+        &self.action
+    }
+    fn mode(&self) -> &str {
+        self.mode.as_deref().unwrap_or("enforce")
+    }
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn at(&self) -> Option<SystemTime> {
+        humantime::parse_rfc3339_weak(&self.ts).ok()
+    }
+    fn route(&self) -> Option<&str> {
+        self.route.as_deref()
+    }
+    fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 }
 
@@ -236,7 +197,7 @@ fn print_line(out: &mut impl Write, l: &Line, raw: &str, json: bool) -> std::io:
 /// the file is rotated (a new inode at the path) finishes the old one, then
 /// reads the new one from its start; a truncated file is read again from its
 /// start. Ends when stdout goes away.
-fn follow(path: &Path, start: u64, filters: &Filters, json: bool, out: &mut impl Write) -> Exit {
+fn follow(path: &Path, start: u64, filters: &Filter, json: bool, out: &mut impl Write) -> Exit {
     use std::io::{Seek, SeekFrom};
     use std::os::unix::fs::MetadataExt;
     let open = |at: u64| -> Option<(BufReader<std::fs::File>, u64)> {
@@ -304,7 +265,7 @@ pub fn run(args: &LogsArgs) -> Exit {
     let now = SystemTime::now();
     let parse_time = |s: &Option<String>| s.as_deref().map(|v| when(v, now)).transpose();
     let filters = match (parse_time(&args.since), parse_time(&args.until)) {
-        (Ok(since), Ok(until)) => Filters {
+        (Ok(since), Ok(until)) => Filter {
             rule: args.rule.clone(),
             tenant: match args.tenant.as_deref().map(TenantId::parse).transpose() {
                 Ok(t) => t,

@@ -4,26 +4,41 @@
 //! - `/readyz`: 200 while serving, 503 once draining (always open).
 //! - `/metrics`: Prometheus text exposition.
 //! - `/config`: the configuration hash, generation and rule table (JSON).
-//! - `/decisions/recent?limit=N`: the last N decision records (JSON, N ≤ 1000).
+//! - `/decisions/recent?limit=N&…`: the last N decision records (JSON,
+//!   N ≤ 1000), with the filters of `portalgate logs` as query parameters
+//!   (`rule`, `tenant`, `action`, `mode`, `status`, `since`, `until`,
+//!   `path`; an unknown value is a 400 that names it).
+//! - `/ui/`: the operators' console ([`super::console`]): its files, then
+//!   `/ui/api/summary?minutes=N` (counts) and `/ui/api/events?…` (the live
+//!   feed, with the same filters).
+//! - `POST /reload`: reload the configuration file.
 //!
-//! With `[admin] token` (or `$PORTALGATE_ADMIN_TOKEN`) the last three need
-//! `Authorization: Bearer <token>`. The listener binds to 127.0.0.1 unless
-//! configured otherwise.
+//! With `[admin] token` (or `$PORTALGATE_ADMIN_TOKEN`) everything but the
+//! probes and the console's own files (which hold no data) needs
+//! `Authorization: Bearer <token>`; `admin.public_metrics` opens `/metrics`.
+//! The listener binds to 127.0.0.1 unless configured otherwise.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::console;
 use super::reload::Live;
+use crate::telemetry::filter::Filter;
+
+/// An admin response's body: whole, or the console's live feed.
+type AdminBody = BoxBody<Bytes, Infallible>;
 
 /// What the admin routes read.
 pub struct AdminState {
@@ -72,8 +87,8 @@ fn reply(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(body.into()));
+) -> Response<AdminBody> {
+    let mut resp = Response::new(Full::new(body.into()).boxed());
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -98,7 +113,7 @@ fn authorized(req: &Request<Incoming>, token: Option<&str>) -> bool {
 
 /// `POST /reload`: 200 with the new generation, or 400 with every error
 /// (the running configuration keeps serving).
-async fn reload(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
+async fn reload(req: &Request<Incoming>, state: &AdminState) -> Response<AdminBody> {
     if !authorized(req, state.token.as_deref()) {
         return reply(
             StatusCode::UNAUTHORIZED,
@@ -120,7 +135,7 @@ async fn reload(req: &Request<Incoming>, state: &AdminState) -> Response<Full<By
     }
 }
 
-fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
+fn route(req: &Request<Incoming>, state: &AdminState) -> Response<AdminBody> {
     const TEXT: &str = "text/plain; charset=utf-8";
     const JSON: &str = "application/json";
     let path = req.uri().path();
@@ -130,8 +145,19 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
             return reply(StatusCode::OK, TEXT, "ready\n")
         }
         "/readyz" => return reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "draining\n"),
-        "/metrics" | "/config" | "/decisions/recent" | "/ui/api/summary" => {}
-        _ => return reply(StatusCode::NOT_FOUND, TEXT, "not found\n"),
+        "/ui" => {
+            let mut r = reply(StatusCode::MOVED_PERMANENTLY, TEXT, "see /ui/\n");
+            r.headers_mut()
+                .insert(header::LOCATION, http::HeaderValue::from_static("/ui/"));
+            return r;
+        }
+        "/metrics" | "/config" | "/decisions/recent" | "/ui/api/summary" | "/ui/api/events" => {}
+        _ => {
+            return match console::asset(path) {
+                Some(a) => ui(reply(StatusCode::OK, a.content_type, a.body)),
+                None => reply(StatusCode::NOT_FOUND, TEXT, "not found\n"),
+            }
+        }
     }
     let public = path == "/metrics" && state.public_metrics;
     if !public && !authorized(req, state.token.as_deref()) {
@@ -146,9 +172,10 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
         );
         return r;
     }
+    let log = state.live.decision_log();
+    let filter = || Filter::from_query(req.uri().query().unwrap_or(""), SystemTime::now());
     match path {
         "/metrics" => {
-            let log = state.live.decision_log();
             let m = state.live.metrics();
             m.decision_log_queue.set(log.queued() as i64);
             // Raised to the log's count (concurrent scrapes agree).
@@ -161,32 +188,68 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
                 m.encode(),
             )
         }
-        "/config" => reply(StatusCode::OK, JSON, state.live.config_doc()),
+        "/config" => ui(reply(StatusCode::OK, JSON, state.live.config_doc())),
         "/ui/api/summary" => {
             let minutes = number(req, "minutes").unwrap_or(60);
-            let summary = state
-                .live
-                .decision_log()
-                .console()
-                .summary(minutes, std::time::SystemTime::now());
-            reply(
+            let summary = log.console().summary(minutes, SystemTime::now());
+            ui(reply(
                 StatusCode::OK,
                 JSON,
                 serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into()) + "\n",
-            )
+            ))
         }
-        _ => {
-            let limit = number(req, "limit")
-                .map_or(100, |n| usize::try_from(n).unwrap_or(usize::MAX))
-                .min(crate::telemetry::decision_log::RECENT);
-            let records = state.live.decision_log().recent(limit);
-            reply(
-                StatusCode::OK,
-                JSON,
-                serde_json::to_string(&records).unwrap_or_else(|_| "[]".into()) + "\n",
-            )
-        }
+        "/ui/api/events" => match filter() {
+            Err(e) => reply(StatusCode::BAD_REQUEST, TEXT, e + "\n"),
+            Ok(f) => match console::events(log.console(), f) {
+                Some(events) => {
+                    let mut r = Response::new(events.boxed());
+                    r.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("text/event-stream"),
+                    );
+                    ui(r)
+                }
+                None => reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT,
+                    "too many live feeds are open; close one and try again\n",
+                ),
+            },
+        },
+        _ => match filter() {
+            Err(e) => reply(StatusCode::BAD_REQUEST, TEXT, e + "\n"),
+            Ok(f) => {
+                let limit = number(req, "limit")
+                    .map_or(100, |n| usize::try_from(n).unwrap_or(usize::MAX))
+                    .min(crate::telemetry::decision_log::RECENT);
+                let records = log.recent(limit, &f);
+                ui(reply(
+                    StatusCode::OK,
+                    JSON,
+                    serde_json::to_string(&records).unwrap_or_else(|_| "[]".into()) + "\n",
+                ))
+            }
+        },
     }
+}
+
+/// The headers of what the console loads: never cached, never sniffed,
+/// never framed, no referrer, only its own script and style.
+fn ui(mut r: Response<AdminBody>) -> Response<AdminBody> {
+    let h = r.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            console::CONTENT_SECURITY_POLICY,
+        ),
+    ] {
+        h.insert(name, http::HeaderValue::from_static(value));
+    }
+    r
 }
 
 /// The number a query parameter `name=N` gives, if any.

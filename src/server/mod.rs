@@ -11,6 +11,7 @@
 mod admin;
 pub mod churn;
 mod conn;
+pub mod console;
 pub mod notify;
 mod prefixed;
 pub mod reload;

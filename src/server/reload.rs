@@ -26,7 +26,10 @@ pub struct Live {
     /// The snapshot requests use.
     pub proxy: ArcSwap<Proxy>,
     /// The `/config` document of the snapshot.
-    config_doc: ArcSwap<String>,
+    config_doc: ArcSwap<serde_json::Value>,
+    /// When the last reload was tried and what came of it (`/config`'s
+    /// `last_reload`; `null` until one is tried).
+    last_reload: std::sync::Mutex<serde_json::Value>,
     source: Option<PathBuf>,
     listeners: Vec<SocketAddr>,
     /// The running listeners' certificates, by address.
@@ -62,12 +65,19 @@ impl Live {
             log,
             metrics,
             lock: tokio::sync::Mutex::new(()),
+            last_reload: std::sync::Mutex::new(serde_json::Value::Null),
         }
     }
 
     /// The `/config` document of the snapshot in force.
     pub fn config_doc(&self) -> String {
-        self.config_doc.load().as_ref().clone()
+        let mut doc = self.config_doc.load().as_ref().clone();
+        doc["last_reload"] = self
+            .last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        doc.to_string() + "\n"
     }
 
     /// The metrics, shared by every snapshot.
@@ -86,6 +96,13 @@ impl Live {
         let _one_at_a_time = self.lock.lock().await;
         super::notify::notify("RELOADING=1\nSTATUS=reloading");
         let result = self.reload_now().await;
+        let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = match &result {
+            Ok(generation) => {
+                serde_json::json!({"at": at, "result": "success", "generation": generation})
+            }
+            Err(errors) => serde_json::json!({"at": at, "result": "error", "errors": errors}),
+        };
         super::notify::notify("READY=1\nSTATUS=serving");
         result
     }
@@ -154,7 +171,7 @@ impl Live {
 }
 
 /// The `/config` document for `config` at `generation`.
-pub fn config_doc(config: &crate::config::Config, generation: u64) -> String {
+pub fn config_doc(config: &crate::config::Config, generation: u64) -> serde_json::Value {
     let rules: Vec<serde_json::Value> = config
         .rules
         .rules()
@@ -176,6 +193,4 @@ pub fn config_doc(config: &crate::config::Config, generation: u64) -> String {
         "rules": rules,
         "tenants": config.directory.len(),
     })
-    .to_string()
-        + "\n"
 }

@@ -10,20 +10,25 @@
 //! rather than hold them ([`tokio::sync::broadcast`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use super::record::RawRecord;
+use super::record::{RawRecord, RuleFacts};
+use crate::tenant::TenantId;
 
 /// Minutes of counts kept.
 pub const WINDOW: u64 = 60;
 /// Distinct tenants counted per minute; more go to `other_tenants`.
 pub const TENANTS_PER_MINUTE: usize = 1000;
 /// Records a slow subscriber may fall behind before it skips some.
-const BACKLOG: usize = 1024;
+pub const BACKLOG: usize = 1024;
+/// Live feeds open at once (each holds a task and up to [`BACKLOG`]
+/// records' worth of place in the channel).
+pub const MAX_SUBSCRIBERS: usize = 16;
 
 /// One decision's place in the counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -38,12 +43,29 @@ pub struct Key {
     pub portal: Option<String>,
 }
 
+/// A rule as counted while records arrive: the configuration's own facts,
+/// compared by identity, so counting allocates nothing.
+#[derive(Debug, Clone)]
+struct Facts(Arc<RuleFacts>);
+
+impl PartialEq for Facts {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Facts {}
+impl std::hash::Hash for Facts {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.0), h)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Minute {
     at: u64,
     total: u64,
-    by: HashMap<Key, u64>,
-    tenants: HashMap<String, u64>,
+    by: HashMap<(Option<Facts>, &'static str), u64>,
+    tenants: HashMap<TenantId, u64>,
     other_tenants: u64,
 }
 
@@ -51,6 +73,7 @@ struct Minute {
 #[derive(Debug)]
 pub struct Console {
     events: broadcast::Sender<Arc<RawRecord>>,
+    subscribers: Arc<AtomicUsize>,
     minutes: Mutex<VecDeque<Minute>>,
 }
 
@@ -58,6 +81,7 @@ impl Default for Console {
     fn default() -> Self {
         Console {
             events: broadcast::channel(BACKLOG).0,
+            subscribers: Arc::default(),
             minutes: Mutex::new(VecDeque::with_capacity(WINDOW as usize + 1)),
         }
     }
@@ -79,6 +103,20 @@ pub struct Summary {
     pub other_tenants: u64,
 }
 
+/// An open live feed; dropping it frees its place.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The records, as they are taken.
+    pub records: broadcast::Receiver<Arc<RawRecord>>,
+    count: Arc<AtomicUsize>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One minute of the chart.
 #[derive(Debug, Serialize)]
 pub struct MinuteCounts {
@@ -98,13 +136,7 @@ impl Console {
     /// Counts a record and passes it to the live subscribers.
     pub fn observe(&self, r: &Arc<RawRecord>) {
         let at = minute_of(r.at);
-        let rule = r.rule.as_deref();
-        let key = Key {
-            rule: rule.map(|f| f.id.clone()),
-            action: r.action,
-            mode: rule.map_or("enforce", |f| f.mode),
-            portal: rule.and_then(|f| f.portal.clone()),
-        };
+        let key = (r.rule.clone().map(Facts), r.action);
         {
             let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
             if minutes.back().is_none_or(|m| m.at < at) {
@@ -125,7 +157,6 @@ impl Console {
                 m.total += 1;
                 *m.by.entry(key).or_default() += 1;
                 if let Some(t) = r.tenant {
-                    let t = t.to_string();
                     if let Some(n) = m.tenants.get_mut(&t) {
                         *n += 1;
                     } else if m.tenants.len() < TENANTS_PER_MINUTE {
@@ -140,9 +171,18 @@ impl Console {
         let _ = self.events.send(r.clone());
     }
 
-    /// A live feed of the records taken from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RawRecord>> {
-        self.events.subscribe()
+    /// A live feed of the records taken from now on; `None` while
+    /// [`MAX_SUBSCRIBERS`] feeds are open.
+    pub fn subscribe(&self) -> Option<Subscription> {
+        let taken = self
+            .subscribers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_SUBSCRIBERS).then_some(n + 1)
+            });
+        taken.ok().map(|_| Subscription {
+            records: self.events.subscribe(),
+            count: self.subscribers.clone(),
+        })
     }
 
     /// The counts of the last `minutes` minutes (at most [`WINDOW`]).
@@ -151,18 +191,25 @@ impl Console {
         let from = now.saturating_sub(minutes.min(WINDOW).saturating_sub(1));
         let kept = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
         let mut by_key: HashMap<Key, u64> = HashMap::new();
-        let mut tenants: HashMap<String, u64> = HashMap::new();
+        let mut tenants: HashMap<TenantId, u64> = HashMap::new();
         let mut other_tenants = 0;
         let mut out = Vec::new();
         let mut total = 0;
         for m in kept.iter().filter(|m| m.at >= from && m.at <= now) {
             let mut by_action: HashMap<&'static str, u64> = HashMap::new();
-            for (k, n) in &m.by {
-                *by_key.entry(k.clone()).or_default() += n;
-                *by_action.entry(k.action).or_default() += n;
+            for ((rule, action), n) in &m.by {
+                let rule = rule.as_ref().map(|f| &*f.0);
+                let key = Key {
+                    rule: rule.map(|f| f.id.clone()),
+                    action,
+                    mode: rule.map_or("enforce", |f| f.mode),
+                    portal: rule.and_then(|f| f.portal.clone()),
+                };
+                *by_key.entry(key).or_default() += n;
+                *by_action.entry(action).or_default() += n;
             }
             for (t, n) in &m.tenants {
-                *tenants.entry(t.clone()).or_default() += n;
+                *tenants.entry(*t).or_default() += n;
             }
             other_tenants += m.other_tenants;
             total += m.total;
@@ -174,9 +221,10 @@ impl Console {
         }
         let mut by_key: Vec<(Key, u64)> = by_key.into_iter().collect();
         by_key.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.rule.cmp(&b.0.rule)));
-        let mut top_tenants: Vec<(String, u64)> = tenants.into_iter().collect();
-        top_tenants.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top_tenants.truncate(20);
+        let mut top: Vec<(TenantId, u64)> = tenants.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(20);
+        let top_tenants = top.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
         Summary {
             total,
             minutes: out,

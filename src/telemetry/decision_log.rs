@@ -123,16 +123,25 @@ impl DecisionLog {
         self.tx.is_some()
     }
 
-    /// The last `limit` records, newest last, formatted.
-    pub fn recent(&self, limit: usize) -> Vec<DecisionRecord> {
-        let picked: Vec<Arc<RawRecord>> = {
-            let ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            ring.iter()
-                .skip(ring.len().saturating_sub(limit))
-                .cloned()
-                .collect()
-        };
-        picked.iter().map(|r| r.format()).collect()
+    /// The last `limit` records that `filter` keeps, newest last, formatted.
+    pub fn recent(&self, limit: usize, filter: &super::filter::Filter) -> Vec<DecisionRecord> {
+        let ring: Vec<Arc<RawRecord>> = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        // Formatted outside the lock, newest first, until `limit` are kept.
+        let mut kept: Vec<DecisionRecord> = ring
+            .iter()
+            .rev()
+            .map(|r| r.format())
+            .filter(|r| filter.keep(r))
+            .take(limit)
+            .collect();
+        kept.reverse();
+        kept
     }
 
     /// Keeps a record in the ring and queues it for the outputs. A full

@@ -12,6 +12,7 @@
 
 pub mod console;
 pub mod decision_log;
+pub mod filter;
 pub mod id;
 pub mod metrics;
 pub mod pseudonym;

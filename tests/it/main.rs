@@ -7,6 +7,7 @@ mod admin;
 mod bypass;
 mod canonical;
 mod cli;
+mod console;
 mod decisions;
 mod differential;
 mod errors;

@@ -140,7 +140,8 @@ fn memory_is_bounded_by_the_window_and_the_tenant_cap() {
 #[tokio::test]
 async fn subscribers_get_each_record_and_a_slow_one_skips_rather_than_holds() {
     let console = Console::default();
-    let mut rx = console.subscribe();
+    let mut sub = console.subscribe().unwrap();
+    let rx = &mut sub.records;
     let now = SystemTime::now();
     console.observe(&record(now, None, "reject", None));
     assert_eq!(rx.recv().await.unwrap().action, "reject");
@@ -151,4 +152,15 @@ async fn subscribers_get_each_record_and_a_slow_one_skips_rather_than_holds() {
         rx.recv().await,
         Err(broadcast::error::RecvError::Lagged(_))
     ));
+}
+
+#[test]
+fn live_feeds_are_capped_and_a_closed_one_frees_its_place() {
+    let console = Console::default();
+    let open: Vec<Subscription> = (0..MAX_SUBSCRIBERS)
+        .map(|_| console.subscribe().unwrap())
+        .collect();
+    assert!(console.subscribe().is_none());
+    drop(open);
+    assert!(console.subscribe().is_some());
 }
