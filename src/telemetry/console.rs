@@ -97,7 +97,7 @@ pub struct Summary {
     pub minutes: Vec<MinuteCounts>,
     /// By rule, action, mode and portal, most first.
     pub by_key: Vec<(Key, u64)>,
-    /// By tenant, most first, at most 20.
+    /// By tenant, most first, at most [`TOP_TENANTS`].
     pub top_tenants: Vec<(String, u64)>,
     /// Decisions whose tenant was not counted by name (over the cap).
     pub other_tenants: u64,
@@ -117,8 +117,9 @@ impl Drop for Subscription {
     }
 }
 
-/// One minute of the chart.
-#[derive(Debug, Serialize)]
+/// One minute of the chart: its decisions by each dimension the console
+/// charts (`-` for no rule, no portal, or a tenant outside the top ones).
+#[derive(Debug, Default, Serialize)]
 pub struct MinuteCounts {
     /// Unix time of the minute's start, in seconds.
     pub at: u64,
@@ -126,7 +127,18 @@ pub struct MinuteCounts {
     pub total: u64,
     /// By action.
     pub by_action: HashMap<&'static str, u64>,
+    /// By rule id.
+    pub by_rule: HashMap<String, u64>,
+    /// By the portal the answer named.
+    pub by_portal: HashMap<String, u64>,
+    /// By tenant, for the window's top tenants only.
+    pub by_tenant: HashMap<String, u64>,
 }
+
+/// The name of "none" in the chart's dimensions.
+const NONE: &str = "-";
+/// Tenants named in a summary.
+pub const TOP_TENANTS: usize = 20;
 
 fn minute_of(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60)
@@ -190,13 +202,31 @@ impl Console {
         let now = minute_of(now);
         let from = now.saturating_sub(minutes.min(WINDOW).saturating_sub(1));
         let kept = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
-        let mut by_key: HashMap<Key, u64> = HashMap::new();
+        let window: Vec<&Minute> = kept
+            .iter()
+            .filter(|m| m.at >= from && m.at <= now)
+            .collect();
+        // The top tenants of the window first: the chart shows those.
         let mut tenants: HashMap<TenantId, u64> = HashMap::new();
-        let mut other_tenants = 0;
-        let mut out = Vec::new();
-        let mut total = 0;
-        for m in kept.iter().filter(|m| m.at >= from && m.at <= now) {
-            let mut by_action: HashMap<&'static str, u64> = HashMap::new();
+        for m in &window {
+            for (t, n) in &m.tenants {
+                *tenants.entry(*t).or_default() += n;
+            }
+        }
+        let mut top: Vec<(TenantId, u64)> = tenants.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(TOP_TENANTS);
+        let named: HashMap<TenantId, String> =
+            top.iter().map(|(t, _)| (*t, t.to_string())).collect();
+        let mut by_key: HashMap<Key, u64> = HashMap::new();
+        let mut out = Vec::with_capacity(window.len());
+        let (mut total, mut other_tenants) = (0, 0);
+        for m in window {
+            let mut counts = MinuteCounts {
+                at: m.at * 60,
+                total: m.total,
+                ..MinuteCounts::default()
+            };
             for ((rule, action), n) in &m.by {
                 let rule = rule.as_ref().map(|f| &*f.0);
                 let key = Key {
@@ -205,31 +235,40 @@ impl Console {
                     mode: rule.map_or("enforce", |f| f.mode),
                     portal: rule.and_then(|f| f.portal.clone()),
                 };
+                *counts.by_action.entry(action).or_default() += n;
+                *counts
+                    .by_rule
+                    .entry(key.rule.clone().unwrap_or_else(|| NONE.into()))
+                    .or_default() += n;
+                *counts
+                    .by_portal
+                    .entry(key.portal.clone().unwrap_or_else(|| NONE.into()))
+                    .or_default() += n;
                 *by_key.entry(key).or_default() += n;
-                *by_action.entry(action).or_default() += n;
             }
             for (t, n) in &m.tenants {
-                *tenants.entry(*t).or_default() += n;
+                if let Some(name) = named.get(t) {
+                    *counts.by_tenant.entry(name.clone()).or_default() += n;
+                }
+            }
+            // Everything else: other tenants and records without one.
+            let rest = m
+                .total
+                .saturating_sub(counts.by_tenant.values().sum::<u64>());
+            if rest > 0 {
+                counts.by_tenant.insert(NONE.into(), rest);
             }
             other_tenants += m.other_tenants;
             total += m.total;
-            out.push(MinuteCounts {
-                at: m.at * 60,
-                total: m.total,
-                by_action,
-            });
+            out.push(counts);
         }
         let mut by_key: Vec<(Key, u64)> = by_key.into_iter().collect();
         by_key.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.rule.cmp(&b.0.rule)));
-        let mut top: Vec<(TenantId, u64)> = tenants.into_iter().collect();
-        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top.truncate(20);
-        let top_tenants = top.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
         Summary {
             total,
             minutes: out,
             by_key,
-            top_tenants,
+            top_tenants: top.into_iter().map(|(t, n)| (t.to_string(), n)).collect(),
             other_tenants,
         }
     }

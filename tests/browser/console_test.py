@@ -156,7 +156,7 @@ class Console:
 
     def filter(self, **values):
         form = self.find("#filters")
-        for name in ["rule", "tenant", "status", "since", "path"]:
+        for name in ["rule", "tenant", "status", "since", "until", "path"]:
             box = form.find_element(By.NAME, name)
             box.clear()
             box.send_keys(values.get(name, ""))
@@ -210,6 +210,23 @@ def run(c):
                    for r in b.find_elements(By.CSS_SELECTOR, f"#chart rect[data-action={action}]"))
     c.until("the chart's bars", lambda: charted("explain") == c.sent["explain"]
             and charted("redirect") == c.sent["redirect"])
+
+    # The same counts by rule, by tenant and by portal.
+    def series(name):
+        return sum(int(r.get_attribute("data-count")) for r in b.find_elements(
+            By.CSS_SELECTOR, f"#chart rect[data-series='{name}']"))
+    by = Select(c.find("#chart-by"))
+    by.select_by_value("rule")
+    c.until("the chart by rule", lambda: series("germany-customer-user-create") == 1
+            and series("germany-password-reset") == 1 and series("germany-ui-partner-users") == 1)
+    assert "germany-password-reset 1" in c.text("#legend"), c.text("#legend")
+    by.select_by_value("tenant")
+    # The redirect came through the Germany host: no tenant in it.
+    c.until("the chart by tenant", lambda: series(DE) == 2 and series("-") == 1)
+    by.select_by_value("portal")
+    c.until("the chart by portal", lambda: series("https://portal.office.de/adminportal") == 2
+            and series("https://portal.microsoftazure.de") == 1)
+    by.select_by_value("action")
     by_rule = c.text("#by-rule")
     assert "germany-customer-user-create" in by_rule and "germany-password-reset" in by_rule, by_rule
     assert DE in c.text("#top-tenants"), c.text("#top-tenants")

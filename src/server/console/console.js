@@ -94,7 +94,33 @@ async function loadConfig() {
 
 // ---- counts and chart ----
 
+const PALETTE = ['#2563eb', '#c2410c', '#15803d', '#7e22ce', '#b91c1c', '#0e7490',
+  '#a16207', '#be185d'];
+const SERIES = 8; // named series in the chart; the rest are "other"
+
+// The chart's series for the chosen dimension, biggest first.
+function series(summary, by) {
+  const field = 'by_' + by;
+  const totals = new Map();
+  for (const m of summary.minutes) {
+    for (const [k, n] of Object.entries(m[field] || {})) totals.set(k, (totals.get(k) || 0) + n);
+  }
+  let keys = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || a.localeCompare(b));
+  if (by === 'action') keys = ACTIONS.filter((a) => totals.has(a));
+  const named = keys.slice(0, SERIES);
+  const color = (k, i) => (by === 'action' ? null : PALETTE[i % PALETTE.length]);
+  const list = named.map((k, i) => ({ key: k, total: totals.get(k), color: color(k, i) }));
+  const rest = keys.slice(SERIES);
+  if (rest.length) {
+    list.push({ key: 'other', total: rest.reduce((s, k) => s + totals.get(k), 0), color: '#94a3b8',
+      members: new Set(rest) });
+  }
+  return { field, list };
+}
+
 function drawChart(summary, minutes) {
+  const by = $('chart-by').value;
+  const { field, list } = series(summary, by);
   const svg = $('chart');
   const ns = 'http://www.w3.org/2000/svg';
   const W = 720, H = 160, top = 12, bottom = 16;
@@ -103,6 +129,7 @@ function drawChart(summary, minutes) {
   let max = 1;
   for (const m of summary.minutes) max = Math.max(max, m.total);
   const slot = W / minutes;
+  const hhmm = (minute) => new Date(minute * 60000).toTimeString().slice(0, 5);
   const parts = [];
   for (let i = 0; i < minutes; i++) {
     const minute = nowMinute - (minutes - 1 - i);
@@ -112,13 +139,16 @@ function drawChart(summary, minutes) {
       const t = document.createElementNS(ns, 'text');
       t.setAttribute('x', x + 1);
       t.setAttribute('y', H - 4);
-      t.textContent = new Date(minute * 60000).toTimeString().slice(0, 5);
+      t.textContent = hhmm(minute);
       parts.push(t);
     }
     if (!m) continue;
+    const counts = m[field] || {};
     let y = H - bottom;
-    for (const action of ACTIONS) {
-      const n = m.by_action[action] || 0;
+    for (const s of list) {
+      const n = s.members
+        ? [...s.members].reduce((sum, k) => sum + (counts[k] || 0), 0)
+        : counts[s.key] || 0;
       if (!n) continue;
       const h = ((H - bottom - top) * n) / max;
       y -= h;
@@ -127,11 +157,12 @@ function drawChart(summary, minutes) {
       r.setAttribute('y', y);
       r.setAttribute('width', Math.max(slot - 1, 1));
       r.setAttribute('height', h);
-      r.dataset.action = action;
+      if (by === 'action') r.dataset.action = s.key; else r.setAttribute('fill', s.color);
+      r.dataset.series = s.key;
       r.dataset.count = n;
       r.dataset.minute = minute * 60;
       const title = document.createElementNS(ns, 'title');
-      title.textContent = `${new Date(minute * 60000).toTimeString().slice(0, 5)}: ${n} ${action}`;
+      title.textContent = `${hhmm(minute)}: ${n} ${s.key}`;
       r.append(title);
       parts.push(r);
     }
@@ -142,7 +173,14 @@ function drawChart(summary, minutes) {
   peak.textContent = `${max} / minute`;
   parts.push(peak);
   svg.replaceChildren(...parts);
+  $('legend').replaceChildren(...list.map((s) => {
+    const li = el('li', `${s.key} ${s.total}`);
+    if (by === 'action') li.dataset.action = s.key; else li.style.setProperty('--c', s.color);
+    return li;
+  }));
 }
+
+let lastSummary = null;
 
 async function loadSummary() {
   clearTimeout(summaryTimer);
@@ -150,6 +188,7 @@ async function loadSummary() {
   const minutes = Number($('minutes').value);
   const s = await (await api('/ui/api/summary?minutes=' + minutes)).json();
   $('total').textContent = s.total;
+  lastSummary = s;
   drawChart(s, minutes);
   $('by-rule').tBodies[0].replaceChildren(...s.by_key.map(([k, n]) =>
     row([k.rule || '(no rule)', actionCell(k.action), el('td', k.mode, k.mode), k.portal || '–',
@@ -315,6 +354,9 @@ $('clear').addEventListener('click', () => {
   applyFilters();
 });
 $('minutes').addEventListener('change', () => loadSummary().catch(failed));
+$('chart-by').addEventListener('change', () => {
+  if (lastSummary) drawChart(lastSummary, Number($('minutes').value));
+});
 
 function failed(e) {
   if (e instanceof Unauthorized) signIn('The token was refused.');

@@ -97,6 +97,22 @@ fn decisions_are_counted_by_minute_rule_action_and_tenant() {
     assert_eq!(s.top_tenants, vec![(DE.to_string(), 6)]);
     // A shorter window sees only the last minute.
     assert_eq!(console.summary(1, t0 + Duration::from_secs(90)).total, 2);
+    // Each minute by each dimension the chart offers; "-" is no rule, no
+    // portal, no tenant (or one outside the top).
+    let last = &s.minutes[1];
+    assert_eq!(last.by_rule.get("germany-license-read"), Some(&1));
+    assert_eq!(last.by_rule.get("-"), Some(&1));
+    assert_eq!(
+        last.by_portal.get("https://portal.microsoftazure.de"),
+        Some(&1)
+    );
+    assert_eq!(last.by_tenant.get(DE), Some(&1));
+    assert_eq!(last.by_tenant.get("-"), Some(&1));
+    for m in &s.minutes {
+        for dim in [&m.by_rule, &m.by_portal, &m.by_tenant] {
+            assert_eq!(dim.values().sum::<u64>(), m.total);
+        }
+    }
 }
 
 #[test]
