@@ -79,6 +79,9 @@ pub async fn run(args: DemoArgs) -> Exit {
 }
 
 async fn run_with(args: &DemoArgs, dir: &std::path::Path, backend_addr: SocketAddr) -> Exit {
+    // The banner names the pid to send SIGHUP to: handle it from before then.
+    #[cfg(unix)]
+    signal::hold_hangups();
     let path = match write_demo_config(dir, args, backend_addr) {
         Ok(p) => p,
         Err(e) => {
@@ -100,6 +103,9 @@ async fn run_with(args: &DemoArgs, dir: &std::path::Path, backend_addr: SocketAd
             return Exit::Runtime;
         }
     };
+    // The server holds what it needs; the loaded configuration (a large
+    // tenant directory, say) must not outlive the first reload.
+    drop(config);
     let proxy = server.local_addrs().first().copied().unwrap_or(args.listen);
     let admin = server.admin_addr().unwrap_or(args.admin_listen);
     println!(

@@ -144,7 +144,7 @@ impl Accounts {
                 user_collections: config.decision_log.user_collections.clone(),
                 generation,
                 config_hash: config.hash.chars().take(12).collect(),
-                directory: config.directory.clone(),
+                known_hosts: config.directory.hosts(),
             }),
             rule_labels: rules.iter().map(|r| Arc::new(r.id.clone())).collect(),
             rule_facts: rules.iter().map(|r| Arc::new(rule_facts(r))).collect(),

@@ -36,10 +36,32 @@ pub fn terminate() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// A SIGHUP listener, installed now: SIGHUP's default action ends the
-/// process, so it must be handled before the server says it is listening.
+/// The SIGHUP listener installed by [`hold_hangups`], until the server
+/// takes it.
+#[cfg(unix)]
+static HELD: std::sync::Mutex<Option<tokio::signal::unix::Signal>> = std::sync::Mutex::new(None);
+
+/// Installs the SIGHUP listener now, before the configuration is read:
+/// SIGHUP's default action ends the process, and reading a large
+/// configuration takes a while. A SIGHUP that arrives meanwhile is kept and
+/// reloads once the server runs. Call from within the runtime.
+#[cfg(unix)]
+pub fn hold_hangups() {
+    if let Some(s) = new_hangups() {
+        *HELD.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+    }
+}
+
+/// A SIGHUP listener: the one [`hold_hangups`] installed, or one installed
+/// now. It must exist before the server says it is listening.
 #[cfg(unix)]
 pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    let held = HELD.lock().unwrap_or_else(|p| p.into_inner()).take();
+    held.or_else(new_hangups)
+}
+
+#[cfg(unix)]
+fn new_hangups() -> Option<tokio::signal::unix::Signal> {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {

@@ -100,9 +100,11 @@ pub struct Recorder {
     pub generation: u64,
     /// The configuration hash prefix.
     pub config_hash: String,
-    /// The tenant directory: a host it names is written as it is, any
-    /// other (a client's free text) pseudonymised.
-    pub directory: Arc<crate::tenant::Directory>,
+    /// The hosts `[tenants.hosts]` names: written as they are, any other
+    /// (a client's free text) pseudonymised. Only these, not the whole
+    /// directory: a record kept in the recent ring must not keep an old
+    /// configuration's million tenants alive.
+    pub known_hosts: Arc<crate::tenant::Hosts>,
 }
 
 /// What a rule contributes to every record it decides: computed once per
@@ -208,7 +210,7 @@ impl RawRecord {
             reason: self.reason,
             method: method_name(&self.method).to_owned(),
             host: self.host.as_deref().map(|h| {
-                if r.directory.knows_host(h) {
+                if r.known_hosts.contains_key(h) {
                     h.to_owned()
                 } else {
                     r.pseudonyms.pseudonym(h)

@@ -54,6 +54,11 @@ impl TenantId {
         TenantId(v)
     }
 
+    /// The 128-bit value.
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+
     /// Parses any spelling `Guid.TryParse` accepts (see the module docs).
     pub fn parse(raw: &str) -> Result<TenantId, TenantIdError> {
         // The common case, a plain `D`, without decoding or trimming.

@@ -5,8 +5,9 @@
 
 pub mod directory;
 pub mod id;
+pub mod ids;
 pub mod jwt;
 
-pub use directory::{Directory, Entry, Region, RegionSource};
+pub use directory::{Directory, Entry, Hosts, Region, RegionSource};
 pub use id::{TenantId, TenantIdError};
 pub use jwt::{bearer_tid, TidError};

@@ -108,6 +108,68 @@ action.type = "deny"
 }
 
 #[test]
+fn check_locates_a_tenant_listed_in_two_regions_and_caps_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let de = "0a1b2c3d-0000-4000-8000-00000000de01";
+    write(
+        dir.path(),
+        "a.csv",
+        &format!("id,region\n{de},germany\n{de},germany\n"),
+    );
+    // The same tenant in another spelling and region, in a later file and
+    // in an entry: both are reported where they are; the first stands.
+    let upper = de.to_uppercase();
+    write(
+        dir.path(),
+        "b.jsonl",
+        &format!("\n{{\"id\": \"{{{upper}}}\", \"region\": \"global\"}}\n"),
+    );
+    let mut garbage = String::from("id,region\n");
+    for _ in 0..150 {
+        garbage.push_str("not-a-tenant-0000,germany\n");
+    }
+    write(dir.path(), "c.csv", &garbage);
+    let path = write(
+        dir.path(),
+        "dup.toml",
+        &format!(
+            r#"[[listeners]]
+address = "127.0.0.1:0"
+[upstream]
+url = "http://127.0.0.1:9"
+[tenants]
+files = ["a.csv", "b.jsonl", "c.csv"]
+[[tenants.entries]]
+id = "{de}"
+region = "global"
+
+[[rules]]
+id = "r"
+match.path = "/v1/customers/{{tenant}}/users"
+match.regions = ["germany"]
+match.tenant_from = ["path:tenant"]
+action.type = "deny"
+"#
+        ),
+    );
+    let file = |n: &str| dir.path().join(n).display().to_string();
+    let stderr = check_fails_with(
+        &path,
+        &[
+            format!("{}:2:1: tenant {de} is already in region germany, not global", file("b.jsonl")),
+            format!("{path}:9:1: tenants.entries[0].region: tenant {de} is already in region germany, not global"),
+            format!("{}:2:1: tenant id \"not-a-tenant-0000\"", file("c.csv")),
+            format!("{}:101:1: tenant id", file("c.csv")),
+            format!("{}:101:1: and 50 more bad lines (the first 100 are shown)", file("c.csv")),
+        ],
+    );
+    assert!(
+        !stderr.contains(&format!("{}:102:", file("c.csv"))),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_locates_syntax_and_type_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
@@ -970,19 +1032,26 @@ fn operational_logs_in_json() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let first = std::io::BufReader::new(child.stderr.take().unwrap())
+    let lines: Vec<String> = std::io::BufReader::new(child.stderr.take().unwrap())
         .lines()
-        .next()
-        .unwrap()
-        .unwrap();
+        .take(2)
+        .map(Result::unwrap)
+        .collect();
     let _ = child.kill();
     let _ = child.wait();
-    let v: serde_json::Value =
-        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
-    assert_eq!(v["level"], "INFO");
-    assert_eq!(v["message"], "listening");
-    assert!(v["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
-    assert!(v["timestamp"].is_string());
+    let json = |line: &String| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let (loading, listening) = (json(&lines[0]), json(&lines[1]));
+    assert_eq!(loading["message"], "loading the configuration");
+    assert_eq!(loading["config"], path.as_str());
+    assert_eq!(listening["level"], "INFO");
+    assert_eq!(listening["message"], "listening");
+    assert!(listening["addr"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    assert!(listening["timestamp"].is_string());
 }
 
 #[test]

@@ -242,6 +242,50 @@ async fn sighup_reloads_the_binary() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// SIGHUP's default action ends a process: a SIGHUP that arrives while a
+/// large tenant directory is still loading must be kept, not kill it, and
+/// reload once the server is up.
+#[test]
+fn a_sighup_while_a_large_directory_loads_is_kept_and_reloads_once_up() {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,region\n");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..200_000 {
+        // xorshift: GUID-like ids spread over the whole space.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let _ = writeln!(
+            csv,
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x},global",
+            x >> 32,
+            (x >> 16) & 0xffff,
+            x & 0xfff,
+            (x >> 20) & 0xfff,
+            x.rotate_left(23) & 0xffff_ffff_ffff
+        );
+    }
+    std::fs::write(dir.path().join("tenants.csv"), csv).unwrap();
+    let cfg = crate::support::child::config_for(
+        "http://127.0.0.1:9",
+        "[server]\nwatch = false\n[tenants]\nfiles = [\"tenants.csv\"]\n",
+    );
+    let mut served =
+        crate::support::child::Served::spawn(&cfg, dir.path(), &[], std::process::Stdio::null());
+    served.wait_log("loading the configuration");
+    served.signal("-HUP");
+    served.listening();
+    let line = served.wait_log("configuration reloaded");
+    assert!(line.contains("generation=2"), "{line}");
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "the process ended"
+    );
+    served.signal("-TERM");
+    assert_eq!(served.wait_exit().code(), Some(0));
+}
+
 /// Waits (bounded to 10 s) until `/config` shows `generation`.
 async fn until_generation(proxy: &proxy::RunningProxy, generation: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

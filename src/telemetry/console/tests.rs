@@ -4,7 +4,7 @@ use super::*;
 use crate::telemetry::id::Id;
 use crate::telemetry::pseudonym::Pseudonymizer;
 use crate::telemetry::record::{ClientAddress, Recorder, RuleFacts};
-use crate::tenant::{Directory, Region, TenantId};
+use crate::tenant::TenantId;
 
 fn record(
     at: SystemTime,
@@ -39,11 +39,7 @@ fn record(
             user_collections: Vec::new(),
             generation: 1,
             config_hash: String::new(),
-            directory: Arc::new(Directory::new(
-                Default::default(),
-                Default::default(),
-                Region::new("global"),
-            )),
+            known_hosts: Default::default(),
         }),
     })
 }

@@ -36,6 +36,13 @@ impl Served {
 
     /// The same, with `args` before `serve` and stdout going to `stdout`.
     pub fn start_with(config: &str, dir: &Path, args: &[&str], stdout: Stdio) -> Served {
+        let mut served = Served::spawn(config, dir, args, stdout);
+        served.listening();
+        served
+    }
+
+    /// `portalgate ARGS serve` on `config`, without waiting for anything.
+    pub fn spawn(config: &str, dir: &Path, args: &[&str], stdout: Stdio) -> Served {
         let path = dir.join("portalgate.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(bin())
@@ -56,19 +63,22 @@ impl Served {
                 }
             }
         });
-        let mut served = Served {
+        Served {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
             lines,
-        };
-        let line = served.wait_log(" listening addr=");
+        }
+    }
+
+    /// Waits for the listener address to be logged, and takes it.
+    pub fn listening(&mut self) {
+        let line = self.wait_log(" listening addr=");
         let addr = line
             .split("addr=")
             .nth(1)
             .and_then(|s| s.split_whitespace().next())
             .unwrap();
-        served.addr = addr.parse().unwrap();
-        served
+        self.addr = addr.parse().unwrap();
     }
 
     /// Waits (bounded to 10 s) for a stderr line containing `needle`.
