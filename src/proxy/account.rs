@@ -2,6 +2,7 @@
 //! metrics, one log line for a failure, and the decision record for a
 //! request the policy did not simply forward.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -175,15 +176,16 @@ impl Accounts {
     }
 
     /// Counts the request, logs a failure once, and records the decision.
-    pub async fn finish(&self, mut f: Finished<'_, '_>) {
+    /// Returns the wait for room in the decision log's queue when its
+    /// outputs block (see [`DecisionLog::record`]); the caller awaits it.
+    pub fn finish(&self, mut f: Finished<'_, '_>) -> Option<impl Future<Output = ()> + Send + '_> {
         // Moved into the record rather than copied.
         let place = (f.facts.host.take(), f.facts.path.take());
         let (rule, decided) = deciding(&f.facts);
         self.count(&f, rule);
         log_failure(&f);
-        if let Some(rec) = self.record(&f, decided, place) {
-            self.log.record(rec).await;
-        }
+        let rec = self.record(&f, decided, place)?;
+        self.log.record(rec)
     }
 
     /// Counts by decision, rule, mode and status (or error).

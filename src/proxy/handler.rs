@@ -60,24 +60,25 @@ impl Proxy {
             Box::pin(self.serve_hyper(parts, body, client_upgrade, conn, &mut trail)).await;
         let request_id = trail.request_id.unwrap_or_default();
         let target = raw_target.path_and_query().map_or("/", |p| p.as_str());
-        self.accounts
-            .finish(Finished {
-                start,
-                answered: trail.answered.unwrap_or_else(Instant::now),
-                method: Some(&method),
-                version,
-                target,
-                user_agent: user_agent.as_ref().map(|v| v.as_bytes()),
-                peer: conn.peer.ip(),
-                request_id: &request_id,
-                facts: trail.facts,
-                outcome: result.as_ref().map(|r| r.status().as_u16()),
-                cause: trail.cause.as_ref().map(|e| Cause {
-                    side: e.side(),
-                    error: e,
-                }),
-            })
-            .await;
+        let wait = self.accounts.finish(Finished {
+            start,
+            answered: trail.answered.unwrap_or_else(Instant::now),
+            method: Some(&method),
+            version,
+            target,
+            user_agent: user_agent.as_ref().map(|v| v.as_bytes()),
+            peer: conn.peer.ip(),
+            request_id: &request_id,
+            facts: trail.facts,
+            outcome: result.as_ref().map(|r| r.status().as_u16()),
+            cause: trail.cause.as_ref().map(|e| Cause {
+                side: e.side(),
+                error: e,
+            }),
+        });
+        if let Some(wait) = wait {
+            wait.await;
+        }
         match result {
             Ok(resp) => resp,
             Err(err) => {

@@ -8,6 +8,7 @@
 //! shutdown) writes every queued record before it returns.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -145,9 +146,12 @@ impl DecisionLog {
     }
 
     /// Keeps a record in the ring and queues it for the outputs. A full
-    /// queue drops and counts it, or, with [`Overflow::Block`], waits.
-    /// Formatting happens off the request path (see [`RawRecord`]).
-    pub async fn record(&self, r: RawRecord) {
+    /// queue drops and counts it, or, with [`Overflow::Block`], hands back
+    /// the wait for room, which the caller awaits. Synchronous otherwise, so
+    /// that a request's task does not carry a send future (and the record)
+    /// in its state. Formatting happens off the request path (see
+    /// [`RawRecord`]).
+    pub fn record(&self, r: RawRecord) -> Option<impl Future<Output = ()> + Send + '_> {
         let r = Arc::new(r);
         {
             let mut ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -157,22 +161,26 @@ impl DecisionLog {
             ring.push_back(r.clone());
         }
         self.console.observe(&r);
-        let Some(tx) = &self.tx else { return };
+        let tx = self.tx.as_ref()?;
+        let r = match tx.try_send(r) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return None,
+            Err(mpsc::error::TrySendError::Full(r)) => r,
+        };
         if self.on_overflow == Overflow::Block {
-            let _ = tx.send(r).await;
-            return;
+            return Some(async move {
+                let _ = tx.send(r).await;
+            });
         }
-        if tx.try_send(r).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                *last = Some(Instant::now());
-                tracing::warn!(
-                    dropped_total = n,
-                    "decision log queue full: records dropped"
-                );
-            }
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                dropped_total = n,
+                "decision log queue full: records dropped"
+            );
         }
+        None
     }
 
     /// The console's counts and live feed.

@@ -420,21 +420,22 @@ impl Proxy {
         if conn.answer(&answer, false, true).await.is_ok() {
             conn.linger().await;
         }
-        self.accounts
-            .finish(Finished {
-                start,
-                answered: conn.answered.take().unwrap_or_else(Instant::now),
-                method: None,
-                version: http::Version::HTTP_11,
-                target: "",
-                user_agent: None,
-                peer: conn.info.peer.ip(),
-                request_id: &request_id,
-                facts: Default::default(),
-                outcome: Err(&err),
-                cause: None,
-            })
-            .await;
+        let wait = self.accounts.finish(Finished {
+            start,
+            answered: conn.answered.take().unwrap_or_else(Instant::now),
+            method: None,
+            version: http::Version::HTTP_11,
+            target: "",
+            user_agent: None,
+            peer: conn.info.peer.ip(),
+            request_id: &request_id,
+            facts: Default::default(),
+            outcome: Err(&err),
+            cause: None,
+        });
+        if let Some(wait) = wait {
+            wait.await;
+        }
         Next::Close
     }
 
@@ -661,21 +662,22 @@ impl Proxy {
             side: e.side(),
             error: e,
         });
-        self.accounts
-            .finish(Finished {
-                start,
-                answered: conn.answered.take().unwrap_or_else(Instant::now),
-                method: Some(&method),
-                version: http::Version::HTTP_11,
-                target,
-                user_agent: view.known.user_agent,
-                peer: info.peer.ip(),
-                request_id: &request_id,
-                facts,
-                outcome: outcome.as_ref().copied(),
-                cause,
-            })
-            .await;
+        let wait = self.accounts.finish(Finished {
+            start,
+            answered: conn.answered.take().unwrap_or_else(Instant::now),
+            method: Some(&method),
+            version: http::Version::HTTP_11,
+            target,
+            user_agent: view.known.user_agent,
+            peer: info.peer.ip(),
+            request_id: &request_id,
+            facts,
+            outcome: outcome.as_ref().copied(),
+            cause,
+        });
+        if let Some(wait) = wait {
+            wait.await;
+        }
         Served { used, next }
     }
 }
