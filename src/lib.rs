@@ -69,6 +69,7 @@ pub mod commands;
 pub mod config;
 pub mod deadline;
 pub mod demo;
+pub mod discovery;
 pub mod head;
 pub mod policy;
 pub mod proxy;

@@ -1,0 +1,288 @@
+//! Region discovery (issue 15, first part): an unlisted tenant's region
+//! read from its OpenID metadata, the answers cached and the lookups
+//! coalesced. Not yet wired into the judgement or the configuration.
+//!
+//! - [`read_metadata`] turns one metadata answer into a region: the
+//!   `cloud_instance_name` (`microsoftonline.de` for Microsoft Cloud
+//!   Germany) or else the `tenant_region_scope`, through the configured
+//!   [`Mapping`]. A tenant the identity provider does not know (400, 404)
+//!   is an answer too ([`Found::Unknown`]); anything else that is not a
+//!   readable 200 is a [`LookupError`], never a region.
+//! - [`Cache`] holds answers for a positive or negative TTL under a size
+//!   cap, and runs at most one lookup per tenant however many requests
+//!   wait for it: the first spawns it (so a cancelled request does not
+//!   cancel it) and the rest wait on the same result. Failures are not
+//!   cached: the next request tries again.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::tenant::{Region, TenantId};
+
+/// Metadata values → regions. Values compare case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mapping {
+    /// `cloud_instance_name` values, e.g. `microsoftonline.de` → `germany`.
+    pub cloud_instance_name: Vec<(String, Region)>,
+    /// `tenant_region_scope` values, e.g. `DE` → `germany`.
+    pub tenant_region_scope: Vec<(String, Region)>,
+}
+
+impl Mapping {
+    fn find(list: &[(String, Region)], value: &str) -> Option<Region> {
+        list.iter()
+            .find(|(v, _)| v.eq_ignore_ascii_case(value.trim()))
+            .map(|(_, r)| r.clone())
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The metadata names a mapped cloud or scope.
+    Region(Region),
+    /// The tenant exists in a cloud and scope that the mapping does not
+    /// name: the default region.
+    Unmapped,
+    /// The identity provider does not know the tenant (400 or 404): the
+    /// default region, cached for the negative TTL.
+    Unknown,
+}
+
+/// Why a lookup gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No answer within the timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// An answer with a status that says nothing about the tenant.
+    #[error("status {0}")]
+    Status(u16),
+    /// A 200 whose body is not the metadata expected.
+    #[error("unreadable metadata: {0}")]
+    Garbage(&'static str),
+    /// The connection or the TLS handshake failed.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// Every slot of the cache holds a lookup in flight.
+    #[error("too many lookups in flight")]
+    Busy,
+}
+
+/// Reads one metadata answer (`status`, `body`).
+pub fn read_metadata(status: u16, body: &[u8], mapping: &Mapping) -> Result<Found, LookupError> {
+    match status {
+        200 => {}
+        400 | 404 => return Ok(Found::Unknown),
+        s => return Err(LookupError::Status(s)),
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| LookupError::Garbage("not JSON"))?;
+    let field = |name: &str| -> Result<Option<&str>, LookupError> {
+        match doc.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(LookupError::Garbage("a field that is not a string")),
+        }
+    };
+    if !doc.is_object() {
+        return Err(LookupError::Garbage("not a JSON object"));
+    }
+    let cloud = field("cloud_instance_name")?;
+    let scope = field("tenant_region_scope")?;
+    if cloud.is_none() && scope.is_none() {
+        return Err(LookupError::Garbage(
+            "neither cloud_instance_name nor tenant_region_scope",
+        ));
+    }
+    let found = cloud
+        .and_then(|c| Mapping::find(&mapping.cloud_instance_name, c))
+        .or_else(|| scope.and_then(|s| Mapping::find(&mapping.tenant_region_scope, s)));
+    Ok(found.map_or(Found::Unmapped, Found::Region))
+}
+
+/// The metadata URL for `tenant`: every `{tenant}` in `template` replaced
+/// by the id's lowercase hyphenated form.
+pub fn metadata_url(template: &str, tenant: TenantId) -> String {
+    template.replace("{tenant}", &tenant.to_string())
+}
+
+/// A lookup's result, as waiters see it.
+pub type Outcome = Result<Found, LookupError>;
+
+/// One lookup: fetches and reads the metadata of a tenant.
+pub type Lookup = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// Cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a region (or an unmapped cloud) is kept.
+    pub positive_ttl: Duration,
+    /// How long "the identity provider does not know it" is kept.
+    pub negative_ttl: Duration,
+    /// The most tenants held, lookups in flight included.
+    pub max_entries: usize,
+    /// The most a lookup may take.
+    pub timeout: Duration,
+}
+
+enum Slot {
+    Ready { found: Found, until: Instant },
+    Pending(watch::Receiver<Option<Outcome>>),
+}
+
+/// Counts, for the metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Answered from the cache.
+    pub hits: u64,
+    /// Not in the cache: a lookup started or joined.
+    pub misses: u64,
+    /// Lookups started.
+    pub lookups: u64,
+    /// Lookups that failed.
+    pub errors: u64,
+}
+
+/// The answers, and the lookups in flight.
+pub struct Cache {
+    limits: Limits,
+    slots: Mutex<HashMap<u128, Slot>>,
+    counts: Mutex<Counts>,
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new(limits: Limits) -> Cache {
+        Cache {
+            limits,
+            slots: Mutex::new(HashMap::new()),
+            counts: Mutex::new(Counts::default()),
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counts)) {
+        f(&mut self.counts.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// The cached answer for `tenant`, if one is fresh. Never waits.
+    pub fn cached(&self, tenant: TenantId) -> Option<Found> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        match slots.get(&tenant.as_u128()) {
+            Some(Slot::Ready { found, until }) if *until > Instant::now() => Some(found.clone()),
+            _ => None,
+        }
+    }
+
+    /// The answer for `tenant`: from the cache, from a lookup in flight,
+    /// or from a new lookup made by `lookup` (called at most once, only
+    /// when no lookup for the tenant is in flight). Must be called within
+    /// a Tokio runtime: the lookup runs as its own task.
+    pub async fn resolve(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        lookup: impl FnOnce() -> Lookup,
+    ) -> Outcome {
+        let key = tenant.as_u128();
+        let mut rx = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            match slots.get(&key) {
+                Some(Slot::Ready { found, until }) if *until > now => {
+                    let found = found.clone();
+                    drop(slots);
+                    self.count(|c| c.hits += 1);
+                    return Ok(found);
+                }
+                Some(Slot::Pending(rx)) => rx.clone(),
+                _ => {
+                    if !slots.contains_key(&key) && slots.len() >= self.limits.max_entries {
+                        make_room(&mut slots, now);
+                        if slots.len() >= self.limits.max_entries {
+                            drop(slots);
+                            self.count(|c| c.errors += 1);
+                            return Err(LookupError::Busy);
+                        }
+                    }
+                    let (tx, rx) = watch::channel(None);
+                    slots.insert(key, Slot::Pending(rx.clone()));
+                    self.count(|c| c.lookups += 1);
+                    tokio::spawn(run(self.clone(), key, lookup(), tx));
+                    rx
+                }
+            }
+        };
+        self.count(|c| c.misses += 1);
+        // The lookup task always sends before it ends; a closed channel
+        // means it panicked, which is a failure like any other.
+        let ended = || Err(LookupError::Transport("lookup ended".into()));
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_else(ended),
+            Err(_) => ended(),
+        };
+        outcome
+    }
+}
+
+/// Drops expired answers; when none has expired, one answer (never a
+/// lookup in flight).
+fn make_room(slots: &mut HashMap<u128, Slot>, now: Instant) {
+    slots.retain(|_, s| !matches!(s, Slot::Ready { until, .. } if *until <= now));
+    if let Some(k) = slots
+        .iter()
+        .find(|(_, s)| matches!(s, Slot::Ready { .. }))
+        .map(|(k, _)| *k)
+    {
+        slots.remove(&k);
+    }
+}
+
+/// Runs one lookup under the timeout, stores its answer (failures are not
+/// kept) and wakes the waiters.
+async fn run(cache: Arc<Cache>, key: u128, lookup: Lookup, tx: watch::Sender<Option<Outcome>>) {
+    let limits = cache.limits;
+    let outcome = match tokio::time::timeout(limits.timeout, lookup).await {
+        Ok(o) => o,
+        Err(_) => Err(LookupError::Timeout(limits.timeout)),
+    };
+    {
+        let mut slots = cache.slots.lock().unwrap_or_else(|p| p.into_inner());
+        match &outcome {
+            Ok(found) => {
+                let ttl = if *found == Found::Unknown {
+                    limits.negative_ttl
+                } else {
+                    limits.positive_ttl
+                };
+                slots.insert(
+                    key,
+                    Slot::Ready {
+                        found: found.clone(),
+                        until: Instant::now() + ttl,
+                    },
+                );
+            }
+            Err(_) => {
+                slots.remove(&key);
+            }
+        }
+    }
+    if outcome.is_err() {
+        cache.count(|c| c.errors += 1);
+    }
+    let _ = tx.send(Some(outcome));
+}
+
+#[cfg(test)]
+mod tests;
