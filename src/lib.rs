@@ -35,6 +35,8 @@
 //! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
+//! - [`discovery`]: an unlisted tenant's region from its OpenID metadata:
+//!   the reading, the cache, one lookup per tenant (not yet wired in).
 //! - [`policy`]: pure rules, the rule index, evaluation (resumable for the
 //!   body), shadow check.
 //! - [`config`]: raw TOML structures validated into typed [`config::Config`],
@@ -58,7 +60,7 @@
 //! Imports point one way, downwards: commands → server → proxy → upstream
 //! → config → policy and telemetry → `tenant`, `canonical`, `head`,
 //! `deadline`. The last four import nothing of the rest; `policy` uses `head` and `tenant`; `telemetry`
-//! uses only `tenant` (records hold tenant ids); `config` builds policy,
+//! uses only `tenant` (records hold tenant ids), as `discovery` does; `config` builds policy,
 //! tenant and telemetry types.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
