@@ -13,6 +13,8 @@
 //!   wait for it: the first spawns it (so a cancelled request does not
 //!   cancel it) and the rest wait on the same result. Failures are not
 //!   cached: the next request tries again.
+//! - [`Fetcher`] makes one lookup over HTTP(S) with a given TLS client
+//!   configuration (the upstream's), the body bounded.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +26,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::tenant::{Region, TenantId};
+
+pub mod fetch;
+
+pub use fetch::Fetcher;
 
 /// Metadata values → regions. Values compare case-insensitively.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
