@@ -53,25 +53,42 @@ pub fn run(cli: Cli) -> Exit {
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut cmd = crate::cli::Cli::command();
-            clap_complete::generate(args.shell, &mut cmd, "portalgate", &mut std::io::stdout());
-            Exit::Ok
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "portalgate", &mut out);
+            emit(&out, "the completions")
         }
-        Command::Schema => {
-            println!("{}", crate::config::schema());
-            Exit::Ok
-        }
+        Command::Schema => emit(
+            format!("{}\n", crate::config::schema()).as_bytes(),
+            "the schema",
+        ),
         Command::Man => {
             use clap::CommandFactory;
             let man = clap_mangen::Man::new(crate::cli::Cli::command());
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => Exit::Ok,
+            let mut out = Vec::new();
+            match man.render(&mut out) {
+                Ok(()) => emit(&out, "the man page"),
                 Err(e) => {
-                    eprintln!("portalgate: cannot write the man page: {e}");
+                    eprintln!("portalgate: cannot render the man page: {e}");
                     Exit::Runtime
                 }
             }
         }
         Command::Healthcheck(args) => with_runtime(Threads::Pool, || healthcheck::run(args)),
+    }
+}
+
+/// Writes a generated document to stdout. A reader that stops early
+/// (`portalgate schema | head`) is not a failure, as for any Unix filter.
+fn emit(bytes: &[u8], what: &str) -> Exit {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Exit::Ok,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
+        Err(e) => {
+            eprintln!("portalgate: cannot write {what}: {e}");
+            Exit::Runtime
+        }
     }
 }
 

@@ -1342,6 +1342,26 @@ fn completions_and_the_man_page_are_generated_from_the_cli() {
     assert_eq!(code, 64, "{err}");
 }
 
+/// A reader that stops early (`portalgate schema | head`) is no failure:
+/// no panic, no message, exit 0, as for any Unix filter.
+#[test]
+fn generated_documents_stop_quietly_when_the_reader_goes() {
+    for args in [&["schema"][..], &["man"], &["completions", "bash"]] {
+        let mut child = std::process::Command::new(crate::support::child::bin())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The read end closes before the child writes: every write fails.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
+
 /// The example configuration shows every key of the README's reference
 /// (commented out where it is an alternative or needs a file), and passes
 /// `check`.
