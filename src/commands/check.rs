@@ -10,18 +10,18 @@ pub fn run(args: &CheckArgs) -> Exit {
         Ok(c) => c,
         Err(exit) => return exit,
     };
-    println!("{}: OK", args.config.display());
+    out!("{}: OK", args.config.display());
     for l in &config.listeners {
         let kind = if l.tls.is_some() { "https" } else { "http" };
-        println!("  listener  {kind}://{}", l.address);
+        out!("  listener  {kind}://{}", l.address);
     }
     let up = &config.upstream;
-    println!("  upstream  {}://{}", up.scheme, up.authority);
+    out!("  upstream  {}://{}", up.scheme, up.authority);
     match config.admin {
-        Some(a) => println!("  admin     http://{a}"),
-        None => println!("  admin     off"),
+        Some(a) => out!("  admin     http://{a}"),
+        None => out!("  admin     off"),
     }
-    println!("  tenants   {} in the directory", config.directory.len());
+    out!("  tenants   {} in the directory", config.directory.len());
     print_rules(&config);
     let rules = config.rules.rules();
     for (later, earlier) in crate::policy::shadow::shadowed(rules) {
@@ -41,7 +41,7 @@ pub fn run(args: &CheckArgs) -> Exit {
 fn print_rules(config: &config::Config) {
     let rules = config.rules.rules();
     if rules.is_empty() {
-        println!("\nno rules: every request is forwarded");
+        out!("\nno rules: every request is forwarded");
         return;
     }
     let rows: Vec<[String; 5]> = rules
@@ -65,9 +65,9 @@ fn print_rules(config: &config::Config) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    println!();
+    out!();
     for row in std::iter::once(&header).chain(&rows) {
-        println!(
+        out!(
             "{:>w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
             row[0],
             row[1],

@@ -108,7 +108,7 @@ async fn run_with(args: &DemoArgs, dir: &std::path::Path, backend_addr: SocketAd
     drop(config);
     let proxy = server.local_addrs().first().copied().unwrap_or(args.listen);
     let admin = server.admin_addr().unwrap_or(args.admin_listen);
-    println!(
+    out!(
         "{}",
         banner(
             proxy,

@@ -79,15 +79,15 @@ pub async fn run(args: ExplainArgs) -> Exit {
         }
     };
     let path = target.split('?').next().unwrap_or("/");
-    println!("request    {method} {target}");
-    println!("host       {host} -> {}", canonical_host(&host));
+    out!("request    {method} {target}");
+    out!("host       {host} -> {}", canonical_host(&host));
     let canonical = match canonical_path(path) {
         Ok(p) => {
-            println!("canonical  {}", p.as_str());
+            out!("canonical  {}", p.as_str());
             Some(p)
         }
         Err(e) => {
-            println!("canonical  rejected: {e} (400, never forwarded)");
+            out!("canonical  rejected: {e} (400, never forwarded)");
             None
         }
     };
@@ -102,7 +102,7 @@ pub async fn run(args: ExplainArgs) -> Exit {
         // The path the rules judge: as a lenient backend reads it.
         let folded = crate::canonical::fold(canonical.as_str()).ok().flatten();
         if let Some(f) = &folded {
-            println!("judged as  {f} (as a lenient backend reads it)");
+            out!("judged as  {f} (as a lenient backend reads it)");
         }
         let view = RequestView {
             method: &method,
@@ -118,7 +118,7 @@ pub async fn run(args: ExplainArgs) -> Exit {
             Some(Some(json)) => BodyView::Json(json),
             Some(None) => BodyView::Unreadable,
         };
-        println!("\nrules");
+        out!("\nrules");
         for (i, t) in config
             .rules
             .trace(&view, body, &config.directory)
@@ -148,7 +148,7 @@ pub async fn run(args: ExplainArgs) -> Exit {
                 Verdict::Refused(e) => format!("REFUSED: {e}"),
                 Verdict::NotReached => "not reached".to_string(),
             };
-            println!("  {:>2}  {:<32} {}", i + 1, t.rule.id, what);
+            out!("  {:>2}  {:<32} {}", i + 1, t.rule.id, what);
         }
     }
 
@@ -177,16 +177,16 @@ pub async fn run(args: ExplainArgs) -> Exit {
         }
     };
     let forwarded = resp.headers().contains_key(REACHED);
-    println!("\ndecision   {judged}");
-    println!("\nresponse   {:?} {}", resp.version(), resp.status());
+    out!("\ndecision   {judged}");
+    out!("\nresponse   {:?} {}", resp.version(), resp.status());
     for (k, v) in resp.headers() {
         if k != REACHED && k != "date" {
-            println!("  {k}: {}", v.to_str().unwrap_or("<binary>"));
+            out!("  {k}: {}", v.to_str().unwrap_or("<binary>"));
         }
     }
     if !forwarded {
         match resp.into_body().collect().await {
-            Ok(b) => println!("\n{}", String::from_utf8_lossy(&b.to_bytes())),
+            Ok(b) => out!("\n{}", String::from_utf8_lossy(&b.to_bytes())),
             Err(e) => eprintln!("portalgate: reading the response failed: {e}"),
         }
     }

@@ -3,6 +3,19 @@
 //! Exit codes: 0 success, 64 bad configuration or usage (as linkerd2-proxy
 //! and sysexits' `EX_USAGE`), 1 a runtime failure (e.g. a port in use).
 
+/// `println!` for a command's report that does not panic when its reader
+/// goes away (`portalgate check | head -1`): what cannot be written is
+/// dropped, and the exit code still says how the command went.
+macro_rules! out {
+    () => {
+        out!("")
+    };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod check;
 mod demo;
 mod explain;

@@ -101,22 +101,22 @@ pub async fn run(args: TestArgs) -> Exit {
             Ok(outcome) => {
                 let problems = check(case, &outcome);
                 if problems.is_empty() {
-                    println!("PASS  {}", case.name);
+                    out!("PASS  {}", case.name);
                 } else {
                     failed += 1;
-                    println!("FAIL  {}", case.name);
+                    out!("FAIL  {}", case.name);
                     for p in problems {
-                        println!("      {p}");
+                        out!("      {p}");
                     }
                 }
             }
             Err(e) => {
                 failed += 1;
-                println!("FAIL  {}\n      {e}", case.name);
+                out!("FAIL  {}\n      {e}", case.name);
             }
         }
     }
-    println!("\n{} passed, {failed} failed", cases.len() - failed);
+    out!("\n{} passed, {failed} failed", cases.len() - failed);
     if failed == 0 {
         Exit::Ok
     } else {

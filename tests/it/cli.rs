@@ -1342,11 +1342,25 @@ fn completions_and_the_man_page_are_generated_from_the_cli() {
     assert_eq!(code, 64, "{err}");
 }
 
-/// A reader that stops early (`portalgate schema | head`) is no failure:
-/// no panic, no message, exit 0, as for any Unix filter.
+/// A reader that stops early (`portalgate schema | head`, `portalgate check
+/// | head -1`) is no failure: no panic, no message, and the exit code is
+/// the command's own, as for any Unix filter.
 #[test]
-fn generated_documents_stop_quietly_when_the_reader_goes() {
-    for args in [&["schema"][..], &["man"], &["completions", "bash"]] {
+fn output_stops_quietly_when_the_reader_goes() {
+    let demo = ["--config", "config/demo.toml"];
+    for args in [
+        &["schema"][..],
+        &["man"],
+        &["completions", "bash"],
+        &["check", demo[0], demo[1]],
+        &["explain", demo[0], demo[1], "/v1/customers"],
+        &[
+            "test",
+            demo[0],
+            demo[1],
+            "config/policies/germany.cases.toml",
+        ],
+    ] {
         let mut child = std::process::Command::new(crate::support::child::bin())
             .args(args)
             .stdout(std::process::Stdio::piped())
