@@ -162,14 +162,15 @@ impl DecisionLog {
         }
         self.console.observe(&r);
         let tx = self.tx.as_ref()?;
-        let r = match tx.try_send(r) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return None,
-            Err(mpsc::error::TrySendError::Full(r)) => r,
-        };
-        if self.on_overflow == Overflow::Block {
-            return Some(async move {
-                let _ = tx.send(r).await;
-            });
+        match tx.try_send(r) {
+            Ok(()) => return None,
+            Err(mpsc::error::TrySendError::Full(r)) if self.on_overflow == Overflow::Block => {
+                return Some(async move {
+                    let _ = tx.send(r).await;
+                });
+            }
+            // Full, or the writer has stopped (shutdown): dropped, counted.
+            Err(_) => {}
         }
         let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
