@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -160,7 +161,10 @@ pub struct Counts {
 pub struct Cache {
     limits: Limits,
     slots: Mutex<HashMap<u128, Slot>>,
-    counts: Mutex<Counts>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    lookups: AtomicU64,
+    errors: AtomicU64,
 }
 
 impl Cache {
@@ -169,17 +173,22 @@ impl Cache {
         Cache {
             limits,
             slots: Mutex::new(HashMap::new()),
-            counts: Mutex::new(Counts::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
         }
     }
 
     /// The counts so far.
     pub fn counts(&self) -> Counts {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn count(&self, f: impl FnOnce(&mut Counts)) {
-        f(&mut self.counts.lock().unwrap_or_else(|p| p.into_inner()));
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            hits: read(&self.hits),
+            misses: read(&self.misses),
+            lookups: read(&self.lookups),
+            errors: read(&self.errors),
+        }
     }
 
     /// The cached answer for `tenant`, if one is fresh. Never waits.
@@ -208,28 +217,30 @@ impl Cache {
                 Some(Slot::Ready { found, until }) if *until > now => {
                     let found = found.clone();
                     drop(slots);
-                    self.count(|c| c.hits += 1);
+                    self.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(found);
                 }
-                Some(Slot::Pending(rx)) => rx.clone(),
+                // A lookup whose task is gone (a panic, a runtime shut
+                // down) never answers: it is replaced below.
+                Some(Slot::Pending(rx)) if rx.has_changed().is_ok() => rx.clone(),
                 _ => {
                     if !slots.contains_key(&key) && slots.len() >= self.limits.max_entries {
                         make_room(&mut slots, now);
                         if slots.len() >= self.limits.max_entries {
                             drop(slots);
-                            self.count(|c| c.errors += 1);
+                            self.errors.fetch_add(1, Ordering::Relaxed);
                             return Err(LookupError::Busy);
                         }
                     }
                     let (tx, rx) = watch::channel(None);
                     slots.insert(key, Slot::Pending(rx.clone()));
-                    self.count(|c| c.lookups += 1);
+                    self.lookups.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(run(self.clone(), key, lookup(), tx));
                     rx
                 }
             }
         };
-        self.count(|c| c.misses += 1);
+        self.misses.fetch_add(1, Ordering::Relaxed);
         // The lookup task always sends before it ends; a closed channel
         // means it panicked, which is a failure like any other.
         let ended = || Err(LookupError::Transport("lookup ended".into()));
@@ -242,9 +253,13 @@ impl Cache {
 }
 
 /// Drops expired answers; when none has expired, one answer (never a
-/// lookup in flight).
+/// lookup in flight). Runs only when a new tenant finds the cache full.
 fn make_room(slots: &mut HashMap<u128, Slot>, now: Instant) {
+    let before = slots.len();
     slots.retain(|_, s| !matches!(s, Slot::Ready { until, .. } if *until <= now));
+    if slots.len() < before {
+        return;
+    }
     if let Some(k) = slots
         .iter()
         .find(|(_, s)| matches!(s, Slot::Ready { .. }))
@@ -285,7 +300,7 @@ async fn run(cache: Arc<Cache>, key: u128, lookup: Lookup, tx: watch::Sender<Opt
         }
     }
     if outcome.is_err() {
-        cache.count(|c| c.errors += 1);
+        cache.errors.fetch_add(1, Ordering::Relaxed);
     }
     let _ = tx.send(Some(outcome));
 }

@@ -252,3 +252,49 @@ async fn the_cache_holds_at_most_its_cap_and_never_evicts_a_lookup_in_flight() {
         assert!(held <= 4, "{held} held");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lookup_whose_task_died_is_replaced_not_waited_on_forever() {
+    let cache = Arc::new(Cache::new(limits()));
+    let dying = || -> Lookup { Box::pin(async { panic!("the lookup's task dies") }) };
+    let got = cache.resolve(tenant(1), dying).await;
+    assert_eq!(got, Err(LookupError::Transport("lookup ended".into())));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let again = cache
+        .resolve(
+            tenant(1),
+            counted(&calls, Duration::ZERO, Ok(Found::Unmapped)),
+        )
+        .await;
+    assert_eq!(again, Ok(Found::Unmapped), "a new lookup, not the dead one");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_cache_drops_expired_answers_before_fresh_ones() {
+    let cache = Arc::new(Cache::new(limits()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    // Two unknown tenants (30 s) and two found ones (300 s) fill the cap.
+    for (n, found) in [
+        (1, Found::Unknown),
+        (2, Found::Unknown),
+        (3, Found::Unmapped),
+        (4, Found::Unmapped),
+    ] {
+        cache
+            .resolve(tenant(n), counted(&calls, Duration::ZERO, Ok(found)))
+            .await
+            .expect("found");
+    }
+    tokio::time::advance(Duration::from_secs(31)).await;
+    cache
+        .resolve(
+            tenant(5),
+            counted(&calls, Duration::ZERO, Ok(Found::Unmapped)),
+        )
+        .await
+        .expect("room made");
+    for n in [3, 4, 5] {
+        assert_eq!(cache.cached(tenant(n)), Some(Found::Unmapped), "tenant {n}");
+    }
+}
