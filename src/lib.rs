@@ -33,6 +33,7 @@
 //! Module map:
 //! - [`head`]: the protocol-neutral view of a request head.
 //! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
+//! - [`oneshot`]: an unpooled HTTP/1.1 client connection (commands, discovery).
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
 //! - [`discovery`]: an unlisted tenant's region from its OpenID metadata:
@@ -59,9 +60,10 @@
 //!
 //! Imports point one way, downwards: commands → server → proxy → upstream
 //! → config → policy and telemetry → `tenant`, `canonical`, `head`,
-//! `deadline`. The last four import nothing of the rest; `policy` uses `head` and `tenant`; `telemetry`
-//! uses only `tenant` (records hold tenant ids), as `discovery` does; `config` builds policy,
-//! tenant and telemetry types.
+//! `deadline`, `oneshot`. The last five import nothing of the rest; `policy`
+//! uses `head` and `tenant`; `telemetry` uses only `tenant` (records hold
+//! tenant ids); `discovery` uses `tenant` and `oneshot`; `config` builds
+//! policy, tenant and telemetry types.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -73,6 +75,7 @@ pub mod deadline;
 pub mod demo;
 pub mod discovery;
 pub mod head;
+pub mod oneshot;
 pub mod policy;
 pub mod proxy;
 pub mod server;

@@ -37,29 +37,8 @@ pub async fn run(args: HealthcheckArgs) -> Exit {
         }
     };
     let check = async {
-        let authority = uri.authority().ok_or("the URL needs a host")?.clone();
-        let port = authority
-            .port_u16()
-            .unwrap_or(if tls.is_some() { 443 } else { 80 });
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let tcp = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut sender = match &tls {
-            None => super::http1_handshake(tcp).await?,
-            Some(connector) => {
-                let name = rustls::pki_types::ServerName::try_from(host.to_string())
-                    .map_err(|e| e.to_string())?;
-                let stream = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("TLS: {e}"))?;
-                super::http1_handshake(stream).await?
-            }
-        };
+        let authority = uri.authority().ok_or("the URL needs a host")?;
+        let mut sender = crate::oneshot::connect_url(&uri, tls.as_ref()).await?;
         let mut req = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
             .header(http::header::HOST, authority.as_str());
         if let Ok(token) = std::env::var("PORTALGATE_ADMIN_TOKEN") {

@@ -149,34 +149,3 @@ fn report(errors: &crate::config::LoadError) {
         eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
     }
 }
-
-/// An HTTP/1.1 client connection to `addr`, its task spawned (for the
-/// commands that talk to a proxy or an admin listener).
-async fn http1_connect<B>(
-    addr: impl tokio::net::ToSocketAddrs,
-) -> Result<hyper::client::conn::http1::SendRequest<B>, String>
-where
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    http1_handshake(tcp).await
-}
-
-/// An HTTP/1.1 client connection over an established stream.
-async fn http1_handshake<B, S>(io: S) -> Result<hyper::client::conn::http1::SendRequest<B>, String>
-where
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    Ok(sender)
-}

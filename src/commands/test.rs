@@ -318,7 +318,7 @@ impl Harness {
         body: String,
     ) -> Result<Response<Incoming>, String> {
         let (path, host) = target(url)?;
-        let mut sender = super::http1_connect(self.proxy).await?;
+        let mut sender = crate::oneshot::connect(self.proxy).await?;
         let mut b = Request::builder().method(method).uri(path);
         if !headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
             b = b.header("host", host.as_deref().unwrap_or("portal"));
