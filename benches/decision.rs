@@ -17,7 +17,8 @@ use http::{HeaderMap, Method};
 use portalgate::canonical::canonical_path;
 use portalgate::head::HeadView;
 use portalgate::policy::{
-    BodyView, Evaluation, Matcher, Mode, PathPattern, RequestView, Rule, RuleSet, TenantSource,
+    BodyView, Evaluation, Matcher, Mode, PathPattern, Regions, RequestView, Rule, RuleSet,
+    TenantSource,
 };
 use portalgate::proxy::judge::Judge;
 use portalgate::proxy::{pass, ConnInfo};
@@ -90,9 +91,12 @@ fn decide(
         headers: portalgate::head::Fields::Map(headers),
         bearer_tid: Default::default(),
     };
-    match set.evaluate(&view, BodyView::NotRead, dir).unwrap() {
+    match set
+        .evaluate(&view, BodyView::NotRead, Regions::of(dir))
+        .unwrap()
+    {
         Evaluation::Decided(d) => d.enforced.is_some(),
-        Evaluation::NeedBody(_) => false,
+        Evaluation::NeedBody(_) | Evaluation::NeedRegion(_) => false,
     }
 }
 
@@ -143,7 +147,7 @@ fn judge_head(judge: &Judge, head: &[u8], out: &mut Vec<u8>) -> usize {
 fn judgement(c: &mut Criterion) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
     let config = portalgate::config::load(&dir).unwrap();
-    let judge = Judge::new(&config);
+    let judge = Judge::new(&config, &portalgate::telemetry::metrics::Metrics::default());
     let explain = format!(
         "POST /v1/customers/{DE}/users HTTP/1.1\r\nHost: api.partnercenter.microsoft.com\r\n\
          Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"

@@ -1,6 +1,8 @@
-//! Region discovery (issue 15, first part): an unlisted tenant's region
-//! read from its OpenID metadata, the answers cached and the lookups
-//! coalesced. Not yet wired into the judgement or the configuration.
+//! Region discovery: an unlisted tenant's region read from its OpenID
+//! metadata, the answers cached and the lookups coalesced. Configured by
+//! `[tenants.discovery]`; the judgement asks through
+//! [`crate::proxy::discover`] only when a rule that names regions meets a
+//! tenant the directory does not list.
 //!
 //! - [`read_metadata`] turns one metadata answer into a region: the
 //!   `cloud_instance_name` (`microsoftonline.de` for Microsoft Cloud

@@ -20,6 +20,10 @@
 //!                                  enforcing match wins; tenant and region per rule (resolve)
 //!   answer       proxy/respond/    Answers::answer: the compiled explanation/redirect/denial
 //!   -> Plan      Forward(rewrite) | Answer | Reject(ProxyError) | ReadBody (Judge::resume)
+//!                | Discover: an unlisted tenant's region, for a rule that names regions
+//! discover     proxy/judge.rs    Judge::settle -> proxy/discover.rs Discoverer::lookup ->
+//!                                discovery.rs Cache::resolve (one lookup per tenant),
+//!                                discovery/fetch.rs Fetcher::lookup; then Judge::resume
 //! execute      the codec that read the head:
 //!   forward      proxy/pass/exchange.rs  Proxy::exchange (raw pooled connection), or
 //!                proxy/handler.rs        serve_hyper -> upstream/pool.rs UpstreamPool::send;
@@ -37,7 +41,8 @@
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
 //! - [`discovery`]: an unlisted tenant's region from its OpenID metadata:
-//!   the reading, the cache, one lookup per tenant (not yet wired in).
+//!   the reading, the cache, one lookup per tenant (`[tenants.discovery]`;
+//!   used by the judgement through [`proxy::discover`]).
 //! - [`policy`]: pure rules, the rule index, evaluation (resumable for the
 //!   body), shadow check.
 //! - [`config`]: raw TOML structures validated into typed [`config::Config`],

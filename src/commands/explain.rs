@@ -79,6 +79,10 @@ pub async fn run(args: ExplainArgs) -> Exit {
         }
     };
     let path = target.split('?').next().unwrap_or("/");
+    // Judged first: region lookups it makes are what the rule lines show.
+    let metrics = crate::telemetry::metrics::Metrics::default();
+    let judge = Judge::new(&config, &metrics);
+    let judged = judge_request(&judge, &method, &target, &host, &map, args.data.as_deref()).await;
     out!("request    {method} {target}");
     out!("host       {host} -> {}", canonical_host(&host));
     let canonical = match canonical_path(path) {
@@ -119,9 +123,10 @@ pub async fn run(args: ExplainArgs) -> Exit {
             Some(None) => BodyView::Unreadable,
         };
         out!("\nrules");
+        let seen = judge.seen(&[]);
         for (i, t) in config
             .rules
-            .trace(&view, body, &config.directory)
+            .trace(&view, body, judge.regions(seen.as_ref()))
             .iter()
             .enumerate()
         {
@@ -145,14 +150,15 @@ pub async fn run(args: ExplainArgs) -> Exit {
                     }
                 ),
                 Verdict::NeedsBody => "needs the body to decide (give it with -d)".to_string(),
+                Verdict::NeedsRegion(t) => {
+                    format!("needs the region of tenant {t}: region discovery has no answer")
+                }
                 Verdict::Refused(e) => format!("REFUSED: {e}"),
                 Verdict::NotReached => "not reached".to_string(),
             };
             out!("  {:>2}  {:<32} {}", i + 1, t.rule.id, what);
         }
     }
-
-    let judged = judge(&config, &method, &target, &host, &map, args.data.as_deref());
 
     let harness = match Harness::start(config).await {
         Ok(h) => h,
@@ -193,9 +199,10 @@ pub async fn run(args: ExplainArgs) -> Exit {
     Exit::Ok
 }
 
-/// The judgement of the request, as `serve` makes it, in words.
-fn judge(
-    config: &crate::config::Config,
+/// The judgement of the request, as `serve` makes it, in words; region
+/// lookups are made as `serve` makes them.
+async fn judge_request(
+    judge: &Judge,
     method: &Method,
     target: &str,
     host: &str,
@@ -215,13 +222,15 @@ fn judge(
         return "refused by the proxy (bad_request: the request target is not valid)".into();
     };
     parts.headers = headers;
-    let judge = Judge::new(config);
     let view = HeadView::of_parts(&parts);
     let conn = ConnInfo {
         peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         tls: false,
     };
     let mut judgement = judge.decide(&view, &conn);
+    judgement = judge
+        .settle(judgement, &view, crate::policy::BodyView::NotRead, &conn)
+        .await;
     if let Plan::ReadBody(pending) = judgement.plan {
         // The body the request below is sent with.
         let body = bytes::Bytes::copy_from_slice(data.unwrap_or("").as_bytes());
@@ -230,14 +239,12 @@ fn judge(
         } else {
             Inspected::Unreadable
         };
-        judgement = match &inspected {
-            Inspected::Json(_, json) => {
-                judge.resume(pending, &view, crate::policy::BodyView::Json(json), &conn)
-            }
-            Inspected::Unreadable => {
-                judge.resume(pending, &view, crate::policy::BodyView::Unreadable, &conn)
-            }
+        let body = match &inspected {
+            Inspected::Json(_, json) => crate::policy::BodyView::Json(json),
+            Inspected::Unreadable => crate::policy::BodyView::Unreadable,
         };
+        let resumed = judge.resume(pending, &view, body, &conn);
+        judgement = judge.settle(resumed, &view, body, &conn).await;
     }
     match (judgement.plan, &judgement.facts.enforced) {
         (Plan::Forward(_), _) => "forwarded to the upstream".into(),
@@ -245,6 +252,7 @@ fn judge(
         (Plan::Answer(_), None) => "answered by the proxy".into(),
         (Plan::Reject(e), _) => format!("refused by the proxy ({}: {e})", e.code()),
         (Plan::ReadBody(_), _) => "refused by the proxy (the body could not be read)".into(),
+        (Plan::Discover(_), _) => "refused by the proxy (the tenant's region is not known)".into(),
     }
 }
 

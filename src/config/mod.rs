@@ -6,6 +6,7 @@
 //! Relative file paths (certificates, CA bundles) are resolved against the
 //! directory of the configuration file.
 
+mod discovery;
 mod error;
 mod locate;
 mod policy;
@@ -53,6 +54,8 @@ pub struct Config {
     pub rule_origins: Vec<String>,
     /// Tenant ids and hosts → regions.
     pub directory: Arc<Directory>,
+    /// Region discovery for tenants the directory does not list.
+    pub discovery: Option<Discovery>,
     /// Most bytes of a JSON body read for body-aware rules.
     pub max_inspect_body_bytes: usize,
     /// Every file this configuration was read from: included policy files,
@@ -145,6 +148,38 @@ pub struct Upstream {
     pub tls: Arc<rustls::ClientConfig>,
     /// Server name for SNI and verification, when not the URL's host.
     pub sni: Option<String>,
+}
+
+/// `[tenants.discovery]`, validated.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// The metadata URL, with `{tenant}` where the tenant id goes.
+    pub url: String,
+    /// Metadata values → regions.
+    pub mapping: crate::discovery::Mapping,
+    /// TTLs, the cap and the timeout.
+    pub limits: crate::discovery::Limits,
+    /// What a request gets while its tenant's lookup fails.
+    pub on_failure: OnFailure,
+    /// Trust for the metadata server (the upstream's TLS stack).
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+impl Discovery {
+    /// Whether answers cached under `self` stay true under `other` (same
+    /// source, same mapping, same limits).
+    pub fn same_answers(&self, other: &Discovery) -> bool {
+        self.url == other.url && self.mapping == other.mapping && self.limits == other.limits
+    }
+}
+
+/// What a request whose tenant's region cannot be discovered gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// 503 with an explanation; never forwarded (the default: fail closed).
+    Refuse,
+    /// Judged in the default region (recorded as `discovery-failed`).
+    Default,
 }
 
 /// Request limits.
@@ -317,6 +352,11 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
         .flat_map(|r| r.matcher.regions.iter().cloned())
         .collect();
     let directory = tenants::directory(&raw.tenants, &used, &mut ctx);
+    let discovery = raw
+        .tenants
+        .discovery
+        .as_ref()
+        .map(|d| discovery::validate(d, &raw.tenants, &used, &mut ctx));
     let max_inspect_body_bytes = match raw.inspection.max_body_bytes {
         None => 16 * 1024,
         Some(n) if (1..=1 << 20).contains(&n) => n as usize,
@@ -374,6 +414,14 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
     if let Some(ca) = raw.upstream.as_ref().and_then(|u| u.ca_file.as_deref()) {
         sources.push(resolve(base, ca));
     }
+    if let Some(ca) = raw
+        .tenants
+        .discovery
+        .as_ref()
+        .and_then(|d| d.ca_file.as_deref())
+    {
+        sources.push(resolve(base, ca));
+    }
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     digest.update(text.as_bytes());
     for (_, t) in &included {
@@ -392,6 +440,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
             config.rules = Arc::new(rules);
             config.rule_origins = rule_origins;
             config.directory = Arc::new(directory);
+            config.discovery = discovery.flatten();
             config.max_inspect_body_bytes = max_inspect_body_bytes;
             config
         },

@@ -88,6 +88,35 @@ pub struct RawTenants {
     /// `[tenants.hosts]`: host → region for region-only front ends.
     #[serde(default)]
     pub hosts: BTreeMap<String, String>,
+    /// `[tenants.discovery]`
+    pub discovery: Option<RawDiscovery>,
+}
+
+/// `[tenants.discovery]`: the region of a tenant no file or entry lists,
+/// from its OpenID metadata.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RawDiscovery {
+    /// The metadata URL; `{tenant}` is replaced by the tenant id.
+    pub url: Option<String>,
+    /// `cloud_instance_name` value → region (e.g. `"microsoftonline.de" = "germany"`).
+    #[serde(default)]
+    pub cloud_instance_names: BTreeMap<String, String>,
+    /// `tenant_region_scope` value → region, read when the cloud is not mapped.
+    #[serde(default)]
+    pub tenant_region_scopes: BTreeMap<String, String>,
+    /// How long a found region is kept (default 1h).
+    pub positive_ttl: Option<String>,
+    /// How long "the identity provider does not know this tenant" is kept (default 5m).
+    pub negative_ttl: Option<String>,
+    /// The most tenants held, lookups in flight included (default 100000).
+    pub max_entries: Option<i64>,
+    /// The most one lookup may take (default 2s).
+    pub timeout: Option<String>,
+    /// `refuse` (default: 503, never forwarded) or `default` (the default region).
+    pub on_failure: Option<String>,
+    /// PEM CA bundle trusted for the metadata server (default: the web PKI roots).
+    pub ca_file: Option<String>,
 }
 
 /// `[[tenants.entries]]`

@@ -57,6 +57,11 @@ impl<'a> Ctx<'a> {
         self.errors
     }
 
+    /// How many errors are recorded so far.
+    pub fn error_count(&self) -> usize {
+        self.errors.len()
+    }
+
     /// The config if no error was recorded.
     pub fn finish(mut self, config: Option<Config>) -> Result<Config, ConfigErrors> {
         match config {
@@ -68,7 +73,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn duration(&mut self, path: KeyPath, raw: &Option<String>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        path: KeyPath,
+        raw: &Option<String>,
+        default: Duration,
+    ) -> Duration {
         let Some(s) = raw else { return default };
         match humantime::parse_duration(s) {
             Ok(d) if !d.is_zero() => d,
@@ -86,7 +96,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn positive(&mut self, path: KeyPath, raw: Option<i64>, default: usize, max: usize) -> usize {
+    pub(super) fn positive(
+        &mut self,
+        path: KeyPath,
+        raw: Option<i64>,
+        default: usize,
+        max: usize,
+    ) -> usize {
         match raw {
             None => default,
             Some(n) if n >= 1 && (n as u64) <= max as u64 => n as usize,
@@ -156,6 +172,7 @@ pub fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Config> {
             Default::default(),
             crate::tenant::Region::new("global"),
         )),
+        discovery: None,
         max_inspect_body_bytes: 16 * 1024,
         sources: Vec::new(),
         decision_log: decision_log(&raw.decision_log, &root.key("decision_log"), ctx),

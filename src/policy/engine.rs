@@ -6,6 +6,13 @@
 //! are looked at further: a decision costs about the same with 10 rules as
 //! with 10,000.
 //!
+//! A rule that names regions needs the tenant's region. The directory
+//! answers for listed tenants and hosts; for a tenant it does not list,
+//! region discovery may know it ([`Regions::discovered`]); when it does not
+//! yet, evaluation stops at that rule with [`Evaluation::NeedRegion`], as
+//! it stops for a body, and [`RuleSet::resume`] goes on from there once
+//! the answer is known. Rules without regions never wait for a lookup.
+//!
 //! Report-only rules do not end the evaluation: the first one that matches
 //! is recorded as "would have", and evaluation goes on to the first
 //! enforcing match. Otherwise adding a report-only rule could switch off a
@@ -66,6 +73,33 @@ impl BearerTid {
     }
 }
 
+/// Where rules find a tenant's region.
+#[derive(Clone, Copy)]
+pub struct Regions<'a> {
+    /// Hosts and listed tenants.
+    pub directory: &'a Directory,
+    /// What region discovery knows of tenants the directory does not list;
+    /// `None` when discovery is not configured (they get the default).
+    pub discovered: Option<&'a dyn Discovered>,
+}
+
+impl<'a> Regions<'a> {
+    /// The directory alone.
+    pub fn of(directory: &'a Directory) -> Regions<'a> {
+        Regions {
+            directory,
+            discovered: None,
+        }
+    }
+}
+
+/// What region discovery knows, now, of a tenant the directory does not list.
+pub trait Discovered {
+    /// The tenant's region (`None`: the default region) and where it came
+    /// from; `None` when it is not known yet and a lookup is needed.
+    fn learned(&self, tenant: TenantId) -> Option<(Option<Region>, RegionSource)>;
+}
+
 /// Answers questions about a JSON body.
 pub trait JsonFields {
     /// Whether the object path `path` exists.
@@ -78,7 +112,7 @@ pub enum BodyView<'a> {
     /// Not read (yet).
     NotRead,
     /// Read and parsed as JSON.
-    Json(&'a dyn JsonFields),
+    Json(&'a (dyn JsonFields + Sync)),
     /// Read, but too large, not JSON, or not valid JSON.
     Unreadable,
 }
@@ -129,22 +163,50 @@ pub enum Evaluation<'r, A> {
     /// A candidate rule has a body condition: read the body (bounded) and
     /// go on with [`RuleSet::resume`], which continues where this stopped.
     NeedBody(Resume<'r, A>),
+    /// A candidate rule names regions and the tenant's is not known yet:
+    /// look it up ([`Resume::tenant`]) and go on with [`RuleSet::resume`],
+    /// the answer now among [`Regions::discovered`].
+    NeedRegion(Resume<'r, A>),
 }
 
-/// Where an evaluation stopped for the body: the rule that asked (its
-/// captures and tenant already resolved), the candidates after it, and a
-/// report-only match found before it.
+/// Where an evaluation stopped: the rule that asked, the candidates after
+/// it, and a report-only match found before it.
 #[derive(Debug)]
 pub struct Resume<'r, A> {
     candidates: Vec<usize>,
-    asked: Matched<'r, A>,
+    at: At<'r, A>,
     report_only: Option<Matched<'r, A>>,
 }
 
+/// What the rule that stopped an evaluation needs.
+#[derive(Debug)]
+enum At<'r, A> {
+    /// The body: everything else about the rule holds (its captures and
+    /// tenant resolved).
+    Body(Matched<'r, A>),
+    /// The region of `tenant`; the rule is judged again from the start.
+    Region {
+        index: usize,
+        rule: &'r Rule<A>,
+        tenant: TenantId,
+    },
+}
+
 impl<'r, A> Resume<'r, A> {
-    /// The rule whose body condition needs the body.
+    /// The rule that asked.
     pub fn rule(&self) -> &'r Rule<A> {
-        self.asked.rule
+        match &self.at {
+            At::Body(m) => m.rule,
+            At::Region { rule, .. } => rule,
+        }
+    }
+
+    /// The tenant whose region is needed, when a region is what is needed.
+    pub fn tenant(&self) -> Option<TenantId> {
+        match &self.at {
+            At::Body(_) => None,
+            At::Region { tenant, .. } => Some(*tenant),
+        }
     }
 }
 
@@ -198,6 +260,8 @@ enum Step<'r, A> {
     Skip(Why),
     /// Everything but the body condition holds.
     NeedBody(Matched<'r, A>),
+    /// The rule names regions; this tenant's is not known yet.
+    NeedRegion(TenantId),
     Match(Matched<'r, A>),
 }
 
@@ -229,6 +293,8 @@ pub enum Verdict {
     Matched(Resolved),
     /// It needs the body to decide, and none was given.
     NeedsBody,
+    /// It needs this tenant's region, which region discovery does not know.
+    NeedsRegion(TenantId),
     /// It refused the request (ambiguous tenant, unreadable body).
     Refused(PolicyError),
     /// An earlier rule decided.
@@ -332,12 +398,12 @@ impl<A> RuleSet<A> {
         &'r self,
         req: &RequestView<'_>,
         body: BodyView<'_>,
-        directory: &Directory,
+        regions: Regions<'_>,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
         let mut segs = Vec::with_capacity(16);
         segments(req.path, &mut segs);
         let candidates = self.index.candidates_of(req.path, &segs);
-        self.run(candidates, 0, None, req, &segs, body, directory)
+        self.run(candidates, 0, None, req, &segs, body, regions)
     }
 
     /// Goes on with an evaluation that stopped for the body, now that
@@ -348,19 +414,27 @@ impl<A> RuleSet<A> {
         pending: Resume<'r, A>,
         req: &RequestView<'_>,
         body: BodyView<'_>,
-        directory: &Directory,
+        regions: Regions<'_>,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
         let Resume {
             candidates,
-            asked,
+            at,
             mut report_only,
         } = pending;
+        let asked = match at {
+            At::Region { index, .. } => {
+                let mut segs = Vec::with_capacity(16);
+                segments(req.path, &mut segs);
+                return self.run(candidates, index, report_only, req, &segs, body, regions);
+            }
+            At::Body(asked) => asked,
+        };
         let next = asked.index + 1;
         match body_holds(asked.rule, body)? {
             None => {
                 return Ok(Evaluation::NeedBody(Resume {
                     candidates,
-                    asked,
+                    at: At::Body(asked),
                     report_only,
                 }))
             }
@@ -377,7 +451,7 @@ impl<A> RuleSet<A> {
         }
         let mut segs = Vec::with_capacity(16);
         segments(req.path, &mut segs);
-        self.run(candidates, next, report_only, req, &segs, body, directory)
+        self.run(candidates, next, report_only, req, &segs, body, regions)
     }
 
     /// Tries the candidates from rule `from` on, in order.
@@ -390,15 +464,26 @@ impl<A> RuleSet<A> {
         req: &RequestView<'_>,
         segs: &[&str],
         body: BodyView<'_>,
-        directory: &Directory,
+        regions: Regions<'_>,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
         for &index in candidates.iter().skip_while(|&&i| i < from) {
-            let matched = match self.step(index, req, segs, body, directory)? {
+            let matched = match self.step(index, req, segs, body, regions)? {
                 Step::Skip(_) => continue,
                 Step::NeedBody(asked) => {
                     return Ok(Evaluation::NeedBody(Resume {
                         candidates,
-                        asked,
+                        at: At::Body(asked),
+                        report_only,
+                    }))
+                }
+                Step::NeedRegion(tenant) => {
+                    return Ok(Evaluation::NeedRegion(Resume {
+                        candidates,
+                        at: At::Region {
+                            index,
+                            rule: &self.rules[index],
+                            tenant,
+                        },
                         report_only,
                     }))
                 }
@@ -426,7 +511,7 @@ impl<A> RuleSet<A> {
         &'r self,
         req: &RequestView<'_>,
         body: BodyView<'_>,
-        directory: &Directory,
+        regions: Regions<'_>,
     ) -> Vec<Trace<'r, A>> {
         let mut segs = Vec::with_capacity(16);
         segments(req.path, &mut segs);
@@ -439,7 +524,7 @@ impl<A> RuleSet<A> {
             } else if candidates.binary_search(&index).is_err() {
                 Verdict::Skipped(Why::Path)
             } else {
-                match self.step(index, req, &segs, body, directory) {
+                match self.step(index, req, &segs, body, regions) {
                     Err(e) => {
                         decided = true;
                         Verdict::Refused(e)
@@ -448,6 +533,10 @@ impl<A> RuleSet<A> {
                     Ok(Step::NeedBody(_)) => {
                         decided = true;
                         Verdict::NeedsBody
+                    }
+                    Ok(Step::NeedRegion(tenant)) => {
+                        decided = true;
+                        Verdict::NeedsRegion(tenant)
                     }
                     Ok(Step::Match(m)) => {
                         decided = m.rule.mode == Mode::Enforce;
@@ -467,7 +556,7 @@ impl<A> RuleSet<A> {
         req: &RequestView<'_>,
         segs: &[&str],
         body: BodyView<'_>,
-        directory: &Directory,
+        regions: Regions<'_>,
     ) -> Result<Step<'r, A>, PolicyError> {
         let rule = &self.rules[index];
         let m = &rule.matcher;
@@ -499,9 +588,14 @@ impl<A> RuleSet<A> {
         }
         let captures = self.captures(index, req.path, segs);
         let names = &self.compiled[index].source_names;
-        let resolved = resolve(&m.tenant_from, names, &captures, req, directory)?;
-        if !(m.regions.is_empty() || m.regions.contains(&resolved.region)) {
-            return Ok(Step::Skip(Why::Region(resolved)));
+        let (resolved, unknown) = resolve(&m.tenant_from, names, &captures, req, regions)?;
+        if !m.regions.is_empty() {
+            if let Some(tenant) = unknown {
+                return Ok(Step::NeedRegion(tenant));
+            }
+            if !m.regions.contains(&resolved.region) {
+                return Ok(Step::Skip(Why::Region(resolved)));
+            }
         }
         let matched = Matched {
             index,
@@ -614,14 +708,16 @@ fn query_value(query: Option<&str>, name: &str) -> Result<Option<Option<String>>
     Ok(found)
 }
 
-/// The tenant id from every listed source that has one; all must agree.
+/// The tenant id from every listed source that has one (all must agree),
+/// and its region; the tenant too when its region is not known yet (the
+/// default stands in, for rules that do not name regions).
 fn resolve(
     sources: &[TenantSource],
     names: &[Arc<str>],
     captures: &[(&str, String)],
     req: &RequestView<'_>,
-    directory: &Directory,
-) -> Result<Resolved, PolicyError> {
+    regions: Regions<'_>,
+) -> Result<(Resolved, Option<TenantId>), PolicyError> {
     let mut found: Option<(TenantId, usize)> = None;
     for (i, source) in sources.iter().enumerate() {
         let raw: Option<Result<TenantId, TenantIdError>> = match source {
@@ -677,13 +773,29 @@ fn resolve(
         }
     }
     let tenant = found.as_ref().map(|f| f.0);
-    let (region, region_source) = directory.region(req.host, tenant);
-    Ok(Resolved {
-        tenant,
-        tenant_source: found.and_then(|f| names.get(f.1).cloned()),
-        region: region.clone(),
-        region_source,
-    })
+    let (region, mut region_source) = regions.directory.region(req.host, tenant);
+    let mut region = region.clone();
+    let mut unknown = None;
+    if let (RegionSource::Default, Some(t), Some(d)) = (region_source, tenant, regions.discovered) {
+        match d.learned(t) {
+            Some((learned, source)) => {
+                if let Some(r) = learned {
+                    region = r;
+                }
+                region_source = source;
+            }
+            None => unknown = Some(t),
+        }
+    }
+    Ok((
+        Resolved {
+            tenant,
+            tenant_source: found.and_then(|f| names.get(f.1).cloned()),
+            region,
+            region_source,
+        },
+        unknown,
+    ))
 }
 
 #[cfg(test)]

@@ -321,9 +321,14 @@ impl Accounts {
         };
         let (action, reason) = match (decided, f.outcome) {
             (Some(m), _) => (m.rule.action.kind(), None),
-            (None, Err(e @ (ProxyError::AmbiguousPath(_) | ProxyError::Policy(_)))) => {
-                ("reject", Some(e.code()))
-            }
+            (
+                None,
+                Err(
+                    e @ (ProxyError::AmbiguousPath(_)
+                    | ProxyError::Policy(_)
+                    | ProxyError::RegionUnavailable(_)),
+                ),
+            ) => ("reject", Some(e.code())),
             (None, Ok(_)) if self.forwarded_every > 0 => {
                 let n = self.forwarded_seen.fetch_add(1, Ordering::Relaxed);
                 if n % self.forwarded_every != 0 {
@@ -350,7 +355,7 @@ impl Accounts {
             host,
             path,
             target: f.target.to_owned(),
-            tenant: resolved.and_then(|r| r.tenant),
+            tenant: resolved.and_then(|r| r.tenant).or(f.facts.tenant),
             tenant_source: resolved.and_then(|r| r.tenant_source.clone()),
             region: resolved.map(|r| r.region.clone()),
             region_source: resolved.map(|r| r.region_source.as_str()),

@@ -46,6 +46,12 @@ pub enum ProxyError {
     /// The upstream did not send a response head in time.
     #[error("the upstream did not answer within the response header timeout")]
     UpstreamTimeout,
+    /// A rule needs the tenant's region and region discovery could not
+    /// tell it (`on_failure = "refuse"`): never forwarded as if allowed.
+    #[error(
+        "the tenant's region could not be determined (region discovery: {0}); try again later"
+    )]
+    RegionUnavailable(crate::discovery::LookupError),
 }
 
 fn upstream_text(f: UpstreamFailure) -> &'static str {
@@ -76,6 +82,7 @@ impl ProxyError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::RegionUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -99,6 +106,7 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamFailure::Tls) => "upstream_tls",
             ProxyError::Upstream(UpstreamFailure::Protocol) => "upstream_protocol",
             ProxyError::UpstreamTimeout => "upstream_timeout",
+            ProxyError::RegionUnavailable(_) => "region_unavailable",
         }
     }
 
@@ -164,6 +172,11 @@ mod tests {
                 "upstream_connect_timeout",
             ),
             (ProxyError::UpstreamTimeout, 504, "upstream_timeout"),
+            (
+                ProxyError::RegionUnavailable(crate::discovery::LookupError::Status(500)),
+                503,
+                "region_unavailable",
+            ),
         ];
         for (err, status, code) in table {
             assert_eq!(err.status().as_u16(), *status, "{err:?}");

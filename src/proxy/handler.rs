@@ -100,6 +100,12 @@ impl Proxy {
         let limit = self.judge.limits().max_request_body_bytes;
         let view = HeadView::of_parts(&parts);
         let mut judgement = self.judge.decide(&view, &conn);
+        if matches!(judgement.plan, Plan::Discover(_)) {
+            judgement = self
+                .judge
+                .settle(judgement, &view, BodyView::NotRead, &conn)
+                .await;
+        }
         let mut forward_body = None;
         if let Plan::ReadBody(pending) = judgement.plan {
             trail.request_id = Some(judgement.request_id.clone());
@@ -108,13 +114,15 @@ impl Proxy {
             judgement = match inspected {
                 Inspected::Json(bytes, json) => {
                     forward_body = Some(ForwardBody::buffered(bytes));
-                    self.judge
-                        .resume(pending, &view, BodyView::Json(&json), &conn)
+                    let body = BodyView::Json(&json);
+                    let resumed = self.judge.resume(pending, &view, body, &conn);
+                    self.judge.settle(resumed, &view, body, &conn).await
                 }
                 // Fail closed: the rule that asked cannot judge this body.
                 Inspected::Unreadable => {
-                    self.judge
-                        .resume(pending, &view, BodyView::Unreadable, &conn)
+                    let body = BodyView::Unreadable;
+                    let resumed = self.judge.resume(pending, &view, body, &conn);
+                    self.judge.settle(resumed, &view, body, &conn).await
                 }
             };
         } else {
@@ -134,7 +142,9 @@ impl Proxy {
                 return Ok(a.into_response());
             }
             Plan::Reject(e) => return Err(e),
-            Plan::ReadBody(_) => return Err(ProxyError::ClientBody),
+            pending @ (Plan::ReadBody(_) | Plan::Discover(_)) => {
+                return Err(super::pass::left_pending(&pending))
+            }
         };
         let upgrade = forward.upgrade.is_some();
         let target = forward.target();

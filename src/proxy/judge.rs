@@ -3,10 +3,13 @@
 //! [`Judge::decide`] runs intake (limits, framing, `Host`), canonicalises
 //! the path, resolves tenant and region and evaluates the rules, once, and
 //! says what to do: forward (with the rewrite of the head), answer (the
-//! rendered policy answer), reject (a [`ProxyError`]), or read the body
-//! first (a body-aware rule asked; [`Judge::resume`] goes on from there
-//! with the body). Both codecs execute the plan, and `portalgate explain`
-//! shows it; the [`Facts`] it leaves are what the accounting records.
+//! rendered policy answer), reject (a [`ProxyError`]), read the body first
+//! (a body-aware rule asked; [`Judge::resume`] goes on from there with the
+//! body), or look up the tenant's region first (a rule names regions and
+//! region discovery does not know the tenant yet; [`Judge::settle`] makes
+//! the lookups and goes on). Both codecs execute the plan, and `portalgate
+//! explain` shows it; the [`Facts`] it leaves are what the accounting
+//! records.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -14,19 +17,26 @@ use std::sync::Arc;
 use http::header;
 
 use super::answer::Answer;
+use super::discover::{Discoverer, Learned, Seen};
 use super::error::ProxyError;
 use super::intake::{self, Checked};
 use super::request_id::Id;
 use super::respond::{Answers, Ctx};
 use super::ConnInfo;
 use crate::canonical::{canonical_host, CanonicalPath};
-use crate::config::{Config, Forwarding, Limits};
+use crate::config::{Config, Forwarding, Limits, OnFailure};
+use crate::discovery::LookupError;
 use crate::head::{text, HeadView};
 use crate::policy::{
-    Action, BearerTid, BodyView, Decision, Evaluation, Matched, PolicyError, RequestView, Resume,
-    RuleSet,
+    Action, BearerTid, BodyView, Decision, Evaluation, Matched, PolicyError, Regions, RequestView,
+    Resume, RuleSet,
 };
-use crate::tenant::Directory;
+use crate::telemetry::metrics::Metrics;
+use crate::tenant::{Directory, RegionSource, TenantId};
+
+/// The most region lookups one request may wait for (one per tenant it
+/// names to rules that need a region); more is refused.
+const MAX_LOOKUPS: usize = 4;
 use crate::upstream::headers::{via_token, Hop, RequestRewrite};
 
 /// Everything a judgement needs, built once per configuration.
@@ -39,6 +49,7 @@ pub struct Judge {
     preserve_host: bool,
     rules: Arc<RuleSet<Action>>,
     directory: Arc<Directory>,
+    discovery: Option<Discoverer>,
     max_inspect: usize,
     answers: Answers,
 }
@@ -69,6 +80,9 @@ pub enum Plan<'j, 'v> {
     /// [`Judge::max_inspect`], JSON only) and [`Judge::resume`]. Boxed:
     /// the rare case should not make every plan larger to move.
     ReadBody(Box<Pending<'j, 'v>>),
+    /// A rule names regions and the tenant's is not known: look it up and
+    /// go on ([`Judge::settle`]). Boxed, as above.
+    Discover(Box<Pending<'j, 'v>>),
 }
 
 /// A request to forward and how its head is rewritten.
@@ -113,7 +127,7 @@ impl Forward<'_> {
     }
 }
 
-/// A judgement waiting for the body.
+/// A judgement waiting for the body or a tenant's region.
 #[derive(Debug)]
 pub struct Pending<'j, 'v> {
     request_id: Id,
@@ -121,6 +135,20 @@ pub struct Pending<'j, 'v> {
     checked: Checked<'v>,
     host: Option<Cow<'v, str>>,
     bearer_tid: BearerTid,
+    /// Regions looked up for this request so far.
+    learned: Vec<Learned>,
+}
+
+impl Pending<'_, '_> {
+    /// The rule that asked.
+    pub fn rule_id(&self) -> &str {
+        &self.resume.rule().id
+    }
+
+    /// The tenant whose region is needed, for [`Plan::Discover`].
+    pub fn tenant(&self) -> Option<TenantId> {
+        self.resume.tenant()
+    }
 }
 
 /// What the accounting needs to know of a judgement.
@@ -136,12 +164,20 @@ pub struct Facts<'j> {
     pub host: Option<String>,
     /// The canonical path, for a request a rule decided or reported.
     pub path: Option<String>,
+    /// The tenant of a request refused because its region could not be
+    /// discovered (no rule matched it, so no match names it).
+    pub tenant: Option<TenantId>,
 }
 
 impl Judge {
-    /// The judge of a validated configuration.
-    pub fn new(config: &Config) -> Judge {
+    /// The judge of a validated configuration; region lookups are counted
+    /// in `metrics`.
+    pub fn new(config: &Config, metrics: &Metrics) -> Judge {
         Judge {
+            discovery: config
+                .discovery
+                .as_ref()
+                .map(|d| Discoverer::new(d, metrics)),
             limits: config.limits,
             forwarding: config.forwarding.clone(),
             upstream_authority: config.upstream.authority.as_str().to_owned(),
@@ -151,6 +187,28 @@ impl Judge {
             max_inspect: config.max_inspect_body_bytes,
             answers: Answers::compile(&config.rules),
         }
+    }
+
+    /// Keeps the region discovery cache of `previous` (the configuration
+    /// this one replaces) when it would hold the same answers.
+    pub fn succeed(&mut self, previous: &Judge) {
+        if let (Some(new), Some(old)) = (&mut self.discovery, &previous.discovery) {
+            new.adopt(old);
+        }
+    }
+
+    /// Where the rules find regions, with `seen` (when discovery is on)
+    /// for tenants the directory does not list.
+    pub fn regions<'a>(&'a self, seen: Option<&'a Seen<'a>>) -> Regions<'a> {
+        Regions {
+            directory: &self.directory,
+            discovered: seen.map(|s| s as &dyn crate::policy::Discovered),
+        }
+    }
+
+    /// What the rules see of region discovery with `learned` on top.
+    pub fn seen<'a>(&'a self, learned: &'a [Learned]) -> Option<Seen<'a>> {
+        self.discovery.as_ref().map(|d| Seen::new(d, learned))
     }
 
     /// The request limits.
@@ -186,8 +244,75 @@ impl Judge {
         }
     }
 
-    /// Goes on with a judgement that waited for the body; `body` says what
-    /// it holds (or that it could not be read as JSON).
+    /// Makes the region lookups a [`Plan::Discover`] waits for and goes
+    /// on with the answers, until the plan is something else; `body` is
+    /// what is known of the body so far. A lookup that fails refuses the
+    /// request (503, `on_failure = "refuse"`) or judges it in the default
+    /// region (`"default"`). Any other plan is returned as it is.
+    pub async fn settle<'j, 'v>(
+        &'j self,
+        mut judgement: Judgement<'j, 'v>,
+        view: &HeadView<'v>,
+        body: BodyView<'_>,
+        conn: &ConnInfo,
+    ) -> Judgement<'j, 'v>
+    where
+        'j: 'v,
+    {
+        for _ in 0..=MAX_LOOKUPS {
+            let Judgement {
+                request_id,
+                plan: Plan::Discover(mut pending),
+                facts,
+            } = judgement
+            else {
+                return judgement;
+            };
+            let (Some(discovery), Some(tenant), true) = (
+                &self.discovery,
+                pending.tenant(),
+                pending.learned.len() < MAX_LOOKUPS,
+            ) else {
+                return self.unavailable(request_id, &pending, LookupError::Busy, facts);
+            };
+            let learned = match discovery.lookup(tenant).await {
+                Ok(found) => (
+                    tenant,
+                    Discoverer::region_of(found),
+                    RegionSource::Discovery,
+                ),
+                Err(e) => match discovery.on_failure() {
+                    OnFailure::Refuse => return self.unavailable(request_id, &pending, e, facts),
+                    OnFailure::Default => (tenant, None, RegionSource::DiscoveryFailed),
+                },
+            };
+            pending.learned.push(learned);
+            judgement = self.resume(pending, view, body, conn);
+        }
+        judgement
+    }
+
+    /// The refusal of a request whose tenant's region is not known.
+    fn unavailable<'j, 'v>(
+        &'j self,
+        request_id: Id,
+        pending: &Pending<'j, 'v>,
+        error: LookupError,
+        mut facts: Facts<'j>,
+    ) -> Judgement<'j, 'v> {
+        facts.host = pending.host.as_deref().map(str::to_owned);
+        facts.path = Some(pending.checked.path.as_str().to_owned());
+        facts.tenant = pending.tenant();
+        Judgement {
+            request_id,
+            plan: Plan::Reject(ProxyError::RegionUnavailable(error)),
+            facts,
+        }
+    }
+
+    /// Goes on with a judgement that waited for the body or a region;
+    /// `body` says what the body holds (or that it could not be read as
+    /// JSON, or that it has not been read).
     pub fn resume<'j, 'v>(
         &'j self,
         pending: Box<Pending<'j, 'v>>,
@@ -204,18 +329,40 @@ impl Judge {
             checked,
             host,
             bearer_tid,
+            learned,
         } = *pending;
         let mut facts = Facts::default();
         let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
-        let plan = match self.rules.resume(resume, &req, body, &self.directory) {
+        let seen = self.seen(&learned);
+        let evaluation = self
+            .rules
+            .resume(resume, &req, body, self.regions(seen.as_ref()));
+        drop(seen);
+        let plan = match evaluation {
             Err(e) => Plan::Reject(e.into()),
             // The body was given: a rule cannot ask for it again.
-            Ok(Evaluation::NeedBody(r)) => Plan::Reject(
+            Ok(Evaluation::NeedBody(r)) if !matches!(body, BodyView::NotRead) => Plan::Reject(
                 PolicyError::UninspectableBody {
                     rule: r.rule().id.clone(),
                 }
                 .into(),
             ),
+            Ok(Evaluation::NeedBody(resume)) => Plan::ReadBody(Box::new(Pending {
+                request_id: request_id.clone(),
+                resume,
+                checked,
+                host,
+                bearer_tid,
+                learned,
+            })),
+            Ok(Evaluation::NeedRegion(resume)) => Plan::Discover(Box::new(Pending {
+                request_id: request_id.clone(),
+                resume,
+                checked,
+                host,
+                bearer_tid,
+                learned,
+            })),
             Ok(Evaluation::Decided(d)) => {
                 self.conclude(d, view, checked, host, conn, &request_id, &mut facts)
             }
@@ -248,23 +395,32 @@ impl Judge {
             BearerTid::Absent
         };
         let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
-        Ok(
-            match self
-                .rules
-                .evaluate(&req, BodyView::NotRead, &self.directory)?
-            {
-                Evaluation::NeedBody(resume) => Plan::ReadBody(Box::new(Pending {
-                    request_id: request_id.clone(),
-                    resume,
-                    checked,
-                    host,
-                    bearer_tid,
-                })),
-                Evaluation::Decided(d) => {
-                    self.conclude(d, view, checked, host, conn, request_id, facts)
-                }
-            },
-        )
+        let seen = self.seen(&[]);
+        let evaluation =
+            self.rules
+                .evaluate(&req, BodyView::NotRead, self.regions(seen.as_ref()))?;
+        drop(seen);
+        Ok(match evaluation {
+            Evaluation::NeedBody(resume) => Plan::ReadBody(Box::new(Pending {
+                request_id: request_id.clone(),
+                resume,
+                checked,
+                host,
+                bearer_tid,
+                learned: Vec::new(),
+            })),
+            Evaluation::NeedRegion(resume) => Plan::Discover(Box::new(Pending {
+                request_id: request_id.clone(),
+                resume,
+                checked,
+                host,
+                bearer_tid,
+                learned: Vec::new(),
+            })),
+            Evaluation::Decided(d) => {
+                self.conclude(d, view, checked, host, conn, request_id, facts)
+            }
+        })
     }
 
     /// The plan for a decided request, and its facts.

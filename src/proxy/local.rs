@@ -38,6 +38,10 @@ pub fn error_response(err: &ProxyError, accept: Option<&str>, rid: &str) -> Answ
     a.field("content-type", content_type.as_bytes());
     a.field("cache-control", &b"no-store"[..]);
     a.field("x-request-id", rid.as_bytes().to_vec());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Lookup failures are not cached: the next try looks up again.
+        a.field("retry-after", &b"5"[..]);
+    }
     // The connection's framing may not be trustworthy after these; after
     // an upstream failure the client starts afresh (and a half-sent body
     // is never read as the next request). The same on both codecs.

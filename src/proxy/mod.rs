@@ -20,7 +20,7 @@
 pub mod account;
 pub mod answer;
 pub mod body;
-
+pub mod discover;
 pub mod error;
 pub mod failure;
 pub mod handler;
@@ -87,7 +87,7 @@ impl Proxy {
         generation: u64,
     ) -> Self {
         Proxy {
-            judge: judge::Judge::new(config),
+            judge: judge::Judge::new(config, &metrics),
             forwarder: Forwarder {
                 pool: UpstreamPool::new(&config.upstream),
                 upstream: config.upstream.clone(),

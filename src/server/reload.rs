@@ -145,8 +145,12 @@ impl Live {
         if config.decision_log.outputs != self.outputs {
             tracing::warn!("decision log outputs changed: they take effect only after a restart");
         }
-        let generation = self.proxy.load().generation() + 1;
-        let next = Proxy::new(&config, self.log.clone(), self.metrics.clone(), generation);
+        let current = self.proxy.load();
+        let generation = current.generation() + 1;
+        let mut next = Proxy::new(&config, self.log.clone(), self.metrics.clone(), generation);
+        // Tenant regions already discovered stay known, if still true.
+        next.judge.succeed(&current.judge);
+        drop(current);
         self.config_doc
             .store(Arc::new(config_doc(&config, generation)));
         self.proxy.store(Arc::new(next));

@@ -129,6 +129,51 @@ pub struct ReloadLabels {
     pub result: ReloadResult,
 }
 
+/// Why a region lookup gave no region.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum DiscoveryErrorKind {
+    /// No answer within the timeout.
+    Timeout,
+    /// A status that says nothing about the tenant (5xx, 3xx, 429...).
+    Status,
+    /// A 200 that is not the metadata expected.
+    Garbage,
+    /// Connection or TLS failure.
+    Transport,
+    /// The cache is full of lookups in flight.
+    Busy,
+}
+
+label_values!(DiscoveryErrorKind {
+    Timeout => "timeout",
+    Status => "status",
+    Garbage => "garbage",
+    Transport => "transport",
+    Busy => "busy",
+});
+
+/// Labels of `portalgate_discovery_errors_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DiscoveryErrorLabels {
+    /// The kind.
+    pub kind: DiscoveryErrorKind,
+}
+
+/// Region discovery's metrics (no tenant id in any label).
+#[derive(Debug, Clone)]
+pub struct DiscoveryMetrics {
+    /// Lookups made (one per tenant however many requests wait).
+    pub lookups: Counter,
+    /// Regions a rule needed that the cache held.
+    pub hits: Counter,
+    /// Requests that waited for a lookup (started or joined).
+    pub misses: Counter,
+    /// Lookups and waits that gave no region, by kind.
+    pub errors: Family<DiscoveryErrorLabels, Counter>,
+    /// Time a lookup took, failures and timeouts included.
+    pub duration: prometheus_client::metrics::histogram::Histogram,
+}
+
 /// Labels with only a decision.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -160,6 +205,8 @@ pub struct Metrics {
     /// Requests a rule matched (enforced or reported), by rule and mode;
     /// every configured rule is there from the start, at zero.
     pub rule_matches: Family<RuleLabels, sharded::Counter>,
+    /// Region discovery.
+    pub discovery: DiscoveryMetrics,
 }
 
 /// Labels of `portalgate_rule_matches_total`.
@@ -230,6 +277,51 @@ impl Default for Metrics {
             "Requests a rule matched, by rule and mode (every configured rule from the start)",
             rule_matches.clone(),
         );
+        let discovery = DiscoveryMetrics {
+            lookups: Counter::default(),
+            hits: Counter::default(),
+            misses: Counter::default(),
+            errors: Family::default(),
+            duration: prometheus_client::metrics::histogram::Histogram::new(exponential_buckets(
+                0.001, 2.0, 14,
+            )),
+        };
+        registry.register(
+            "discovery_lookups",
+            "Tenant region lookups made (OpenID metadata)",
+            discovery.lookups.clone(),
+        );
+        registry.register(
+            "discovery_cache_hits",
+            "Tenant regions a rule needed that the discovery cache held",
+            discovery.hits.clone(),
+        );
+        registry.register(
+            "discovery_cache_misses",
+            "Requests that waited for a tenant region lookup",
+            discovery.misses.clone(),
+        );
+        registry.register(
+            "discovery_errors",
+            "Tenant region lookups that gave no region, by kind",
+            discovery.errors.clone(),
+        );
+        registry.register(
+            "discovery_lookup_duration_seconds",
+            "Time a tenant region lookup took",
+            discovery.duration.clone(),
+        );
+        for kind in [
+            DiscoveryErrorKind::Timeout,
+            DiscoveryErrorKind::Status,
+            DiscoveryErrorKind::Garbage,
+            DiscoveryErrorKind::Transport,
+            DiscoveryErrorKind::Busy,
+        ] {
+            let _ = discovery
+                .errors
+                .get_or_create(&DiscoveryErrorLabels { kind });
+        }
         config_generation.set(1);
         // Every series an alert reads exists from the start, at zero: a rate
         // over a series that appears with its first event reads "no data".
@@ -257,6 +349,7 @@ impl Default for Metrics {
             config_generation,
             config_reloads,
             rule_matches,
+            discovery,
         }
     }
 }

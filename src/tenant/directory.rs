@@ -61,6 +61,12 @@ pub enum RegionSource {
     Directory,
     /// No host or directory match: the configured default.
     Default,
+    /// Region discovery: the tenant's OpenID metadata (a region it maps, or
+    /// the default for a cloud it does not map or a tenant unknown there).
+    Discovery,
+    /// Region discovery failed and `on_failure = "default"` says to judge
+    /// the request in the default region.
+    DiscoveryFailed,
 }
 
 impl RegionSource {
@@ -70,6 +76,8 @@ impl RegionSource {
             RegionSource::Host => "host",
             RegionSource::Directory => "directory",
             RegionSource::Default => "default",
+            RegionSource::Discovery => "discovery",
+            RegionSource::DiscoveryFailed => "discovery-failed",
         }
     }
 }
@@ -166,6 +174,11 @@ impl Directory {
             return (r, RegionSource::Directory);
         }
         (&self.default, RegionSource::Default)
+    }
+
+    /// The region of tenants listed nowhere else.
+    pub fn default_region(&self) -> &Region {
+        &self.default
     }
 
     /// The configured hosts and their regions, shared.

@@ -108,6 +108,77 @@ action.type = "deny"
 }
 
 #[test]
+fn check_locates_every_region_discovery_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = r#"[[listeners]]
+address = "127.0.0.1:0"
+
+[upstream]
+url = "http://127.0.0.1:9"
+
+[[rules]]
+id = "r"
+match.path = "/v1/customers/{tenant}/users"
+match.regions = ["germany"]
+match.tenant_from = ["path:tenant"]
+action.type = "deny"
+
+[tenants.discovery]
+"#;
+    let path = write(
+        dir.path(),
+        "bad.toml",
+        &format!(
+            r#"{head}url = "https://{{tenant}}.login.example/openid"
+cloud_instance_names = {{ "microsoftonline.de" = "germnay", "" = "germany" }}
+tenant_region_scopes = {{ "DE" = "germany", "de" = "germany" }}
+positive_ttl = "forever"
+negative_ttl = "0s"
+max_entries = 0
+timeout = "2 fortnights"
+on_failure = "forward"
+ca_file = "missing.pem"
+"#
+        ),
+    );
+    check_fails_with(
+        &path,
+        &[
+            format!("{path}:15:1: tenants.discovery.url: \"https://{{tenant}}.login.example/openid\": put {{tenant}} in the path"),
+            format!("{path}:16:26: tenants.discovery.cloud_instance_names.microsoftonline.de: unknown region \"germnay\""),
+            format!("{path}:16:60: tenants.discovery.cloud_instance_names.: an empty metadata value maps nothing"),
+            format!("{path}:17:44: tenants.discovery.tenant_region_scopes.de: given twice"),
+            format!("{path}:18:1: tenants.discovery.positive_ttl: invalid duration"),
+            format!("{path}:19:1: tenants.discovery.negative_ttl: must be greater than zero"),
+            format!("{path}:20:1: tenants.discovery.max_entries: must be between 1 and 10000000"),
+            format!("{path}:21:1: tenants.discovery.timeout: invalid duration"),
+            format!("{path}:22:1: tenants.discovery.on_failure: \"forward\": write \"refuse\""),
+            format!("{path}:23:1: tenants.discovery.ca_file: "),
+        ],
+    );
+    // No URL and nothing mapped.
+    let empty = write(dir.path(), "empty.toml", head);
+    check_fails_with(
+        &empty,
+        &[
+            "tenants.discovery.url: missing: the metadata URL".to_string(),
+            "tenants.discovery: maps nothing".to_string(),
+        ],
+    );
+    // A good one passes, and a mapping to the default region is allowed.
+    let good = write(
+        dir.path(),
+        "good.toml",
+        &format!(
+            "{head}url = \"https://login.example/{{tenant}}/v2.0/.well-known/openid-configuration\"\n\
+             cloud_instance_names = {{ \"microsoftonline.de\" = \"germany\", \"microsoftonline.com\" = \"global\" }}\n"
+        ),
+    );
+    let (code, _, err) = run(&["check", "--config", &good]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
 fn check_locates_a_tenant_listed_in_two_regions_and_caps_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let de = "0a1b2c3d-0000-4000-8000-00000000de01";

@@ -19,16 +19,16 @@ use tokio::net::TcpListener;
 
 use crate::support::certs::Ca;
 
-const GERMANY: &str = "11111111-2222-3333-4444-555555555555";
-const GLOBAL: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+pub const GERMANY: &str = "11111111-2222-3333-4444-555555555555";
+pub const GLOBAL: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 
 /// Answers `/{mode}/{tenant}/v2.0/.well-known/openid-configuration`:
 /// mode `ok` gives each tenant's cloud (400 for one it does not know),
 /// `slow` the same after 5 s, `error` 500, `garbage` an HTML page, `huge`
 /// 100 KiB of JSON. Counts requests.
-struct Idp {
-    port: u16,
-    requests: Arc<AtomicUsize>,
+pub struct Idp {
+    pub port: u16,
+    pub requests: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -39,7 +39,7 @@ impl Drop for Idp {
 }
 
 impl Idp {
-    async fn start(leaf: rustls::ServerConfig) -> Idp {
+    pub async fn start(leaf: rustls::ServerConfig) -> Idp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(leaf));
@@ -73,7 +73,7 @@ impl Idp {
         }
     }
 
-    fn template(&self, mode: &str) -> String {
+    pub fn template(&self, mode: &str) -> String {
         format!(
             "https://localhost:{}/{mode}/{{tenant}}/v2.0/.well-known/openid-configuration",
             self.port

@@ -325,7 +325,7 @@ fn twenty_thousand_generated_spellings_are_never_planned_as_forwards() {
     let file = dir.path().join("portalgate.toml");
     std::fs::write(&file, text).unwrap();
     let config = portalgate::config::load(&file).unwrap();
-    let judge = Judge::new(&config);
+    let judge = Judge::new(&config, &portalgate::telemetry::metrics::Metrics::default());
     let conn = portalgate::proxy::ConnInfo {
         peer: "127.0.0.1:0".parse().unwrap(),
         tls: false,

@@ -10,6 +10,7 @@ mod cli;
 mod console;
 mod decisions;
 mod differential;
+mod discovered;
 mod discovery;
 mod errors;
 mod faults;

@@ -152,9 +152,13 @@ fn decide<'r>(
     r: &Req,
     body: BodyView<'_>,
 ) -> Decision<'r, &'static str> {
-    match set.evaluate(&r.view(), body, &directory()).unwrap() {
+    match set
+        .evaluate(&r.view(), body, Regions::of(&directory()))
+        .unwrap()
+    {
         Evaluation::Decided(d) => d,
         Evaluation::NeedBody(_) => panic!("unexpected NeedBody"),
+        Evaluation::NeedRegion(_) => panic!("unexpected NeedRegion"),
     }
 }
 
@@ -209,7 +213,7 @@ fn body_condition_asks_for_the_body_then_decides() {
     let set = pack();
     let r = req("PATCH", &format!("/v1/customers/{DE}/users/u1"));
     assert!(matches!(
-        set.evaluate(&r.view(), BodyView::NotRead, &directory())
+        set.evaluate(&r.view(), BodyView::NotRead, Regions::of(&directory()))
             .unwrap(),
         Evaluation::NeedBody(_)
     ));
@@ -220,7 +224,7 @@ fn body_condition_asks_for_the_body_then_decides() {
     let d = decide(&set, &r, BodyView::Json(&without));
     assert_eq!(d.enforced.unwrap().rule.id, "user-update");
     assert_eq!(
-        set.evaluate(&r.view(), BodyView::Unreadable, &directory())
+        set.evaluate(&r.view(), BodyView::Unreadable, Regions::of(&directory()))
             .unwrap_err(),
         PolicyError::UninspectableBody {
             rule: "password-reset".into()
@@ -229,7 +233,7 @@ fn body_condition_asks_for_the_body_then_decides() {
     // A global tenant never needs the body: the region rules the rule out first.
     let g = req("PATCH", &format!("/v1/customers/{GLOBAL}/users/u1"));
     assert!(matches!(
-        set.evaluate(&g.view(), BodyView::NotRead, &directory())
+        set.evaluate(&g.view(), BodyView::NotRead, Regions::of(&directory()))
             .unwrap(),
         Evaluation::Decided(Decision { enforced: None, .. })
     ));
@@ -269,7 +273,7 @@ fn tenant_sources_must_agree_and_be_well_formed() {
     r.headers
         .insert("x-tenant-id", HeaderValue::from_static(GLOBAL));
     assert_eq!(
-        set.evaluate(&r.view(), BodyView::NotRead, &directory())
+        set.evaluate(&r.view(), BodyView::NotRead, Regions::of(&directory()))
             .unwrap_err(),
         PolicyError::ConflictingTenants {
             first: "path:tenant".into(),
@@ -288,7 +292,7 @@ fn tenant_sources_must_agree_and_be_well_formed() {
     r.headers
         .append("x-tenant-id", HeaderValue::from_static(DE));
     assert_eq!(
-        set.evaluate(&r.view(), BodyView::NotRead, &directory())
+        set.evaluate(&r.view(), BodyView::NotRead, Regions::of(&directory()))
             .unwrap_err(),
         PolicyError::RepeatedTenantSource("x-tenant-id".into())
     );
@@ -297,7 +301,7 @@ fn tenant_sources_must_agree_and_be_well_formed() {
         "/v1/customers/0a1b2c3d-0000-4000-8000-00000000de0g/users",
     );
     assert_eq!(
-        set.evaluate(&bad.view(), BodyView::NotRead, &directory())
+        set.evaluate(&bad.view(), BodyView::NotRead, Regions::of(&directory()))
             .unwrap_err(),
         PolicyError::MalformedTenant {
             from: "path:tenant".into()
@@ -382,30 +386,40 @@ fn resuming_with_the_body_decides_as_evaluating_with_it() {
     let without = Fields(vec!["displayName"]);
     for body in [BodyView::Json(&with), BodyView::Json(&without)] {
         let Evaluation::NeedBody(pending) = set
-            .evaluate(&r.view(), BodyView::NotRead, &directory())
+            .evaluate(&r.view(), BodyView::NotRead, Regions::of(&directory()))
             .unwrap()
         else {
             panic!("the body is needed");
         };
         assert_eq!(pending.rule().id, "password-reset");
-        let resumed = match set.resume(pending, &r.view(), body, &directory()).unwrap() {
+        let resumed = match set
+            .resume(pending, &r.view(), body, Regions::of(&directory()))
+            .unwrap()
+        {
             Evaluation::Decided(d) => d.enforced.map(|m| m.rule.id.clone()),
-            Evaluation::NeedBody(_) => panic!("the body was given"),
+            Evaluation::NeedBody(_) | Evaluation::NeedRegion(_) => panic!("the body was given"),
         };
         let whole = decide(&set, &r, body).enforced.map(|m| m.rule.id.clone());
         assert_eq!(resumed, whole);
     }
     let Evaluation::NeedBody(pending) = set
-        .evaluate(&r.view(), BodyView::NotRead, &directory())
+        .evaluate(&r.view(), BodyView::NotRead, Regions::of(&directory()))
         .unwrap()
     else {
         panic!("the body is needed");
     };
     assert_eq!(
-        set.resume(pending, &r.view(), BodyView::Unreadable, &directory())
-            .unwrap_err(),
+        set.resume(
+            pending,
+            &r.view(),
+            BodyView::Unreadable,
+            Regions::of(&directory())
+        )
+        .unwrap_err(),
         PolicyError::UninspectableBody {
             rule: "password-reset".into()
         }
     );
 }
+
+mod regions;

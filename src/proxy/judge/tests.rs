@@ -14,7 +14,10 @@ fn judge() -> &'static Judge {
     static JUDGE: std::sync::OnceLock<Judge> = std::sync::OnceLock::new();
     JUDGE.get_or_init(|| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
-        Judge::new(&crate::config::load(&path).expect("the demo config"))
+        Judge::new(
+            &crate::config::load(&path).expect("the demo config"),
+            &crate::telemetry::metrics::Metrics::default(),
+        )
     })
 }
 
@@ -48,6 +51,7 @@ fn summary(j: &Judgement<'_, '_>) -> String {
         ),
         Plan::Reject(e) => format!("reject {}", e.code()),
         Plan::ReadBody(p) => format!("read body for {}", p.resume.rule().id),
+        Plan::Discover(p) => format!("discover the region for {}", p.resume.rule().id),
     };
     format!(
         "{plan}; enforced={:?}; reported={:?}; host={:?}; path={:?}",

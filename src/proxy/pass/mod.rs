@@ -475,6 +475,12 @@ impl Proxy {
         let view = HeadView::of_raw(&method, target, req.headers);
         let info = conn.info;
         let mut judgement = self.judge.decide(&view, &info);
+        if matches!(judgement.plan, Plan::Discover(_)) {
+            judgement = self
+                .judge
+                .settle(judgement, &view, BodyView::NotRead, &info)
+                .await;
+        }
         let after_head = &buf[head_len..];
         // Intake let through only a lone `Transfer-Encoding: chunked`.
         let chunked = view.known.transfer_encoding[0].is_some();
@@ -519,12 +525,14 @@ impl Proxy {
                     facts: Default::default(),
                 },
                 (None, Inspected::Json(_, json)) => {
-                    self.judge
-                        .resume(pending, &view, BodyView::Json(json), &info)
+                    let body = BodyView::Json(json);
+                    let resumed = self.judge.resume(pending, &view, body, &info);
+                    self.judge.settle(resumed, &view, body, &info).await
                 }
                 (None, Inspected::Unreadable) => {
-                    self.judge
-                        .resume(pending, &view, BodyView::Unreadable, &info)
+                    let body = BodyView::Unreadable;
+                    let resumed = self.judge.resume(pending, &view, body, &info);
+                    self.judge.settle(resumed, &view, body, &info).await
                 }
             };
         }
@@ -651,8 +659,8 @@ impl Proxy {
                     },
                 )
             }
-            Plan::ReadBody(_) => {
-                let err = ProxyError::ClientBody;
+            Plan::ReadBody(_) | Plan::Discover(_) => {
+                let err = left_pending(&plan);
                 let answer = local::error_response(&err, None, request_id.as_str());
                 let _ = conn.answer(&answer, head_only, true).await;
                 (Err(err), Next::Close)
@@ -747,5 +755,15 @@ fn head_room(buf: &mut BytesMut) {
 fn make_room(buf: &mut BytesMut) {
     if buf.capacity() - buf.len() < 4 * 1024 {
         buf.reserve(16 * 1024);
+    }
+}
+
+/// The refusal of a judgement still pending after its body was read and
+/// its lookups were made (it cannot be: every resume with a body decides,
+/// and [`crate::proxy::judge::Judge::settle`] ends every lookup), failing closed.
+pub(crate) fn left_pending(plan: &Plan<'_, '_>) -> ProxyError {
+    match plan {
+        Plan::Discover(_) => ProxyError::RegionUnavailable(crate::discovery::LookupError::Busy),
+        _ => ProxyError::ClientBody,
     }
 }
