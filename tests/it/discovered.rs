@@ -262,3 +262,62 @@ async fn on_failure_default_judges_in_the_default_region_and_says_so() {
         (Some("global"), Some("discovery-failed"))
     );
 }
+
+async fn reload(w: &World, text: &str) {
+    std::fs::write(&w.proxy.config_path, text).unwrap();
+    let r = client::send(
+        Request::post(format!("http://{}/reload", w.proxy.admin))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_reload_keeps_discovered_regions_unless_their_source_changed() {
+    let w = world("ok", "", "", "").await;
+    let path = format!("/v1/customers/{GERMANY}/users");
+    assert_eq!(w.send("POST", &path, "{}").await.status, 403);
+    assert_eq!(w.lookups(), 1);
+    let text = std::fs::read_to_string(&w.proxy.config_path).unwrap();
+    // A change elsewhere: the region stays known.
+    let edited = format!("{text}\n[limits]\nmax_headers = 99\n");
+    reload(&w, &edited).await;
+    assert_eq!(w.send("POST", &path, "{}").await.status, 403);
+    assert_eq!(w.lookups(), 1, "kept across the reload");
+    // A new TTL: what was cached under the old settings is asked again.
+    let ttl = edited.replace("[tenants.discovery]\n", "[tenants.discovery]\npositive_ttl = \"2h\"\n");
+    reload(&w, &ttl).await;
+    assert_eq!(w.send("POST", &path, "{}").await.status, 403);
+    assert_eq!(w.lookups(), 2);
+    // Now listed (as global): the directory wins, no lookup.
+    let listed = ttl.replace(
+        "[tenants.hosts]",
+        &format!("[[tenants.entries]]\nid = \"{GERMANY}\"\nregion = \"global\"\n[tenants.hosts]"),
+    );
+    reload(&w, &listed).await;
+    assert_eq!(w.send("POST", &path, "{}").await.status, 200);
+    assert_eq!(w.lookups(), 2);
+}
+
+#[tokio::test]
+async fn explain_makes_the_lookup_and_says_where_the_region_came_from() {
+    let w = world("ok", "", "", "").await;
+    let config = w.proxy.config_path.display().to_string();
+    let url = format!("/v1/customers/{GERMANY}/users");
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        crate::support::child::run(&["explain", "--config", &config, "-X", "POST", &url])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("region from discovery") && out.contains("MATCH"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answered by rule germany-customer-user-create"),
+        "{out}"
+    );
+}
