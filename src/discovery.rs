@@ -84,6 +84,21 @@ pub enum LookupError {
     Busy,
 }
 
+impl LookupError {
+    /// A one-word kind (`timeout`, `status`, `garbage`, `transport`,
+    /// `busy`), for metric labels and for clients, who need not learn more
+    /// of the metadata server than that.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LookupError::Timeout(_) => "timeout",
+            LookupError::Status(_) => "status",
+            LookupError::Garbage(_) => "garbage",
+            LookupError::Transport(_) => "transport",
+            LookupError::Busy => "busy",
+        }
+    }
+}
+
 /// Reads one metadata answer (`status`, `body`).
 pub fn read_metadata(status: u16, body: &[u8], mapping: &Mapping) -> Result<Found, LookupError> {
     match status {
@@ -137,6 +152,9 @@ pub struct Limits {
     pub negative_ttl: Duration,
     /// The most tenants held, lookups in flight included.
     pub max_entries: usize,
+    /// The most lookups in flight at once: a flood of made-up tenant ids
+    /// cannot turn into a flood of requests at the identity provider.
+    pub max_in_flight: usize,
     /// The most a lookup may take.
     pub timeout: Duration,
 }
@@ -159,10 +177,17 @@ pub struct Counts {
     pub errors: u64,
 }
 
+/// The cache's entries and how many of them are lookups in flight.
+#[derive(Default)]
+struct Slots {
+    map: HashMap<u128, Slot>,
+    in_flight: usize,
+}
+
 /// The answers, and the lookups in flight.
 pub struct Cache {
     limits: Limits,
-    slots: Mutex<HashMap<u128, Slot>>,
+    slots: Mutex<Slots>,
     hits: AtomicU64,
     misses: AtomicU64,
     lookups: AtomicU64,
@@ -174,7 +199,7 @@ impl Cache {
     pub fn new(limits: Limits) -> Cache {
         Cache {
             limits,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots::default()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
@@ -196,7 +221,7 @@ impl Cache {
     /// The cached answer for `tenant`, if one is fresh. Never waits.
     pub fn cached(&self, tenant: TenantId) -> Option<Found> {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        match slots.get(&tenant.as_u128()) {
+        match slots.map.get(&tenant.as_u128()) {
             Some(Slot::Ready { found, until }) if *until > Instant::now() => Some(found.clone()),
             _ => None,
         }
@@ -215,7 +240,7 @@ impl Cache {
         let mut rx = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            match slots.get(&key) {
+            match slots.map.get(&key) {
                 Some(Slot::Ready { found, until }) if *until > now => {
                     let found = found.clone();
                     drop(slots);
@@ -226,18 +251,23 @@ impl Cache {
                 // down) never answers: it is replaced below.
                 Some(Slot::Pending(rx)) if rx.has_changed().is_ok() => rx.clone(),
                 _ => {
-                    if !slots.contains_key(&key) && slots.len() >= self.limits.max_entries {
-                        make_room(&mut slots, now);
-                        if slots.len() >= self.limits.max_entries {
-                            drop(slots);
-                            self.errors.fetch_add(1, Ordering::Relaxed);
-                            return Err(LookupError::Busy);
-                        }
+                    let full = !slots.map.contains_key(&key)
+                        && slots.map.len() >= self.limits.max_entries
+                        && {
+                            make_room(&mut slots.map, now);
+                            slots.map.len() >= self.limits.max_entries
+                        };
+                    if full || slots.in_flight >= self.limits.max_in_flight {
+                        drop(slots);
+                        self.errors.fetch_add(1, Ordering::Relaxed);
+                        return Err(LookupError::Busy);
                     }
+                    slots.in_flight += 1;
                     let (tx, rx) = watch::channel(None);
-                    slots.insert(key, Slot::Pending(rx.clone()));
+                    slots.map.insert(key, Slot::Pending(rx.clone()));
                     self.lookups.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(run(self.clone(), key, lookup(), tx));
+                    let flight = Flight(self.clone());
+                    tokio::spawn(run(flight, key, lookup(), tx));
                     rx
                 }
             }
@@ -271,9 +301,21 @@ fn make_room(slots: &mut HashMap<u128, Slot>, now: Instant) {
     }
 }
 
+/// One lookup counted in flight until its task ends, however it ends (an
+/// answer, a panic, a runtime shutting down).
+struct Flight(Arc<Cache>);
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let mut slots = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.in_flight = slots.in_flight.saturating_sub(1);
+    }
+}
+
 /// Runs one lookup under the timeout, stores its answer (failures are not
 /// kept) and wakes the waiters.
-async fn run(cache: Arc<Cache>, key: u128, lookup: Lookup, tx: watch::Sender<Option<Outcome>>) {
+async fn run(flight: Flight, key: u128, lookup: Lookup, tx: watch::Sender<Option<Outcome>>) {
+    let cache = &flight.0;
     let limits = cache.limits;
     let outcome = match tokio::time::timeout(limits.timeout, lookup).await {
         Ok(o) => o,
@@ -281,6 +323,7 @@ async fn run(cache: Arc<Cache>, key: u128, lookup: Lookup, tx: watch::Sender<Opt
     };
     {
         let mut slots = cache.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = &mut slots.map;
         match &outcome {
             Ok(found) => {
                 let ttl = if *found == Found::Unknown {

@@ -22,6 +22,22 @@ pub fn run(args: &CheckArgs) -> Exit {
         None => out!("  admin     off"),
     }
     out!("  tenants   {} in the directory", config.directory.len());
+    if let Some(d) = &config.discovery {
+        let t = humantime::format_duration;
+        out!("  discovery {}", d.url);
+        out!(
+            "            cache {} tenants, kept {} ({} if unknown), {} lookups at once, timeout {}, on failure {}",
+            d.limits.max_entries,
+            t(d.limits.positive_ttl),
+            t(d.limits.negative_ttl),
+            d.limits.max_in_flight,
+            t(d.limits.timeout),
+            match d.on_failure {
+                crate::config::OnFailure::Refuse => "refuse",
+                crate::config::OnFailure::Default => "default region",
+            }
+        );
+    }
     print_rules(&config);
     let rules = config.rules.rules();
     for (later, earlier) in crate::policy::shadow::shadowed(rules) {

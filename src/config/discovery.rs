@@ -16,6 +16,9 @@ use crate::tenant::Region;
 /// The most tenants the cache may be configured to hold.
 pub const MAX_ENTRIES: usize = 10_000_000;
 
+/// The most lookups in flight that may be configured.
+pub const MAX_IN_FLIGHT: usize = 10_000;
+
 /// The discovery settings; `None` when any is invalid (each error located).
 pub fn validate(
     raw: &RawDiscovery,
@@ -72,6 +75,12 @@ pub fn validate(
             raw.max_entries,
             100_000,
             MAX_ENTRIES,
+        ),
+        max_in_flight: ctx.positive(
+            path.key("max_lookups_in_flight"),
+            raw.max_lookups_in_flight,
+            100,
+            MAX_IN_FLIGHT,
         ),
         timeout: ctx.duration(path.key("timeout"), &raw.timeout, Duration::from_secs(2)),
     };

@@ -111,6 +111,9 @@ pub struct RawDiscovery {
     pub negative_ttl: Option<String>,
     /// The most tenants held, lookups in flight included (default 100000).
     pub max_entries: Option<i64>,
+    /// The most lookups in flight at once (default 100); more wait-less
+    /// requests are refused like a failed lookup.
+    pub max_lookups_in_flight: Option<i64>,
     /// The most one lookup may take (default 2s).
     pub timeout: Option<String>,
     /// `refuse` (default: 503, never forwarded) or `default` (the default region).

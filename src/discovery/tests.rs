@@ -19,6 +19,7 @@ fn limits() -> Limits {
         positive_ttl: Duration::from_secs(300),
         negative_ttl: Duration::from_secs(30),
         max_entries: 4,
+        max_in_flight: 4,
         timeout: Duration::from_secs(2),
     }
 }
@@ -248,7 +249,11 @@ async fn the_cache_holds_at_most_its_cap_and_never_evicts_a_lookup_in_flight() {
             )
             .await;
         assert_eq!(got, Ok(Found::Unmapped));
-        let held = cache.slots.lock().map(|s| s.len()).unwrap_or(usize::MAX);
+        let held = cache
+            .slots
+            .lock()
+            .map(|s| s.map.len())
+            .unwrap_or(usize::MAX);
         assert!(held <= 4, "{held} held");
     }
 }
@@ -297,4 +302,54 @@ async fn a_full_cache_drops_expired_answers_before_fresh_ones() {
     for n in [3, 4, 5] {
         assert_eq!(cache.cached(tenant(n)), Some(Found::Unmapped), "tenant {n}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn lookups_in_flight_are_capped_and_the_count_never_leaks() {
+    let cache = Arc::new(Cache::new(Limits {
+        max_entries: 1000,
+        max_in_flight: 2,
+        ..limits()
+    }));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pending: Vec<_> = (0..2)
+        .map(|n| {
+            let cache = cache.clone();
+            let lookup = counted(&calls, Duration::from_secs(1), Ok(Found::Unmapped));
+            tokio::spawn(async move { cache.resolve(tenant(n), lookup).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // A third tenant is refused; a waiter for one in flight is not.
+    let third = counted(&calls, Duration::ZERO, Ok(Found::Unmapped));
+    assert_eq!(
+        cache.resolve(tenant(7), third).await,
+        Err(LookupError::Busy)
+    );
+    let joined = counted(&calls, Duration::ZERO, Ok(Found::Unknown));
+    assert_eq!(cache.resolve(tenant(1), joined).await, Ok(Found::Unmapped));
+    for p in pending {
+        assert_eq!(p.await.expect("no panic"), Ok(Found::Unmapped));
+    }
+    // Failures, timeouts and a dead task each give their slot back.
+    let dying = || -> Lookup { Box::pin(async { panic!("the lookup's task dies") }) };
+    assert!(cache.resolve(tenant(20), dying).await.is_err());
+    let failing = counted(&calls, Duration::ZERO, Err(LookupError::Status(500)));
+    assert!(cache.resolve(tenant(21), failing).await.is_err());
+    let slow = counted(&calls, Duration::from_secs(60), Ok(Found::Unmapped));
+    assert!(cache.resolve(tenant(22), slow).await.is_err());
+    // The dead one is replaced; then two at once still fit.
+    let again = counted(&calls, Duration::ZERO, Ok(Found::Unmapped));
+    assert_eq!(cache.resolve(tenant(20), again).await, Ok(Found::Unmapped));
+    let both: Vec<_> = (30..32)
+        .map(|n| {
+            let cache = cache.clone();
+            let lookup = counted(&calls, Duration::from_secs(1), Ok(Found::Unmapped));
+            tokio::spawn(async move { cache.resolve(tenant(n), lookup).await })
+        })
+        .collect();
+    for p in both {
+        assert_eq!(p.await.expect("no panic"), Ok(Found::Unmapped));
+    }
+    assert_eq!(cache.slots.lock().map(|s| s.in_flight).unwrap_or(9), 0);
 }

@@ -49,7 +49,8 @@ pub enum ProxyError {
     /// A rule needs the tenant's region and region discovery could not
     /// tell it (`on_failure = "refuse"`): never forwarded as if allowed.
     #[error(
-        "the tenant's region could not be determined (region discovery: {0}); try again later"
+        "the tenant's region could not be determined (region discovery: {}); try again later",
+        .0.kind()
     )]
     RegionUnavailable(crate::discovery::LookupError),
 }

@@ -196,5 +196,17 @@ pub fn config_doc(config: &crate::config::Config, generation: u64) -> serde_json
         "generation": generation,
         "rules": rules,
         "tenants": config.directory.len(),
+        "discovery": config.discovery.as_ref().map(|d| serde_json::json!({
+            "url": d.url,
+            "positive_ttl_s": d.limits.positive_ttl.as_secs_f64(),
+            "negative_ttl_s": d.limits.negative_ttl.as_secs_f64(),
+            "max_entries": d.limits.max_entries,
+            "max_lookups_in_flight": d.limits.max_in_flight,
+            "timeout_s": d.limits.timeout.as_secs_f64(),
+            "on_failure": match d.on_failure {
+                crate::config::OnFailure::Refuse => "refuse",
+                crate::config::OnFailure::Default => "default",
+            },
+        })),
     })
 }

@@ -210,6 +210,9 @@ async fn a_slow_failing_or_garbage_metadata_server_refuses_and_never_forwards() 
             assert_eq!(r.header("retry-after"), "5");
             let problem: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             assert_eq!(problem["code"], "region_unavailable", "{problem}");
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(detail.contains("region discovery: "), "{detail}");
+            assert!(!detail.contains("localhost"), "{detail}");
         }
         // Failures are not kept: each request tried again.
         assert_eq!(w.lookups(), 2, "{mode}");
@@ -287,7 +290,10 @@ async fn a_reload_keeps_discovered_regions_unless_their_source_changed() {
     assert_eq!(w.send("POST", &path, "{}").await.status, 403);
     assert_eq!(w.lookups(), 1, "kept across the reload");
     // A new TTL: what was cached under the old settings is asked again.
-    let ttl = edited.replace("[tenants.discovery]\n", "[tenants.discovery]\npositive_ttl = \"2h\"\n");
+    let ttl = edited.replace(
+        "[tenants.discovery]\n",
+        "[tenants.discovery]\npositive_ttl = \"2h\"\n",
+    );
     reload(&w, &ttl).await;
     assert_eq!(w.send("POST", &path, "{}").await.status, 403);
     assert_eq!(w.lookups(), 2);
@@ -299,6 +305,12 @@ async fn a_reload_keeps_discovered_regions_unless_their_source_changed() {
     reload(&w, &listed).await;
     assert_eq!(w.send("POST", &path, "{}").await.status, 200);
     assert_eq!(w.lookups(), 2);
+    // What is in force, for operators.
+    let doc = client::get(&format!("http://{}/config", w.proxy.admin)).await;
+    let doc: serde_json::Value = serde_json::from_slice(&doc.body).unwrap();
+    assert_eq!(doc["discovery"]["url"], w.idp.template("ok"), "{doc}");
+    assert_eq!(doc["discovery"]["positive_ttl_s"], 7200.0);
+    assert_eq!(doc["discovery"]["on_failure"], "refuse");
 }
 
 #[tokio::test]

@@ -139,6 +139,7 @@ fn cache(timeout: Duration) -> Arc<Cache> {
         positive_ttl: Duration::from_secs(300),
         negative_ttl: Duration::from_secs(30),
         max_entries: 1000,
+        max_in_flight: 100,
         timeout,
     }))
 }
