@@ -12,6 +12,6 @@ pub fn judge() -> &'static Judge {
     JUDGE.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
         let config = portalgate::config::load(&dir.join("demo.toml")).expect("demo config");
-        Judge::new(&config)
+        Judge::new(&config, &portalgate::telemetry::metrics::Metrics::default())
     })
 }
