@@ -178,14 +178,19 @@ impl Accounts {
     /// Counts the request, logs a failure once, and records the decision.
     /// Returns the wait for room in the decision log's queue when its
     /// outputs block (see [`DecisionLog::record`]); the caller awaits it.
-    pub fn finish(&self, mut f: Finished<'_, '_>) -> Option<impl Future<Output = ()> + Send + '_> {
+    pub fn finish(&self, mut f: Finished<'_, '_>) -> Option<Wait<'_>> {
         // Moved into the record rather than copied.
         let place = (f.facts.host.take(), f.facts.path.take());
         let (rule, decided) = deciding(&f.facts);
         self.count(&f, rule);
         log_failure(&f);
         let rec = self.record(&f, decided, place)?;
-        self.log.record(rec)
+        // Boxed: the wait is rare (blocking outputs, a full queue), and
+        // inline it would make every request's future, and every HTTP/2
+        // stream's task, larger by the record it carries.
+        self.log
+            .record(rec)
+            .map(|wait| -> Wait<'_> { Box::pin(wait) })
     }
 
     /// Counts by decision, rule, mode and status (or error).
@@ -378,6 +383,9 @@ impl Accounts {
         })
     }
 }
+
+/// The wait for room in the decision log's queue.
+pub type Wait<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// A rule's part in what the client got: index, mode, decision.
 type Counted = (usize, Mode, Decision);

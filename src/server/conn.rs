@@ -134,7 +134,9 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static + Readable,
 {
     let io = if shared.settings.http1_fast_path && !h2 {
-        match pass_through(io, conn, &shared).await {
+        // Boxed: its state is a few KiB that an HTTP/2 connection, whose
+        // task holds this future for its whole life, would carry unused.
+        match Box::pin(pass_through(io, conn, &shared)).await {
             Some(io) => io,
             None => return,
         }

@@ -156,18 +156,19 @@ impl Answers {
             Action::Allow => (StatusCode::INTERNAL_SERVER_ERROR, variant_of(format), None),
         };
         let compiled = self.rules.get(m.index);
-        let mut body = Vec::with_capacity(1024);
+        let mut body = Vec::new();
         let content_type = match compiled.and_then(|c| c.body(variant, lang)) {
             Some((content_type, template)) => {
-                template.fill(
-                    &mut body,
-                    &Values {
-                        request_id: ctx.request_id.as_str(),
-                        decision_id: ctx.decision_id.as_str(),
-                        region: m.resolved.region.as_str(),
-                        target: location.as_deref().unwrap_or(""),
-                    },
-                );
+                let values = Values {
+                    request_id: ctx.request_id.as_str(),
+                    decision_id: ctx.decision_id.as_str(),
+                    region: m.resolved.region.as_str(),
+                    target: location.as_deref().unwrap_or(""),
+                };
+                // Sized to fit (an escaped value may still grow it): the
+                // body lives until the client has taken it.
+                body.reserve_exact(template.len_hint(&values) + 16);
+                template.fill(&mut body, &values);
                 *content_type
             }
             None => "text/plain; charset=utf-8",

@@ -95,6 +95,21 @@ impl Template {
     }
 
     /// Appends the body with the holes filled.
+    /// The length of the filled body when nothing needs escaping (the
+    /// capacity to reserve for it).
+    pub fn len_hint(&self, values: &Values<'_>) -> usize {
+        self.pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Text(t) => t.len(),
+                Piece::Hole(Hole::RequestId) => values.request_id.len(),
+                Piece::Hole(Hole::DecisionId) => values.decision_id.len(),
+                Piece::Hole(Hole::Region) => values.region.len(),
+                Piece::Hole(Hole::Target) => values.target.len(),
+            })
+            .sum()
+    }
+
     pub fn fill(&self, out: &mut Vec<u8>, values: &Values<'_>) {
         for piece in &self.pieces {
             match piece {
