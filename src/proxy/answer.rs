@@ -87,7 +87,10 @@ impl<'a> Answer<'a> {
                 Value::Owned(v) => bytes::Bytes::from(v),
                 other => bytes::Bytes::copy_from_slice(other.as_ref()),
             };
-            if let Ok(v) = HeaderValue::from_maybe_shared(value) {
+            if let Ok(mut v) = HeaderValue::from_maybe_shared(value) {
+                // Ids differ on every response: never put in HTTP/2's header
+                // table, where each would evict a useful entry.
+                v.set_sensitive(ONCE.contains(&name));
                 h.append(HeaderName::from_static(name), v);
             }
         }
@@ -97,6 +100,14 @@ impl<'a> Answer<'a> {
         resp
     }
 }
+
+/// Fields whose values are new on every response.
+const ONCE: [&str; 4] = [
+    "x-request-id",
+    "x-portalgate-decision-id",
+    "ms-requestid",
+    "ms-correlationid",
+];
 
 /// A field value: borrowed from the compiled answers, owned, or an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +245,33 @@ mod tests {
         assert_eq!(resp.headers()["x-request-id"], "abc");
         assert_eq!(resp.headers()["connection"], "close");
         assert_eq!(resp.body().local_bytes(), Some(&b"{\"a\":1}\n"[..]));
+    }
+
+    /// Per-response ids are never indexed by HTTP/2's header compression
+    /// (each would evict a useful entry); fields that repeat are.
+    #[test]
+    fn ids_are_kept_out_of_the_header_table() {
+        let mut a = sample();
+        a.field("x-portalgate-decision-id", b"d1".to_vec());
+        a.field("ms-correlationid", b"c1".to_vec());
+        a.field("location", b"https://portal.example/".to_vec());
+        let resp = a.into_response();
+        let h = resp.headers();
+        for once in [
+            "x-request-id",
+            "x-portalgate-decision-id",
+            "ms-correlationid",
+        ] {
+            assert!(h[once].is_sensitive(), "{once}");
+        }
+        for kept in ["content-type", "location"] {
+            assert!(!h[kept].is_sensitive(), "{kept}");
+        }
+        let mut forwarded = http::HeaderMap::new();
+        crate::upstream::headers::Sink::field(&mut forwarded, "x-request-id", b"r1");
+        crate::upstream::headers::Sink::field(&mut forwarded, "etag", b"\"v1\"");
+        assert!(forwarded["x-request-id"].is_sensitive());
+        assert!(!forwarded["etag"].is_sensitive());
     }
 
     #[test]

@@ -54,10 +54,10 @@ impl Proxy {
         let user_agent = parts.headers.get(header::USER_AGENT).cloned();
         let accept = parts.headers.get(header::ACCEPT).cloned();
         let mut trail = Trail::default();
-        // Boxed once: the inner future is a few KiB, and hyper moves the
-        // service future into place; one allocation is cheaper than the copies.
-        let result =
-            Box::pin(self.serve_hyper(parts, body, client_upgrade, conn, &mut trail)).await;
+        // Inline: the caller boxes this whole future (see `server::conn`).
+        let result = self
+            .serve_hyper(parts, body, client_upgrade, conn, &mut trail)
+            .await;
         let request_id = trail.request_id.unwrap_or_default();
         let target = raw_target.path_and_query().map_or("/", |p| p.as_str());
         let wait = self.accounts.finish(Finished {

@@ -93,9 +93,15 @@ pub fn start(
         Some(acceptor) => {
             tokio::spawn(async move {
                 let timeout = shared.settings.tls_handshake_timeout;
-                match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                // The TLS state (~1.5 KiB) is boxed, during the handshake and
+                // after: each layer of the connection's future would
+                // otherwise keep its own room for it, for the connection's
+                // whole life.
+                let handshake = Box::pin(acceptor.accept(tcp));
+                match tokio::time::timeout(timeout, handshake).await {
                     Ok(Ok(tls)) => {
                         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        let tls = Box::new(tls);
                         serve(tls, ConnInfo { peer, tls: true }, shared, watcher, h2).await
                     }
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -153,7 +159,11 @@ where
         let churn = counted.clone();
         async move {
             let stream = churn.start();
-            let resp = proxy.handle(req, conn).await;
+            // Boxed when first polled: an HTTP/2 stream's task is then a
+            // few hundred bytes while it waits to run and while its
+            // response is sent, and the request's state (a few KiB) lives
+            // only as long as it is needed: one allocation per request.
+            let resp = Box::pin(proxy.handle(req, conn)).await;
             stream.finish();
             Ok::<_, Infallible>(resp)
         }

@@ -94,10 +94,15 @@ impl Sink for Vec<u8> {
 /// parser let neither in).
 impl Sink for HeaderMap {
     fn field(&mut self, name: &str, value: &[u8]) {
-        if let (Ok(n), Ok(v)) = (
+        if let (Ok(n), Ok(mut v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(value),
         ) {
+            // A request id is new on every message: never worth a place in
+            // HTTP/2's header table.
+            if n == X_REQUEST_ID {
+                v.set_sensitive(true);
+            }
             self.append(n, v);
         }
     }

@@ -139,6 +139,12 @@ impl Readable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
     }
 }
 
+impl<T: Readable + ?Sized> Readable for Box<T> {
+    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        (**self).poll_readable(cx)
+    }
+}
+
 /// How a wait for the upstream ended.
 enum Woke {
     /// The upstream read returned.
