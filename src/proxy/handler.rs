@@ -100,30 +100,31 @@ impl Proxy {
         let limit = self.judge.limits().max_request_body_bytes;
         let view = HeadView::of_parts(&parts);
         let mut judgement = self.judge.decide(&view, &conn);
+        // Boxed, here and below: a region lookup is rare.
         if matches!(judgement.plan, Plan::Discover(_)) {
-            judgement = self
+            let settle = self
                 .judge
-                .settle(judgement, &view, BodyView::NotRead, &conn)
-                .await;
+                .settle(judgement, &view, BodyView::NotRead, &conn);
+            judgement = Box::pin(settle).await;
         }
         let mut forward_body = None;
         if let Plan::ReadBody(pending) = judgement.plan {
             trail.request_id = Some(judgement.request_id.clone());
             let inspected =
                 inspect::read_incoming(view.fields, body, self.judge.max_inspect()).await?;
-            judgement = match inspected {
+            let body = match &inspected {
                 Inspected::Json(bytes, json) => {
-                    forward_body = Some(ForwardBody::buffered(bytes));
-                    let body = BodyView::Json(&json);
-                    let resumed = self.judge.resume(pending, &view, body, &conn);
-                    self.judge.settle(resumed, &view, body, &conn).await
+                    forward_body = Some(ForwardBody::buffered(bytes.clone()));
+                    BodyView::Json(json)
                 }
                 // Fail closed: the rule that asked cannot judge this body.
-                Inspected::Unreadable => {
-                    let body = BodyView::Unreadable;
-                    let resumed = self.judge.resume(pending, &view, body, &conn);
-                    self.judge.settle(resumed, &view, body, &conn).await
-                }
+                Inspected::Unreadable => BodyView::Unreadable,
+            };
+            let resumed = self.judge.resume(pending, &view, body, &conn);
+            judgement = if matches!(resumed.plan, Plan::Discover(_)) {
+                Box::pin(self.judge.settle(resumed, &view, body, &conn)).await
+            } else {
+                resumed
             };
         } else {
             forward_body = Some(ForwardBody::new(body, limit));

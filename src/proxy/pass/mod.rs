@@ -481,11 +481,13 @@ impl Proxy {
         let view = HeadView::of_raw(&method, target, req.headers);
         let info = conn.info;
         let mut judgement = self.judge.decide(&view, &info);
+        // Boxed, here and below: a region lookup is rare, and inline its
+        // state would be copied with every request's future.
         if matches!(judgement.plan, Plan::Discover(_)) {
-            judgement = self
+            let settle = self
                 .judge
-                .settle(judgement, &view, BodyView::NotRead, &info)
-                .await;
+                .settle(judgement, &view, BodyView::NotRead, &info);
+            judgement = Box::pin(settle).await;
         }
         let after_head = &buf[head_len..];
         // Intake let through only a lone `Transfer-Encoding: chunked`.
@@ -530,15 +532,17 @@ impl Proxy {
                     plan: Plan::Reject(e.proxy_error()),
                     facts: Default::default(),
                 },
-                (None, Inspected::Json(_, json)) => {
-                    let body = BodyView::Json(json);
+                (None, inspected) => {
+                    let body = match inspected {
+                        Inspected::Json(_, json) => BodyView::Json(json),
+                        Inspected::Unreadable => BodyView::Unreadable,
+                    };
                     let resumed = self.judge.resume(pending, &view, body, &info);
-                    self.judge.settle(resumed, &view, body, &info).await
-                }
-                (None, Inspected::Unreadable) => {
-                    let body = BodyView::Unreadable;
-                    let resumed = self.judge.resume(pending, &view, body, &info);
-                    self.judge.settle(resumed, &view, body, &info).await
+                    if matches!(resumed.plan, Plan::Discover(_)) {
+                        Box::pin(self.judge.settle(resumed, &view, body, &info)).await
+                    } else {
+                        resumed
+                    }
                 }
             };
         }
