@@ -137,6 +137,10 @@ pub async fn run(args: ExplainArgs) -> Exit {
                 Verdict::Skipped(Why::Host) => "no: host".to_string(),
                 Verdict::Skipped(Why::Header) => "no: header condition".to_string(),
                 Verdict::Skipped(Why::Body) => "no: body field absent".to_string(),
+                Verdict::Skipped(Why::RegionUnavailable) => {
+                    "no: the tenant's region could not be discovered (report-only: skipped)"
+                        .to_string()
+                }
                 Verdict::Skipped(Why::Region(r)) => {
                     format!("no: region {} ({})", r.region, describe(r))
                 }

@@ -95,9 +95,21 @@ impl<'a> Regions<'a> {
 
 /// What region discovery knows, now, of a tenant the directory does not list.
 pub trait Discovered {
-    /// The tenant's region (`None`: the default region) and where it came
-    /// from; `None` when it is not known yet and a lookup is needed.
-    fn learned(&self, tenant: TenantId) -> Option<(Option<Region>, RegionSource)>;
+    /// What is known of the tenant's region.
+    fn learned(&self, tenant: TenantId) -> Learned;
+}
+
+/// What region discovery knows of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Learned {
+    /// Its region (`None`: the default region) and where it came from.
+    Known(Option<Region>, RegionSource),
+    /// Its lookup failed and no region may be assumed: a rule that
+    /// enforces stops for it (and the request is refused); a report-only
+    /// rule is skipped, since it must never change what the client gets.
+    Unavailable,
+    /// Not known yet: a lookup is needed.
+    NotYet,
 }
 
 /// Answers questions about a JSON body.
@@ -280,6 +292,8 @@ pub enum Why {
     Header,
     /// The tenant's region is not one of the rule's.
     Region(Resolved),
+    /// A report-only rule whose tenant's region could not be discovered.
+    RegionUnavailable,
     /// The body lacks the rule's field.
     Body,
 }
@@ -590,8 +604,12 @@ impl<A> RuleSet<A> {
         let names = &self.compiled[index].source_names;
         let (resolved, unknown) = resolve(&m.tenant_from, names, &captures, req, regions)?;
         if !m.regions.is_empty() {
-            if let Some(tenant) = unknown {
-                return Ok(Step::NeedRegion(tenant));
+            match unknown {
+                Some((_, true)) if rule.mode == Mode::ReportOnly => {
+                    return Ok(Step::Skip(Why::RegionUnavailable))
+                }
+                Some((tenant, _)) => return Ok(Step::NeedRegion(tenant)),
+                None => {}
             }
             if !m.regions.contains(&resolved.region) {
                 return Ok(Step::Skip(Why::Region(resolved)));
@@ -709,15 +727,16 @@ fn query_value(query: Option<&str>, name: &str) -> Result<Option<Option<String>>
 }
 
 /// The tenant id from every listed source that has one (all must agree),
-/// and its region; the tenant too when its region is not known yet (the
-/// default stands in, for rules that do not name regions).
+/// and its region; the tenant too when its region is not known yet, and
+/// whether its lookup failed (the default stands in, for rules that do not
+/// name regions).
 fn resolve(
     sources: &[TenantSource],
     names: &[Arc<str>],
     captures: &[(&str, String)],
     req: &RequestView<'_>,
     regions: Regions<'_>,
-) -> Result<(Resolved, Option<TenantId>), PolicyError> {
+) -> Result<(Resolved, Option<(TenantId, bool)>), PolicyError> {
     let mut found: Option<(TenantId, usize)> = None;
     for (i, source) in sources.iter().enumerate() {
         let raw: Option<Result<TenantId, TenantIdError>> = match source {
@@ -778,13 +797,14 @@ fn resolve(
     let mut unknown = None;
     if let (RegionSource::Default, Some(t), Some(d)) = (region_source, tenant, regions.discovered) {
         match d.learned(t) {
-            Some((learned, source)) => {
+            Learned::Known(learned, source) => {
                 if let Some(r) = learned {
                     region = r;
                 }
                 region_source = source;
             }
-            None => unknown = Some(t),
+            Learned::Unavailable => unknown = Some((t, true)),
+            Learned::NotYet => unknown = Some((t, false)),
         }
     }
     Ok((

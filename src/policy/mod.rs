@@ -15,8 +15,8 @@ pub mod shadow;
 
 pub use action::{Action, DocLink, JsonFormat, Portal};
 pub use engine::{
-    BearerTid, BodyView, BuildError, Decision, Discovered, Evaluation, JsonFields, Matched,
-    PolicyError, Regions, RequestView, Resolved, Resume, RuleSet, Trace, Verdict, Why,
+    BearerTid, BodyView, BuildError, Decision, Discovered, Evaluation, JsonFields, Learned,
+    Matched, PolicyError, Regions, RequestView, Resolved, Resume, RuleSet, Trace, Verdict, Why,
 };
 pub use pattern::{PathPattern, PatternError};
 pub use rule::{BodyCond, HeaderCond, HeaderTest, Matcher, Mode, Rule, TenantSource};

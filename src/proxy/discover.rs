@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::config::{Discovery, OnFailure};
 use crate::discovery::{metadata_url, Cache, Fetcher, Found, LookupError, Outcome};
-use crate::policy::Discovered;
+use crate::policy::{Discovered, Learned};
 use crate::telemetry::metrics::{
     DiscoveryErrorKind, DiscoveryErrorLabels, DiscoveryMetrics, Metrics,
 };
@@ -33,9 +33,31 @@ impl std::fmt::Debug for Discoverer {
     }
 }
 
-/// A region learned for one request: the tenant, its region (`None`: the
-/// default) and where it came from.
-pub type Learned = (TenantId, Option<Region>, RegionSource);
+/// What one request learned of a tenant's region.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Its region (`None`: the default) and where it came from.
+    Found(TenantId, Option<Region>, RegionSource),
+    /// The lookup failed, and `on_failure` forbids assuming a region.
+    Failed(TenantId, LookupError),
+}
+
+impl Lookup {
+    /// The tenant looked up.
+    pub fn tenant(&self) -> TenantId {
+        match self {
+            Lookup::Found(t, ..) | Lookup::Failed(t, _) => *t,
+        }
+    }
+
+    /// What the rules see of it.
+    fn learned(&self) -> Learned {
+        match self {
+            Lookup::Found(_, region, source) => Learned::Known(region.clone(), *source),
+            Lookup::Failed(..) => Learned::Unavailable,
+        }
+    }
+}
 
 impl Discoverer {
     /// Discovery as configured, counted in `metrics`.
@@ -129,14 +151,14 @@ fn count_error(metrics: &DiscoveryMetrics, e: &LookupError) {
 /// cache. A cache hit is counted once per evaluation.
 pub struct Seen<'a> {
     discoverer: &'a Discoverer,
-    learned: &'a [Learned],
+    learned: &'a [Lookup],
     /// The last answer taken from the cache.
-    memo: RefCell<Option<Learned>>,
+    memo: RefCell<Option<(TenantId, Option<Region>)>>,
 }
 
 impl<'a> Seen<'a> {
     /// The view of `discoverer` with `learned` on top.
-    pub fn new(discoverer: &'a Discoverer, learned: &'a [Learned]) -> Seen<'a> {
+    pub fn new(discoverer: &'a Discoverer, learned: &'a [Lookup]) -> Seen<'a> {
         Seen {
             discoverer,
             learned,
@@ -146,17 +168,19 @@ impl<'a> Seen<'a> {
 }
 
 impl Discovered for Seen<'_> {
-    fn learned(&self, tenant: TenantId) -> Option<(Option<Region>, RegionSource)> {
-        let of = |l: &Learned| (l.0 == tenant).then(|| (l.1.clone(), l.2));
-        if let Some(found) = self.learned.iter().find_map(of) {
-            return Some(found);
+    fn learned(&self, tenant: TenantId) -> Learned {
+        if let Some(l) = self.learned.iter().find(|l| l.tenant() == tenant) {
+            return l.learned();
         }
-        if let Some(found) = self.memo.borrow().as_ref().and_then(of) {
-            return Some(found);
+        if let Some((_, region)) = self.memo.borrow().as_ref().filter(|m| m.0 == tenant) {
+            return Learned::Known(region.clone(), RegionSource::Discovery);
         }
-        let region = Discoverer::region_of(self.discoverer.cache.cached(tenant)?);
+        let Some(found) = self.discoverer.cache.cached(tenant) else {
+            return Learned::NotYet;
+        };
+        let region = Discoverer::region_of(found);
         self.discoverer.metrics.hits.inc();
-        *self.memo.borrow_mut() = Some((tenant, region.clone(), RegionSource::Discovery));
-        Some((region, RegionSource::Discovery))
+        *self.memo.borrow_mut() = Some((tenant, region.clone()));
+        Learned::Known(region, RegionSource::Discovery)
     }
 }

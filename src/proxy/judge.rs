@@ -17,7 +17,7 @@ use std::sync::Arc;
 use http::header;
 
 use super::answer::Answer;
-use super::discover::{Discoverer, Learned, Seen};
+use super::discover::{Discoverer, Lookup, Seen};
 use super::error::ProxyError;
 use super::intake::{self, Checked};
 use super::request_id::Id;
@@ -28,8 +28,8 @@ use crate::config::{Config, Forwarding, Limits, OnFailure};
 use crate::discovery::LookupError;
 use crate::head::{text, HeadView};
 use crate::policy::{
-    Action, BearerTid, BodyView, Decision, Evaluation, Matched, PolicyError, Regions, RequestView,
-    Resume, RuleSet,
+    Action, BearerTid, BodyView, Decision, Evaluation, Matched, Mode, PolicyError, Regions,
+    RequestView, Resume, RuleSet,
 };
 use crate::telemetry::metrics::Metrics;
 use crate::tenant::{Directory, RegionSource, TenantId};
@@ -136,7 +136,7 @@ pub struct Pending<'j, 'v> {
     host: Option<Cow<'v, str>>,
     bearer_tid: BearerTid,
     /// Regions looked up for this request so far.
-    learned: Vec<Learned>,
+    learned: Vec<Lookup>,
 }
 
 impl Pending<'_, '_> {
@@ -207,7 +207,7 @@ impl Judge {
     }
 
     /// What the rules see of region discovery with `learned` on top.
-    pub fn seen<'a>(&'a self, learned: &'a [Learned]) -> Option<Seen<'a>> {
+    pub fn seen<'a>(&'a self, learned: &'a [Lookup]) -> Option<Seen<'a>> {
         self.discovery.as_ref().map(|d| Seen::new(d, learned))
     }
 
@@ -275,15 +275,29 @@ impl Judge {
             ) else {
                 return self.unavailable(request_id, &pending, LookupError::Busy, facts);
             };
+            // An enforcing rule met a tenant whose lookup already failed.
+            if let Some(Lookup::Failed(_, e)) =
+                pending.learned.iter().find(|l| l.tenant() == tenant)
+            {
+                let e = e.clone();
+                return self.unavailable(request_id, &pending, e, facts);
+            }
             let learned = match discovery.lookup(tenant).await {
-                Ok(found) => (
+                Ok(found) => Lookup::Found(
                     tenant,
                     Discoverer::region_of(found),
                     RegionSource::Discovery,
                 ),
                 Err(e) => match discovery.on_failure() {
+                    // A report-only rule asked: it is skipped, and only a
+                    // rule that enforces refuses the request.
+                    OnFailure::Refuse if pending.resume.rule().mode == Mode::ReportOnly => {
+                        Lookup::Failed(tenant, e)
+                    }
                     OnFailure::Refuse => return self.unavailable(request_id, &pending, e, facts),
-                    OnFailure::Default => (tenant, None, RegionSource::DiscoveryFailed),
+                    OnFailure::Default => {
+                        Lookup::Found(tenant, None, RegionSource::DiscoveryFailed)
+                    }
                 },
             };
             pending.learned.push(learned);

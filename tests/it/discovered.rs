@@ -333,3 +333,25 @@ async fn explain_makes_the_lookup_and_says_where_the_region_came_from() {
         "{out}"
     );
 }
+
+/// A report-only rule never changes what the client gets, not even while
+/// discovery fails; a rule that enforces still refuses.
+#[tokio::test]
+async fn a_failing_lookup_never_blocks_for_a_report_only_rule() {
+    let watch = "[[rules]]\nid = \"watch-orders-de\"\nmode = \"report-only\"\n[rules.match]\n\
+        methods = [\"GET\"]\npath = \"/v1/customers/{tenant}/orders\"\n\
+        regions = [\"germany\"]\n[rules.action]\ntype = \"deny\"";
+    let w = world("error", "", "", watch).await;
+    let r = w
+        .send("GET", &format!("/v1/customers/{GERMANY}/orders"), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(w.backend.arrived_count(), 1);
+    // The Germany pack's enforcing rule on another path still refuses.
+    let r = w
+        .send("POST", &format!("/v1/customers/{GERMANY}/users"), "{}")
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(w.backend.arrived_count(), 1);
+    assert_eq!(w.lookups(), 2);
+}

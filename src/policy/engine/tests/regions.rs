@@ -12,26 +12,31 @@ const NEW: &str = "0a1b2c3d-0000-4000-8000-00000000ce77";
 /// Discovery that knows what `known` says and records every tenant asked.
 #[derive(Default)]
 struct Known {
-    known: Vec<(TenantId, Option<Region>)>,
+    known: Vec<(TenantId, Learned)>,
     asked: RefCell<Vec<TenantId>>,
 }
 
 impl Known {
     fn with(tenant: &str, region: Option<&str>) -> Known {
+        let learned = Learned::Known(region.map(Region::new), RegionSource::Discovery);
+        Known::of(tenant, learned)
+    }
+
+    fn of(tenant: &str, learned: Learned) -> Known {
         Known {
-            known: vec![(TenantId::parse(tenant).unwrap(), region.map(Region::new))],
+            known: vec![(TenantId::parse(tenant).unwrap(), learned)],
             asked: RefCell::default(),
         }
     }
 }
 
 impl Discovered for Known {
-    fn learned(&self, tenant: TenantId) -> Option<(Option<Region>, RegionSource)> {
+    fn learned(&self, tenant: TenantId) -> Learned {
         self.asked.borrow_mut().push(tenant);
         self.known
             .iter()
             .find(|(t, _)| *t == tenant)
-            .map(|(_, r)| (r.clone(), RegionSource::Discovery))
+            .map_or(Learned::NotYet, |(_, l)| l.clone())
     }
 }
 
@@ -241,4 +246,42 @@ fn a_conflict_is_refused_before_any_lookup() {
         .unwrap_err();
     assert!(matches!(err, PolicyError::ConflictingTenants { .. }));
     assert!(nothing.asked.borrow().is_empty());
+}
+
+#[test]
+fn an_unavailable_region_skips_report_only_rules_and_stops_enforcing_ones() {
+    let mut watch = rule(
+        "watch-de",
+        Mode::ReportOnly,
+        &["GET"],
+        "/v1/customers/{tenant}/orders",
+        None,
+    );
+    watch.matcher.regions = vec![Region::new("germany")];
+    let enforce = rule(
+        "orders-de",
+        Mode::Enforce,
+        &["GET"],
+        "/v1/customers/{tenant}/orders",
+        None,
+    );
+    let failed = Known::of(NEW, Learned::Unavailable);
+    let r = req("GET", &format!("/v1/customers/{NEW}/orders"));
+    // Report-only alone: skipped, the request goes on as if no rule matched.
+    let only_watch = RuleSet::new(vec![watch.clone()]).unwrap();
+    let Evaluation::Decided(d) = evaluate(&only_watch, &r, &failed) else {
+        panic!("a report-only rule never waits for a failed lookup");
+    };
+    assert!(d.enforced.is_none() && d.report_only.is_none());
+    let trace = only_watch.trace(&r.view(), BodyView::NotRead, regions(&directory(), &failed));
+    assert!(matches!(
+        trace[0].verdict,
+        Verdict::Skipped(Why::RegionUnavailable)
+    ));
+    // An enforcing rule after it stops for the region: the proxy refuses.
+    let both = RuleSet::new(vec![watch, enforce]).unwrap();
+    let Evaluation::NeedRegion(pending) = evaluate(&both, &r, &failed) else {
+        panic!("an enforcing rule cannot be judged without the region");
+    };
+    assert_eq!(pending.rule().id, "orders-de");
 }
