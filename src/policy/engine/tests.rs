@@ -5,7 +5,7 @@ use http::header::{HeaderName, HeaderValue};
 use super::*;
 use crate::policy::rule::{BodyCond, HeaderCond, Matcher};
 use crate::policy::PathPattern;
-use crate::tenant::Entry;
+use crate::tenant::{Directory, Entry};
 
 const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
 const GLOBAL: &str = "0a1b2c3d-0000-4000-8000-0000000000a1";
