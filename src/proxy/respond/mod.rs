@@ -180,11 +180,9 @@ impl Answers {
         if let Some(target) = location.filter(valid) {
             a.field("location", target.into_bytes());
         }
-        a.field("x-request-id", ctx.request_id.as_bytes().to_vec());
-        a.field(
-            "x-portalgate-decision-id",
-            ctx.decision_id.as_bytes().to_vec(),
-        );
+        // Ids are held inline (no allocation for the ones made here).
+        a.field("x-request-id", ctx.request_id.clone());
+        a.field("x-portalgate-decision-id", ctx.decision_id.clone());
         if let Some(rule) = compiled.and_then(|c| c.rule_header.as_deref()) {
             a.field("x-portalgate-rule", rule);
         }
