@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -187,7 +187,9 @@ struct Slots {
 /// The answers, and the lookups in flight.
 pub struct Cache {
     limits: Limits,
-    slots: Mutex<Slots>,
+    /// Read (shared) on the hit path, which every request for a discovered
+    /// tenant takes; written only for a lookup and its answer.
+    slots: RwLock<Slots>,
     hits: AtomicU64,
     misses: AtomicU64,
     lookups: AtomicU64,
@@ -199,7 +201,7 @@ impl Cache {
     pub fn new(limits: Limits) -> Cache {
         Cache {
             limits,
-            slots: Mutex::new(Slots::default()),
+            slots: RwLock::new(Slots::default()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
@@ -220,7 +222,7 @@ impl Cache {
 
     /// The cached answer for `tenant`, if one is fresh. Never waits.
     pub fn cached(&self, tenant: TenantId) -> Option<Found> {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         match slots.map.get(&tenant.as_u128()) {
             Some(Slot::Ready { found, until }) if *until > Instant::now() => Some(found.clone()),
             _ => None,
@@ -238,7 +240,7 @@ impl Cache {
     ) -> Outcome {
         let key = tenant.as_u128();
         let mut rx = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
             match slots.map.get(&key) {
                 Some(Slot::Ready { found, until }) if *until > now => {
@@ -251,13 +253,15 @@ impl Cache {
                 // down) never answers: it is replaced below.
                 Some(Slot::Pending(rx)) if rx.has_changed().is_ok() => rx.clone(),
                 _ => {
-                    let full = !slots.map.contains_key(&key)
-                        && slots.map.len() >= self.limits.max_entries
-                        && {
-                            make_room(&mut slots.map, now);
-                            slots.map.len() >= self.limits.max_entries
-                        };
-                    if full || slots.in_flight >= self.limits.max_in_flight {
+                    // The in-flight cap first: a refused flood costs no scan.
+                    let full = slots.in_flight >= self.limits.max_in_flight
+                        || (!slots.map.contains_key(&key)
+                            && slots.map.len() >= self.limits.max_entries
+                            && {
+                                make_room(&mut slots.map, now, self.limits.max_entries);
+                                slots.map.len() >= self.limits.max_entries
+                            });
+                    if full {
                         drop(slots);
                         self.errors.fetch_add(1, Ordering::Relaxed);
                         return Err(LookupError::Busy);
@@ -284,19 +288,25 @@ impl Cache {
     }
 }
 
-/// Drops expired answers; when none has expired, one answer (never a
-/// lookup in flight). Runs only when a new tenant finds the cache full.
-fn make_room(slots: &mut HashMap<u128, Slot>, now: Instant) {
-    let before = slots.len();
+/// Drops expired answers, then, if that freed less than a sixteenth of
+/// `cap`, fresh answers up to that (never a lookup in flight). Runs only
+/// when a new tenant finds the cache full, and its scan then buys room for
+/// many: a full cache under a flood of new tenants scans once per
+/// `cap / 16` of them, not once each.
+fn make_room(slots: &mut HashMap<u128, Slot>, now: Instant, cap: usize) {
     slots.retain(|_, s| !matches!(s, Slot::Ready { until, .. } if *until <= now));
-    if slots.len() < before {
+    let target = cap - (cap / 16).max(1);
+    if slots.len() <= target {
         return;
     }
-    if let Some(k) = slots
+    let excess = slots.len() - target;
+    let drop: Vec<u128> = slots
         .iter()
-        .find(|(_, s)| matches!(s, Slot::Ready { .. }))
+        .filter(|(_, s)| matches!(s, Slot::Ready { .. }))
         .map(|(k, _)| *k)
-    {
+        .take(excess)
+        .collect();
+    for k in drop {
         slots.remove(&k);
     }
 }
@@ -307,7 +317,7 @@ struct Flight(Arc<Cache>);
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        let mut slots = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.0.slots.write().unwrap_or_else(|p| p.into_inner());
         slots.in_flight = slots.in_flight.saturating_sub(1);
     }
 }
@@ -322,7 +332,7 @@ async fn run(flight: Flight, key: u128, lookup: Lookup, tx: watch::Sender<Option
         Err(_) => Err(LookupError::Timeout(limits.timeout)),
     };
     {
-        let mut slots = cache.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = cache.slots.write().unwrap_or_else(|p| p.into_inner());
         let slots = &mut slots.map;
         match &outcome {
             Ok(found) => {

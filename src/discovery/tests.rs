@@ -251,7 +251,7 @@ async fn the_cache_holds_at_most_its_cap_and_never_evicts_a_lookup_in_flight() {
         assert_eq!(got, Ok(Found::Unmapped));
         let held = cache
             .slots
-            .lock()
+            .read()
             .map(|s| s.map.len())
             .unwrap_or(usize::MAX);
         assert!(held <= 4, "{held} held");
@@ -351,5 +351,32 @@ async fn lookups_in_flight_are_capped_and_the_count_never_leaks() {
     for p in both {
         assert_eq!(p.await.expect("no panic"), Ok(Found::Unmapped));
     }
-    assert_eq!(cache.slots.lock().map(|s| s.in_flight).unwrap_or(9), 0);
+    assert_eq!(cache.slots.read().map(|s| s.in_flight).unwrap_or(9), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_cache_makes_room_for_many_at_once() {
+    let cache = Arc::new(Cache::new(Limits {
+        max_entries: 160,
+        ..limits()
+    }));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let held = |cache: &Cache| cache.slots.read().map(|s| s.map.len()).unwrap_or(0);
+    for n in 0..160 {
+        let lookup = counted(&calls, Duration::ZERO, Ok(Found::Unmapped));
+        cache.resolve(tenant(n), lookup).await.expect("room");
+    }
+    assert_eq!(held(&cache), 160);
+    // The 161st tenant finds it full: a sixteenth goes, not one.
+    let mut seen = Vec::new();
+    for n in 160..171 {
+        let lookup = counted(&calls, Duration::ZERO, Ok(Found::Unmapped));
+        cache.resolve(tenant(n), lookup).await.expect("room");
+        seen.push(held(&cache));
+    }
+    assert_eq!(
+        seen,
+        vec![151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 151],
+        "one scan per ten new tenants"
+    );
 }
