@@ -140,14 +140,21 @@ pub struct Pending<'j, 'v> {
 }
 
 impl Pending<'_, '_> {
-    /// The rule that asked.
-    pub fn rule_id(&self) -> &str {
-        &self.resume.rule().id
-    }
-
     /// The tenant whose region is needed, for [`Plan::Discover`].
     pub fn tenant(&self) -> Option<TenantId> {
         self.resume.tenant()
+    }
+}
+
+impl<'j, 'v> Pending<'j, 'v> {
+    /// The plan of a judgement waiting here: a region lookup when the
+    /// rule asked for a tenant's region, else the body.
+    fn plan(self) -> Plan<'j, 'v> {
+        if self.tenant().is_some() {
+            Plan::Discover(Box::new(self))
+        } else {
+            Plan::ReadBody(Box::new(self))
+        }
     }
 }
 
@@ -361,22 +368,15 @@ impl Judge {
                 }
                 .into(),
             ),
-            Ok(Evaluation::NeedBody(resume)) => Plan::ReadBody(Box::new(Pending {
+            Ok(Evaluation::NeedBody(resume) | Evaluation::NeedRegion(resume)) => Pending {
                 request_id: request_id.clone(),
                 resume,
                 checked,
                 host,
                 bearer_tid,
                 learned,
-            })),
-            Ok(Evaluation::NeedRegion(resume)) => Plan::Discover(Box::new(Pending {
-                request_id: request_id.clone(),
-                resume,
-                checked,
-                host,
-                bearer_tid,
-                learned,
-            })),
+            }
+            .plan(),
             Ok(Evaluation::Decided(d)) => {
                 self.conclude(d, view, checked, host, conn, &request_id, &mut facts)
             }
@@ -415,22 +415,15 @@ impl Judge {
                 .evaluate(&req, BodyView::NotRead, self.regions(seen.as_ref()))?;
         drop(seen);
         Ok(match evaluation {
-            Evaluation::NeedBody(resume) => Plan::ReadBody(Box::new(Pending {
+            Evaluation::NeedBody(resume) | Evaluation::NeedRegion(resume) => Pending {
                 request_id: request_id.clone(),
                 resume,
                 checked,
                 host,
                 bearer_tid,
                 learned: Vec::new(),
-            })),
-            Evaluation::NeedRegion(resume) => Plan::Discover(Box::new(Pending {
-                request_id: request_id.clone(),
-                resume,
-                checked,
-                host,
-                bearer_tid,
-                learned: Vec::new(),
-            })),
+            }
+            .plan(),
             Evaluation::Decided(d) => {
                 self.conclude(d, view, checked, host, conn, request_id, facts)
             }
