@@ -205,6 +205,8 @@ pub struct HeadView<'a> {
     pub authority: Option<&'a str>,
     /// The scheme of an absolute-form target or HTTP/2 `:scheme`.
     pub scheme: Option<&'a str>,
+    /// The path and query as received, as the decision record keeps them.
+    pub target: &'a str,
     /// The length of the request target, as the URI limit counts it.
     pub target_len: usize,
     /// The header fields.
@@ -224,6 +226,7 @@ impl<'a> HeadView<'a> {
             query: uri.query(),
             authority: uri.authority().map(http::uri::Authority::as_str),
             scheme: uri.scheme_str(),
+            target: uri.path_and_query().map_or("/", |p| p.as_str()),
             target_len: uri.path_and_query().map_or(1, |p| p.as_str().len())
                 + uri.authority().map_or(0, |a| a.as_str().len()),
             fields: Fields::Map(&parts.headers),
@@ -248,6 +251,7 @@ impl<'a> HeadView<'a> {
             query,
             authority: None,
             scheme: None,
+            target,
             target_len: target.len(),
             fields: Fields::Raw(fields),
             known: Known::of(Fields::Raw(fields)),

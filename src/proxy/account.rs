@@ -443,6 +443,28 @@ fn rule_facts(rule: &crate::policy::Rule<Action>) -> RuleFacts {
     }
 }
 
+/// Logs an answer the client did not take (the write failed), as
+/// [`log_failure`] logs any failure on the client's side.
+pub fn log_cut_short(
+    request_id: &Id,
+    method: Option<&Method>,
+    status: u16,
+    cause: &dyn std::fmt::Display,
+) {
+    let request_id = request_id.redacted(crate::telemetry::pseudonym::for_logs());
+    let request_id = &*request_id;
+    let method = method.map_or("-", crate::telemetry::record::method_name);
+    let cause = cause.to_string();
+    let cause = cause.as_str();
+    tracing::debug!(
+        request_id,
+        method,
+        status,
+        cause,
+        "the response was cut short"
+    );
+}
+
 /// Logs a failed request once: upstream failures as warnings (throttled),
 /// the client's own errors at debug level; with the cause when the codec
 /// knows it.
@@ -476,15 +498,7 @@ fn log_failure(f: &Finished<'_, '_>) {
                 "the response was cut short"
             );
         }
-        (Ok(status), Some(_)) => {
-            tracing::debug!(
-                request_id,
-                method,
-                status,
-                cause,
-                "the response was cut short"
-            );
-        }
+        (Ok(status), Some(c)) => log_cut_short(f.request_id, f.method, status, c.error),
         (Ok(_), None) => {}
     }
 }

@@ -30,6 +30,7 @@ pub mod chunked;
 
 mod exchange;
 pub mod head;
+mod now;
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,7 @@ use crate::policy::BodyView;
 pub use crate::proxy::failure::RelayError;
 pub use exchange::write_request_head;
 use exchange::Rest;
+use now::{Framing, Now};
 
 /// Body bytes of an answered request that are read and dropped to keep the
 /// connection; a longer body closes it instead.
@@ -266,6 +268,14 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
 }
 
 impl<I> Conn<I> {
+    /// Renders an answer into `out` (announcing the close when `close`),
+    /// and notes when it was ready.
+    fn render(&mut self, a: &Answer<'_>, head_only: bool, close: bool) {
+        self.out.clear();
+        a.write_http1(&mut self.out, head_only, !close);
+        self.answered = Some(Instant::now());
+    }
+
     /// Whether the server has started draining.
     fn draining(&self) -> bool {
         self.drain
@@ -353,9 +363,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         head_only: bool,
         close: bool,
     ) -> Result<(), RelayError> {
-        self.out.clear();
-        a.write_http1(&mut self.out, head_only, !close);
-        self.answered = Some(Instant::now());
+        self.render(a, head_only, close);
         self.write_out().await
     }
 }
@@ -398,11 +406,77 @@ impl Proxy {
             };
             return Box::pin(self.refuse(&mut client.conn, refused)).await;
         }
-        // Boxed, and freed when the request is done: the state of serving
-        // a request (its parsed head, judgement and exchange) is a few KiB,
-        // and inline it would make every connection's task that large for
-        // its whole life, idle or not.
-        let served = Box::pin(self.serve(&client.buf, &mut client.conn)).await;
+        let start = Instant::now();
+        // The head's fields, on the heap: this future keeps them across
+        // the awaits below, and inline (2 KiB) they would make every
+        // connection's task that much larger for its whole life.
+        let mut room = Box::new(head::room());
+        let (req, head_len) = match head::parse_request(&client.buf, &mut room) {
+            Parse::Head(req, len) => (req, len),
+            Parse::Other => return Next::Handoff,
+            Parse::Invalid | Parse::Partial => {
+                let refused = ProxyError::BadRequest("malformed request head");
+                return Box::pin(self.refuse(&mut client.conn, refused)).await;
+            }
+        };
+        let httparse::Request {
+            method,
+            path,
+            headers,
+            ..
+        } = req;
+        let (Some(method), Some(target)) = (
+            method.and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
+            path,
+        ) else {
+            return Next::Handoff;
+        };
+        let view = HeadView::of_raw(&method, target, headers);
+        let (view, judgement) = self.judge.decide_view(view, &client.conn.info);
+        // An answer is written without a future of its own: judged,
+        // rendered into the output buffer and accounted here, then sent.
+        let served = match self.answer_now(
+            &client.buf,
+            head_len,
+            view,
+            judgement,
+            start,
+            &mut client.conn,
+        ) {
+            Now::Answer {
+                used,
+                next,
+                cut_short,
+                wait,
+            } => {
+                let next = match client.conn.write_out().await {
+                    Ok(()) => next,
+                    Err(e) => {
+                        cut_short.log(&method, &e);
+                        Next::Close
+                    }
+                };
+                if let Some(wait) = wait {
+                    wait.await;
+                }
+                Served { used, next }
+            }
+            // Boxed, and freed when the request is done: the state of
+            // forwarding a request (its judgement and exchange) is a few
+            // KiB, and inline it would make every connection's task that
+            // large for its whole life, idle or not.
+            Now::Serve(view, judgement) => {
+                Box::pin(self.serve(
+                    &client.buf,
+                    head_len,
+                    view,
+                    judgement,
+                    start,
+                    &mut client.conn,
+                ))
+                .await
+            }
+        };
         client.buf.advance(served.used.min(client.buf.len()));
         if !client.conn.ahead.is_empty() {
             client.buf.extend_from_slice(&client.conn.ahead);
@@ -445,42 +519,21 @@ impl Proxy {
         Next::Close
     }
 
-    /// Serves the complete head at the start of `buf`.
-    async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        buf: &[u8],
+    /// Serves a request whose head is at the start of `buf` (`head_len`
+    /// bytes) and was judged, when it is not simply answered
+    /// ([`Proxy::answer_now`]).
+    async fn serve<'j, 'b, I: AsyncRead + AsyncWrite + Unpin>(
+        &'j self,
+        buf: &'b [u8],
+        head_len: usize,
+        view: HeadView<'b>,
+        mut judgement: Judgement<'j, 'b>,
+        start: Instant,
         conn: &mut Conn<I>,
     ) -> Served {
-        let mut room = head::room();
-        let (req, head_len) = match head::parse_request(buf, &mut room) {
-            Parse::Head(req, len) => (req, len),
-            Parse::Other => {
-                return Served {
-                    used: 0,
-                    next: Next::Handoff,
-                }
-            }
-            Parse::Invalid | Parse::Partial => {
-                let next = self
-                    .refuse(conn, ProxyError::BadRequest("malformed request head"))
-                    .await;
-                return Served { used: 0, next };
-            }
-        };
-        let (Some(method), Some(target)) = (
-            req.method
-                .and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
-            req.path,
-        ) else {
-            return Served {
-                used: 0,
-                next: Next::Handoff,
-            };
-        };
-        let start = Instant::now();
-        let view = HeadView::of_raw(&method, target, req.headers);
+        let method = view.method;
+        let target = view.target;
         let info = conn.info;
-        let mut judgement = self.judge.decide(&view, &info);
         // Boxed, here and below: a region lookup is rare, and inline its
         // state would be copied with every request's future.
         if matches!(judgement.plan, Plan::Discover(_)) {
@@ -490,11 +543,14 @@ impl Proxy {
             judgement = Box::pin(settle).await;
         }
         let after_head = &buf[head_len..];
-        // Intake let through only a lone `Transfer-Encoding: chunked`.
-        let chunked = view.known.transfer_encoding[0].is_some();
-        // Only `100-continue` reaches this codec: the client waits (a
-        // while) for a 100 before it sends a body this codec goes on to read.
-        let expect = view.fields.contains(&http::header::EXPECT);
+        let framing = Framing::of(&view, after_head, conn);
+        let Framing {
+            chunked,
+            expect,
+            length,
+            in_buf,
+            client_close,
+        } = framing;
         if chunked && matches!(judgement.plan, Plan::ReadBody(_)) {
             // A chunked body for a body-aware rule: hyper reads it.
             return Served {
@@ -507,7 +563,6 @@ impl Proxy {
         let mut failure = None;
         if let Plan::ReadBody(pending) = judgement.plan {
             let request_id = judgement.request_id;
-            let length = content_length(&view);
             let inspected = if inspect::readable(view.fields, self.judge.max_inspect()) {
                 if expect && (after_head.len() as u64) < length {
                     conn.continue_100().await;
@@ -551,16 +606,10 @@ impl Proxy {
             plan,
             facts,
         } = judgement;
-        let head_only = method == Method::HEAD;
-        let client_close =
-            conn.draining() || (view.known.connection && view.fields.connection_lists("close"));
-        let length = content_length(&view);
+        let head_only = *method == Method::HEAD;
         // Body bytes of this request in `buf` (also when the body was read
         // apart for a rule: it began with them), and those still unread.
-        let in_buf = usize::try_from(length)
-            .unwrap_or(usize::MAX)
-            .min(after_head.len());
-        let unread = if body_read { 0 } else { length - in_buf as u64 };
+        let unread = if body_read { 0 } else { framing.unread() };
         let mut used = head_len + in_buf;
         // A chunked body to forward: what is at hand decoded now, and sent
         // on in the proxy's own chunks.
@@ -627,9 +676,7 @@ impl Proxy {
             }
             Plan::Answer(answer) => {
                 let rest = unread;
-                // A chunked body's length is unknown, and a client that
-                // expected a 100 may or may not send its body: close instead.
-                let close = client_close || rest > DISCARD_MAX || chunked || (expect && rest > 0);
+                let close = framing.closes_after_answer(rest);
                 let next = match conn.answer(&answer, head_only, close).await {
                     Ok(()) if !close => {
                         conn.skip = rest;
@@ -647,11 +694,7 @@ impl Proxy {
                 let accept = view.known.accept.and_then(crate::head::text);
                 let answer = local::error_response(&err, accept, request_id.as_str());
                 let rest = unread;
-                let close = answer.close
-                    || client_close
-                    || rest > DISCARD_MAX
-                    || chunked
-                    || (expect && rest > 0);
+                let close = answer.close || framing.closes_after_answer(rest);
                 match conn.answer(&answer, head_only, close).await {
                     Ok(()) if close => {
                         conn.linger().await;
@@ -683,7 +726,7 @@ impl Proxy {
         let wait = self.accounts.finish(Finished {
             start,
             answered: conn.answered.take().unwrap_or_else(Instant::now),
-            method: Some(&method),
+            method: Some(method),
             version: http::Version::HTTP_11,
             target,
             user_agent: view.known.user_agent,

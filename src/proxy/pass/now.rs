@@ -1,0 +1,144 @@
+//! Policy answers written without a future of their own.
+//!
+//! Most requests the policy intercepts are answered from their head alone
+//! (a redirect, an explanation, a denial). Once judged, such an answer is
+//! rendered into the connection's output buffer and accounted here, in
+//! plain code; [`super::Proxy::pass`] then only writes the buffer. A
+//! request that needs more (forwarding, its body, a region lookup, a
+//! rejection that closes the connection) goes on to the boxed
+//! [`super::Proxy::serve`] with its judgement, so that nothing is judged
+//! twice.
+
+use std::time::Instant;
+
+use http::Method;
+
+use super::{Conn, Next, RelayError, DISCARD_MAX};
+use crate::head::HeadView;
+use crate::proxy::account::{Finished, Wait};
+use crate::proxy::judge::{Judgement, Plan};
+use crate::proxy::request_id::Id;
+use crate::proxy::Proxy;
+
+/// What the head says of the request's body and of the connection after
+/// the response.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Framing {
+    /// A lone `Transfer-Encoding: chunked` (intake refuses any other).
+    pub chunked: bool,
+    /// `Expect: 100-continue` (the only expectation that reaches this
+    /// codec): the client waits a while for a 100 before it sends a body.
+    pub expect: bool,
+    /// The `Content-Length` intake accepted (0 without one).
+    pub length: u64,
+    /// Body bytes already read with the head.
+    pub in_buf: usize,
+    /// The client asked to close, or the server drains.
+    pub client_close: bool,
+}
+
+impl Framing {
+    /// The framing of the head in `view`, with `after_head` the bytes read
+    /// after it.
+    pub fn of<I>(view: &HeadView<'_>, after_head: &[u8], conn: &Conn<I>) -> Framing {
+        let length = super::content_length(view);
+        Framing {
+            chunked: view.known.transfer_encoding[0].is_some(),
+            expect: view.fields.contains(&http::header::EXPECT),
+            length,
+            in_buf: usize::try_from(length)
+                .unwrap_or(usize::MAX)
+                .min(after_head.len()),
+            client_close: conn.draining()
+                || (view.known.connection && view.fields.connection_lists("close")),
+        }
+    }
+
+    /// Body bytes not read yet.
+    pub fn unread(&self) -> u64 {
+        self.length - self.in_buf as u64
+    }
+
+    /// Whether the connection closes after an answer that leaves `unread`
+    /// body bytes unread: a chunked body's length is unknown, a client
+    /// that expected a 100 may or may not send its body, and a long body
+    /// costs more to drop than a new connection.
+    pub fn closes_after_answer(&self, unread: u64) -> bool {
+        self.client_close || unread > DISCARD_MAX || self.chunked || (self.expect && unread > 0)
+    }
+}
+
+/// What became of a judged request.
+// One per request, taken apart at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Now<'j, 'b> {
+    /// The answer is in the output buffer and accounted: write it, then
+    /// go on with `next`, having used `used` bytes of the buffer.
+    Answer {
+        used: usize,
+        next: Next,
+        cut_short: CutShort,
+        wait: Option<Wait<'j>>,
+    },
+    /// Anything else: for [`super::Proxy::serve`].
+    Serve(HeadView<'b>, Judgement<'j, 'b>),
+}
+
+/// What the log says of an answer the client did not take.
+pub(super) struct CutShort {
+    request_id: Id,
+    status: u16,
+}
+
+impl CutShort {
+    /// Logs the failed write, as the accounting logs a client's failure.
+    pub fn log(&self, method: &Method, error: &RelayError) {
+        crate::proxy::account::log_cut_short(&self.request_id, Some(method), self.status, error);
+    }
+}
+
+impl Proxy {
+    /// Renders and accounts a policy answer to the request whose head is
+    /// the first `head_len` bytes of `buf`; any other plan is handed back.
+    pub(super) fn answer_now<'j, 'b, I>(
+        &'j self,
+        buf: &'b [u8],
+        head_len: usize,
+        view: HeadView<'b>,
+        judgement: Judgement<'j, 'b>,
+        start: Instant,
+        conn: &mut Conn<I>,
+    ) -> Now<'j, 'b> {
+        let Plan::Answer(answer) = &judgement.plan else {
+            return Now::Serve(view, judgement);
+        };
+        let framing = Framing::of(&view, &buf[head_len..], conn);
+        let unread = framing.unread();
+        let close = framing.closes_after_answer(unread);
+        let status = answer.status.as_u16();
+        conn.render(answer, *view.method == Method::HEAD, close);
+        conn.skip = if close { 0 } else { unread };
+        let Judgement {
+            request_id, facts, ..
+        } = judgement;
+        let wait = self.accounts.finish(Finished {
+            start,
+            answered: conn.answered.take().unwrap_or_else(Instant::now),
+            method: Some(view.method),
+            version: http::Version::HTTP_11,
+            target: view.target,
+            user_agent: view.known.user_agent,
+            peer: conn.info.peer.ip(),
+            request_id: &request_id,
+            facts,
+            outcome: Ok(status),
+            cause: None,
+        });
+        Now::Answer {
+            used: head_len + framing.in_buf,
+            next: if close { Next::Close } else { Next::KeepAlive },
+            cut_short: CutShort { request_id, status },
+            wait,
+        }
+    }
+}
