@@ -137,7 +137,7 @@ fn judge_head(judge: &Judge, head: &[u8], out: &mut Vec<u8>) -> usize {
     };
     out.clear();
     match judge.decide(&view, &conn).plan {
-        Plan::Answer(a) => a.write_http1(out, false, true),
+        Plan::Answer(a) => a.write_http1(out, false, true, std::time::SystemTime::now()),
         Plan::Forward(f) => pass::write_request_head(out, &view, &f),
         _ => panic!("unexpected plan"),
     }

@@ -35,7 +35,11 @@ impl Deadline {
 
     /// The deadline is `within` from now.
     pub fn set(&mut self, within: Duration) {
-        let at = Instant::now() + within;
+        self.set_at(Instant::now() + within);
+    }
+
+    /// The deadline is `at`.
+    pub fn set_at(&mut self, at: Instant) {
         self.at = at;
         if at < self.armed || self.sleep.is_elapsed() {
             self.sleep.as_mut().reset(at);

@@ -37,6 +37,7 @@
 //! Module map:
 //! - [`head`]: the protocol-neutral view of a request head.
 //! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
+//! - [`clock`]: wall-clock time from one monotonic reading (`Date`, records).
 //! - [`oneshot`]: an unpooled HTTP/1.1 client connection (commands, discovery).
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
@@ -74,6 +75,7 @@
 
 pub mod canonical;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod deadline;

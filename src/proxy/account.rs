@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::telemetry::sharded::{Counter, Histogram};
 
@@ -349,7 +349,7 @@ impl Accounts {
         };
         let resolved = decided.map(|m| &m.resolved);
         Some(RawRecord {
-            at: SystemTime::now(),
+            at: crate::clock::wall(f.answered),
             decision_id,
             request_id: f.request_id.clone(),
             rule: decided.and_then(|m| self.rule_facts.get(m.index).cloned()),
@@ -378,7 +378,7 @@ impl Accounts {
                 Version::HTTP_2 => "HTTP/2",
                 _ => "HTTP/1.1",
             },
-            duration_ms: f.start.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: f.answered.saturating_duration_since(f.start).as_secs_f64() * 1000.0,
             recorder: self.recorder.clone(),
         })
     }

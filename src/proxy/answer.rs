@@ -6,6 +6,7 @@
 //! fast path copies them straight into its output buffer.
 
 use std::cell::RefCell;
+use std::time::SystemTime;
 
 use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
@@ -52,9 +53,15 @@ impl<'a> Answer<'a> {
     }
 
     /// Appends the answer as HTTP/1.1: status line, fields,
-    /// `Content-Length`, `Connection: close` unless `keep_alive`, `Date`,
-    /// and the body unless `head_only` (a `HEAD` request).
-    pub fn write_http1(&self, out: &mut Vec<u8>, head_only: bool, keep_alive: bool) {
+    /// `Content-Length`, `Connection: close` unless `keep_alive`, `Date`
+    /// (`now`), and the body unless `head_only` (a `HEAD` request).
+    pub fn write_http1(
+        &self,
+        out: &mut Vec<u8>,
+        head_only: bool,
+        keep_alive: bool,
+        now: SystemTime,
+    ) {
         status_line(out, self.status);
         for (name, value) in &self.fields {
             field(out, name.as_bytes(), value.as_ref());
@@ -68,7 +75,7 @@ impl<'a> Answer<'a> {
         if !keep_alive {
             field(out, b"connection", b"close");
         }
-        date(out);
+        date(out, now);
         out.extend_from_slice(b"\r\n");
         if !head_only {
             out.extend_from_slice(&self.body);
@@ -172,8 +179,7 @@ thread_local! {
 }
 
 /// Appends `Date: now`, as hyper's server adds it to responses without one.
-pub fn date(out: &mut Vec<u8>) {
-    let now = std::time::SystemTime::now();
+pub fn date(out: &mut Vec<u8>, now: SystemTime) {
     let secs = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -224,12 +230,12 @@ mod tests {
     #[test]
     fn written_as_http1() {
         let mut out = Vec::new();
-        sample().write_http1(&mut out, false, true);
+        sample().write_http1(&mut out, false, true, SystemTime::now());
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\nx-request-id: abc\r\ncontent-length: 8\r\ndate: "));
         assert!(text.ends_with(" GMT\r\n\r\n{\"a\":1}\n"));
         let mut head = Vec::new();
-        sample().write_http1(&mut head, true, false);
+        sample().write_http1(&mut head, true, false, SystemTime::now());
         let head = String::from_utf8(head).unwrap();
         assert!(head.contains("content-length: 8\r\nconnection: close\r\n"));
         assert!(head.ends_with("\r\n\r\n"));

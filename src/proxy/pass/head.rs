@@ -235,7 +235,7 @@ pub fn write_response(
         out.extend_from_slice(b"connection: close\r\n");
     }
     if !fields.iter().any(|h| is(h, &header::DATE)) {
-        date(out);
+        date(out, std::time::SystemTime::now());
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -194,9 +194,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
         self.conn.drain = Some(drain);
     }
 
-    /// Starts the deadline for the next request head.
+    /// Starts the deadline for the next request head (and the second
+    /// after which [`Client::next_request`] gives the buffers back).
     pub fn start_deadline(&mut self, within: Duration) {
-        self.conn.start_deadline(within);
+        let now = tokio::time::Instant::now();
+        self.conn.deadline.set_at(now + within);
+        self.conn.patience.set_at(now + KEEP_BUFFERS);
     }
 
     /// Reads more client bytes, until the deadline.
@@ -205,14 +208,14 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
     }
 
     /// Waits for the start of the next request (the buffer is empty),
-    /// until the deadline. The wait needs no buffer: one is allocated when
-    /// bytes arrive, and after a second of waiting the connection's
-    /// other buffers are freed too, so an idle connection holds none.
+    /// until the deadline set by [`Client::start_deadline`]. The wait needs
+    /// no buffer: one is allocated when bytes arrive, and a second after
+    /// the deadline was set the connection's other buffers are freed too,
+    /// so an idle connection holds none.
     pub async fn next_request(&mut self) -> Idle
     where
         I: Readable,
     {
-        self.conn.patience.set(KEEP_BUFFERS);
         let mut kept = true;
         loop {
             let conn = &mut self.conn;
@@ -271,9 +274,10 @@ impl<I> Conn<I> {
     /// Renders an answer into `out` (announcing the close when `close`),
     /// and notes when it was ready.
     fn render(&mut self, a: &Answer<'_>, head_only: bool, close: bool) {
+        let now = Instant::now();
         self.out.clear();
-        a.write_http1(&mut self.out, head_only, !close);
-        self.answered = Some(Instant::now());
+        a.write_http1(&mut self.out, head_only, !close, crate::clock::wall(now));
+        self.answered = Some(now);
     }
 
     /// Whether the server has started draining.
