@@ -179,8 +179,11 @@ impl Console {
                 }
             }
         }
-        // No subscriber is not an error.
-        let _ = self.events.send(r.clone());
+        // Sent only while someone listens: a send takes the channel's lock.
+        if self.subscribers.load(Ordering::Relaxed) > 0 {
+            // A subscriber that just left is not an error.
+            let _ = self.events.send(r.clone());
+        }
     }
 
     /// A live feed of the records taken from now on; `None` while

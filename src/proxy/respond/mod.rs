@@ -126,7 +126,7 @@ impl Answers {
     }
 
     /// The answer for an enforced rule (never called for `allow`).
-    pub fn answer<'j>(&'j self, m: &Matched<'_, Action>, ctx: &Ctx<'_>) -> Answer<'j> {
+    pub fn answer<'j>(&'j self, m: &Matched<'j, Action>, ctx: &Ctx<'_>) -> Answer<'j> {
         let lang = language(ctx.accept_language);
         let prefs = Prefs::of(ctx.accept);
         let format = prefs.format();
@@ -176,9 +176,11 @@ impl Answers {
         let mut a = Answer::new(status, body);
         a.field("content-type", content_type.as_bytes());
         // What `HeaderValue` takes: visible ASCII, space and tab.
-        let valid = |t: &String| t.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b));
-        if let Some(target) = location.filter(valid) {
-            a.field("location", target.into_bytes());
+        let valid = |t: &Cow<'_, str>| t.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b));
+        match location.filter(valid) {
+            Some(Cow::Borrowed(target)) => a.field("location", target.as_bytes()),
+            Some(Cow::Owned(target)) => a.field("location", target.into_bytes()),
+            None => {}
         }
         // Ids are held inline (no allocation for the ones made here).
         a.field("x-request-id", ctx.request_id.clone());
@@ -355,9 +357,9 @@ fn explain(e: &Explanation<'_>, variant: Variant, lang: Lang) -> (&'static str, 
 
 /// `{name}` replaced by the capture (or `{tenant}` by the tenant id), each
 /// value percent-encoded except unreserved characters.
-fn fill(template: &str, m: &Matched<'_, Action>) -> String {
+fn fill<'t>(template: &'t str, m: &Matched<'_, Action>) -> Cow<'t, str> {
     if !template.as_bytes().contains(&b'{') {
-        return template.to_owned();
+        return Cow::Borrowed(template);
     }
     let mut out = String::with_capacity(template.len() + 36);
     let mut rest = template;
@@ -365,7 +367,7 @@ fn fill(template: &str, m: &Matched<'_, Action>) -> String {
         out.push_str(&rest[..start]);
         let Some(end) = rest[start..].find('}') else {
             out.push_str(&rest[start..]);
-            return out;
+            return Cow::Owned(out);
         };
         let name = &rest[start + 1..start + end];
         let tenant = (name == "tenant")
@@ -389,7 +391,7 @@ fn fill(template: &str, m: &Matched<'_, Action>) -> String {
         rest = &rest[start + end + 1..];
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 fn redirect(
