@@ -3,21 +3,24 @@
 //! hundred numbers, not thousands of records), and a broadcast of each
 //! record for the live view.
 //!
-//! Memory is bounded whatever the load: [`WINDOW`] minutes are kept; within
-//! a minute, counts are by (rule, action, mode, portal), which the
-//! configuration bounds, and by tenant up to [`TENANTS_PER_MINUTE`], the
-//! rest counted as other tenants. Subscribers that fall behind skip records
+//! Each worker thread counts into its own minutes (no lock or cache line
+//! shared between cores on the request path), and a summary adds them up.
+//! Memory is bounded whatever the load: [`WINDOW`] minutes are kept per
+//! thread; within a minute, counts are by (rule, action, mode, portal),
+//! which the configuration bounds, and by tenant up to
+//! [`TENANTS_PER_MINUTE`] per thread, the rest counted as other tenants. Subscribers that fall behind skip records
 //! rather than hold them ([`tokio::sync::broadcast`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::record::{RawRecord, RuleFacts};
+use super::sharded::PerThread;
 use crate::tenant::TenantId;
 
 /// Minutes of counts kept.
@@ -60,13 +63,34 @@ impl std::hash::Hash for Facts {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Minute {
     at: u64,
     total: u64,
-    by: HashMap<(Option<Facts>, &'static str), u64>,
+    /// By rule (its facts' address, 0 for none) and action: counting
+    /// clones no `Arc` (a reference count every core would write).
+    by: HashMap<(usize, &'static str), u64>,
+    /// The facts of the rules in `by`, each cloned once a minute.
+    rules: HashMap<usize, Facts>,
     tenants: HashMap<TenantId, u64>,
     other_tenants: u64,
+}
+
+impl Minute {
+    /// Adds `other`'s counts (another thread's, of the same minute).
+    fn add(&mut self, other: &Minute) {
+        self.total += other.total;
+        for (k, n) in &other.by {
+            *self.by.entry(*k).or_default() += n;
+        }
+        for (k, f) in &other.rules {
+            self.rules.entry(*k).or_insert_with(|| f.clone());
+        }
+        for (t, n) in &other.tenants {
+            *self.tenants.entry(*t).or_default() += n;
+        }
+        self.other_tenants += other.other_tenants;
+    }
 }
 
 /// The counts and the live feed.
@@ -74,7 +98,8 @@ struct Minute {
 pub struct Console {
     events: broadcast::Sender<Arc<RawRecord>>,
     subscribers: Arc<AtomicUsize>,
-    minutes: Mutex<VecDeque<Minute>>,
+    /// Each worker thread counts its own minutes.
+    minutes: PerThread<VecDeque<Minute>>,
 }
 
 impl Default for Console {
@@ -82,7 +107,7 @@ impl Default for Console {
         Console {
             events: broadcast::channel(BACKLOG).0,
             subscribers: Arc::default(),
-            minutes: Mutex::new(VecDeque::with_capacity(WINDOW as usize + 1)),
+            minutes: PerThread::new(|| VecDeque::with_capacity(WINDOW as usize + 1)),
         }
     }
 }
@@ -148,9 +173,8 @@ impl Console {
     /// Counts a record and passes it to the live subscribers.
     pub fn observe(&self, r: &Arc<RawRecord>) {
         let at = minute_of(r.at);
-        let key = (r.rule.clone().map(Facts), r.action);
-        {
-            let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
+        let rule = r.rule.as_ref().map_or(0, |f| Arc::as_ptr(f) as usize);
+        self.minutes.with(|minutes| {
             if minutes.back().is_none_or(|m| m.at < at) {
                 minutes.push_back(Minute {
                     at,
@@ -167,7 +191,10 @@ impl Console {
             // newest minute rather than reordering the window.
             if let Some(m) = minutes.back_mut() {
                 m.total += 1;
-                *m.by.entry(key).or_default() += 1;
+                *m.by.entry((rule, r.action)).or_default() += 1;
+                if let Some(f) = &r.rule {
+                    m.rules.entry(rule).or_insert_with(|| Facts(f.clone()));
+                }
                 if let Some(t) = r.tenant {
                     if let Some(n) = m.tenants.get_mut(&t) {
                         *n += 1;
@@ -178,7 +205,7 @@ impl Console {
                     }
                 }
             }
-        }
+        });
         // Sent only while someone listens: a send takes the channel's lock.
         if self.subscribers.load(Ordering::Relaxed) > 0 {
             // A subscriber that just left is not an error.
@@ -204,11 +231,20 @@ impl Console {
     pub fn summary(&self, minutes: u64, now: SystemTime) -> Summary {
         let now = minute_of(now);
         let from = now.saturating_sub(minutes.min(WINDOW).saturating_sub(1));
-        let kept = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
-        let window: Vec<&Minute> = kept
-            .iter()
-            .filter(|m| m.at >= from && m.at <= now)
-            .collect();
+        // Every thread's minutes of the window, added up minute by minute.
+        let mut merged: std::collections::BTreeMap<u64, Minute> = Default::default();
+        self.minutes.each(|kept| {
+            for m in kept.iter().filter(|m| m.at >= from && m.at <= now) {
+                merged
+                    .entry(m.at)
+                    .or_insert_with(|| Minute {
+                        at: m.at,
+                        ..Minute::default()
+                    })
+                    .add(m);
+            }
+        });
+        let window: Vec<&Minute> = merged.values().collect();
         // The top tenants of the window first: the chart shows those.
         let mut tenants: HashMap<TenantId, u64> = HashMap::new();
         for m in &window {
@@ -231,7 +267,7 @@ impl Console {
                 ..MinuteCounts::default()
             };
             for ((rule, action), n) in &m.by {
-                let rule = rule.as_ref().map(|f| &*f.0);
+                let rule = m.rules.get(rule).map(|f| &*f.0);
                 let key = Key {
                     rule: rule.map(|f| f.id.clone()),
                     action,

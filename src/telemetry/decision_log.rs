@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use super::record::DecisionRecord;
 use super::record::RawRecord;
+use super::sharded::PerThread;
 
 /// Where records go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +67,8 @@ impl Default for Rotation {
     }
 }
 
-/// Records kept in memory for `/decisions/recent`.
+/// Records kept in memory for `/decisions/recent`, per worker thread
+/// (each keeps its own, see [`PerThread`]).
 pub const RECENT: usize = 1000;
 
 /// The running decision log.
@@ -74,7 +76,7 @@ pub const RECENT: usize = 1000;
 pub struct DecisionLog {
     tx: Option<mpsc::Sender<Arc<RawRecord>>>,
     on_overflow: Overflow,
-    recent: Mutex<VecDeque<Arc<RawRecord>>>,
+    recent: PerThread<VecDeque<Arc<RawRecord>>>,
     console: super::console::Console,
     dropped: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
@@ -87,7 +89,7 @@ impl DecisionLog {
         DecisionLog {
             tx: None,
             on_overflow: Overflow::Drop,
-            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            recent: PerThread::new(VecDeque::new),
             console: Default::default(),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
@@ -110,7 +112,7 @@ impl DecisionLog {
         Ok(DecisionLog {
             tx: Some(tx),
             on_overflow: outputs.on_overflow,
-            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            recent: PerThread::new(VecDeque::new),
             console: Default::default(),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
@@ -126,13 +128,10 @@ impl DecisionLog {
 
     /// The last `limit` records that `filter` keeps, newest last, formatted.
     pub fn recent(&self, limit: usize, filter: &super::filter::Filter) -> Vec<DecisionRecord> {
-        let ring: Vec<Arc<RawRecord>> = self
-            .recent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect();
+        let mut ring: Vec<Arc<RawRecord>> = Vec::new();
+        self.recent.each(|own| ring.extend(own.iter().cloned()));
+        // Each thread's records are in order; all of them, by time.
+        ring.sort_by_key(|r| r.at);
         // Formatted outside the lock, newest first, until `limit` are kept.
         let mut kept: Vec<DecisionRecord> = ring
             .iter()
@@ -153,13 +152,13 @@ impl DecisionLog {
     /// [`RawRecord`]).
     pub fn record(&self, r: RawRecord) -> Option<impl Future<Output = ()> + Send + '_> {
         let r = Arc::new(r);
-        {
-            let mut ring = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            if ring.len() == RECENT {
-                ring.pop_front();
-            }
+        // The record that leaves the ring is dropped outside the lock.
+        let old = self.recent.with(|ring| {
+            let old = (ring.len() >= RECENT).then(|| ring.pop_front()).flatten();
             ring.push_back(r.clone());
-        }
+            old
+        });
+        drop(old);
         self.console.observe(&r);
         let tx = self.tx.as_ref()?;
         match tx.try_send(r) {

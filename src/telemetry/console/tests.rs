@@ -125,7 +125,7 @@ fn memory_is_bounded_by_the_window_and_the_tenant_cap() {
         ));
     }
     let now = t0 + Duration::from_secs(119 * 60);
-    assert_eq!(console.minutes.lock().unwrap().len(), WINDOW as usize);
+    assert_eq!(console.minutes.with(|m| m.len()), WINDOW as usize);
     assert_eq!(console.summary(WINDOW, now).total, WINDOW);
     // Many tenants in one minute: the cap holds, the rest is counted.
     let later = now + Duration::from_secs(60);
@@ -134,15 +134,8 @@ fn memory_is_bounded_by_the_window_and_the_tenant_cap() {
         console.observe(&record(later, None, "explain", Some(&t)));
     }
     assert_eq!(
-        console
-            .minutes
-            .lock()
-            .unwrap()
-            .back()
-            .unwrap()
-            .tenants
-            .len(),
-        TENANTS_PER_MINUTE
+        console.minutes.with(|m| m.back().map(|m| m.tenants.len())),
+        Some(TENANTS_PER_MINUTE)
     );
     let s = console.summary(1, later);
     assert_eq!(s.other_tenants, 50);
@@ -175,4 +168,28 @@ fn live_feeds_are_capped_and_a_closed_one_frees_its_place() {
     assert!(console.subscribe().is_none());
     drop(open);
     assert!(console.subscribe().is_some());
+}
+
+/// Threads count their own minutes; the summary adds them up, the rules
+/// and tenants of every thread included.
+#[test]
+fn every_threads_counts_are_in_the_summary() {
+    let console = Console::default();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 / 60 * 60);
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let console = &console;
+            s.spawn(move || {
+                let t = format!("0a1b2c3d-0000-4000-8000-{i:012x}");
+                for _ in 0..10 {
+                    console.observe(&record(t0, None, "explain", Some(&t)));
+                }
+            });
+        }
+    });
+    let s = console.summary(1, t0);
+    assert_eq!(s.total, 40);
+    assert_eq!(s.minutes.len(), 1);
+    assert_eq!(s.top_tenants.len(), 4);
+    assert!(s.top_tenants.iter().all(|(_, n)| *n == 10));
 }
