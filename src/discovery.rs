@@ -47,7 +47,7 @@ impl Mapping {
     fn find(list: &[(String, Region)], value: &str) -> Option<Region> {
         list.iter()
             .find(|(v, _)| v.eq_ignore_ascii_case(value.trim()))
-            .map(|(_, r)| r.clone())
+            .map(|(_, r)| *r)
     }
 }
 

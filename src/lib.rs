@@ -38,6 +38,7 @@
 //! - [`head`]: the protocol-neutral view of a request head.
 //! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
 //! - [`clock`]: wall-clock time from one monotonic reading (`Date`, records).
+//! - [`interned`]: configuration names (regions, tenant sources) kept once.
 //! - [`oneshot`]: an unpooled HTTP/1.1 client connection (commands, discovery).
 //! - [`canonical`]: the one path and host normaliser, for matching and forwarding.
 //! - [`tenant`]: tenant ids as values, the tenant directory, the bearer `tid`.
@@ -82,6 +83,7 @@ pub mod deadline;
 pub mod demo;
 pub mod discovery;
 pub mod head;
+pub mod interned;
 pub mod oneshot;
 pub mod policy;
 pub mod proxy;

@@ -18,8 +18,6 @@
 //! enforcing match. Otherwise adding a report-only rule could switch off a
 //! later enforcing rule, and the policy would fail open.
 
-use std::sync::Arc;
-
 use http::Method;
 use regex::Regex;
 
@@ -96,7 +94,7 @@ pub struct Resolved {
     /// The tenant id, if any source named one.
     pub tenant: Option<TenantId>,
     /// Which source named it, e.g. `path:tenant`.
-    pub tenant_source: Option<Arc<str>>,
+    pub tenant_source: Option<&'static str>,
     /// The region.
     pub region: Region,
     /// Where the region came from.
@@ -287,7 +285,7 @@ pub struct Trace<'r, A> {
 
 struct Compiled {
     /// The names of the rule's tenant sources, as records show them.
-    source_names: Vec<Arc<str>>,
+    source_names: Vec<&'static str>,
     regex: Option<Regex>,
     /// The template's steps, when captures can be read without the regex.
     segments: Option<Segments>,
@@ -615,11 +613,11 @@ impl<A> RuleSet<A> {
     }
 }
 
-fn source_names<A>(rule: &Rule<A>) -> Vec<Arc<str>> {
+fn source_names<A>(rule: &Rule<A>) -> Vec<&'static str> {
     rule.matcher
         .tenant_from
         .iter()
-        .map(|s| Arc::from(s.describe()))
+        .map(|s| crate::interned::intern(&s.describe()))
         .collect()
 }
 

@@ -23,7 +23,7 @@ use crate::telemetry::metrics::{
     Decision, DecisionLabels, Metrics, ModeLabel, RequestLabels, RuleLabels,
 };
 use crate::telemetry::pseudonym::Pseudonymizer;
-use crate::telemetry::record::{RawRecord, Recorder, RuleFacts};
+use crate::telemetry::record::{Local, RawRecord, Recorder, RuleFacts};
 use crate::upstream::UpstreamFailure;
 
 /// The metrics and the decision log, as one configuration counts and
@@ -32,11 +32,10 @@ use crate::upstream::UpstreamFailure;
 pub struct Accounts {
     log: Arc<DecisionLog>,
     metrics: Arc<Metrics>,
-    recorder: Arc<Recorder>,
+    /// Each thread's handle on the recorder of this configuration.
+    recorders: Box<[Arc<Local>]>,
     /// Rule ids as metric label values, by rule index.
     rule_labels: Vec<Arc<String>>,
-    /// What each rule puts in a record, by rule index.
-    rule_facts: Vec<Arc<RuleFacts>>,
     /// Capture names that hold user identifiers.
     user_captures: Vec<String>,
     /// Every how-many-th forwarded request gets a record (0: none).
@@ -139,16 +138,16 @@ impl Accounts {
         Accounts {
             log,
             metrics,
-            recorder: Arc::new(Recorder {
+            recorders: Local::per_shard(&Arc::new(Recorder {
                 pseudonyms: Pseudonymizer::new(&config.decision_log.key),
                 client_address: config.decision_log.client_address,
                 user_collections: config.decision_log.user_collections.clone(),
                 generation,
                 config_hash: config.hash.chars().take(12).collect(),
                 known_hosts: config.directory.hosts(),
-            }),
+                rules: rules.iter().map(rule_facts).collect(),
+            })),
             rule_labels: rules.iter().map(|r| Arc::new(r.id.clone())).collect(),
-            rule_facts: rules.iter().map(|r| Arc::new(rule_facts(r))).collect(),
             user_captures: config.decision_log.user_captures.clone(),
             forwarded_every: config.decision_log.forwarded_every,
             forwarded_seen: AtomicU64::new(0),
@@ -352,7 +351,7 @@ impl Accounts {
             at: crate::clock::wall(f.answered),
             decision_id,
             request_id: f.request_id.clone(),
-            rule: decided.and_then(|m| self.rule_facts.get(m.index).cloned()),
+            rule: decided.and_then(|m| u32::try_from(m.index).ok()),
             action,
             status,
             reason,
@@ -361,8 +360,8 @@ impl Accounts {
             path,
             target: f.target.to_owned(),
             tenant: resolved.and_then(|r| r.tenant).or(f.facts.tenant),
-            tenant_source: resolved.and_then(|r| r.tenant_source.clone()),
-            region: resolved.map(|r| r.region.clone()),
+            tenant_source: resolved.and_then(|r| r.tenant_source),
+            region: resolved.map(|r| r.region),
             region_source: resolved.map(|r| r.region_source.as_str()),
             users: decided.map_or(Vec::new(), |m| {
                 m.captures
@@ -379,7 +378,8 @@ impl Accounts {
                 _ => "HTTP/1.1",
             },
             duration_ms: f.answered.saturating_duration_since(f.start).as_secs_f64() * 1000.0,
-            recorder: self.recorder.clone(),
+            recorder: self.recorders[crate::telemetry::sharded::shard() % self.recorders.len()]
+                .clone(),
         })
     }
 }

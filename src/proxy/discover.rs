@@ -53,7 +53,7 @@ impl Lookup {
     /// What the rules see of it.
     fn learned(&self) -> Learned {
         match self {
-            Lookup::Found(_, region, source) => Learned::Known(region.clone(), *source),
+            Lookup::Found(_, region, source) => Learned::Known(*region, *source),
             Lookup::Failed(..) => Learned::Unavailable,
         }
     }
@@ -173,14 +173,14 @@ impl Discovered for Seen<'_> {
             return l.learned();
         }
         if let Some((_, region)) = self.memo.borrow().as_ref().filter(|m| m.0 == tenant) {
-            return Learned::Known(region.clone(), RegionSource::Discovery);
+            return Learned::Known(*region, RegionSource::Discovery);
         }
         let Some(found) = self.discoverer.cache.cached(tenant) else {
             return Learned::NotYet;
         };
         let region = Discoverer::region_of(found);
         self.discoverer.metrics.hits.inc();
-        *self.memo.borrow_mut() = Some((tenant, region.clone()));
+        *self.memo.borrow_mut() = Some((tenant, region));
         Learned::Known(region, RegionSource::Discovery)
     }
 }

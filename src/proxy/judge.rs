@@ -372,7 +372,6 @@ impl Judge {
         let evaluation = self
             .rules
             .resume(resume, &req, body, self.regions(seen.as_ref()));
-        drop(seen);
         let plan = match evaluation {
             Err(e) => Plan::Reject(e.into()),
             // The body was given: a rule cannot ask for it again.
@@ -427,7 +426,6 @@ impl Judge {
         let evaluation =
             self.rules
                 .evaluate(&req, BodyView::NotRead, self.regions(seen.as_ref()))?;
-        drop(seen);
         Ok(match evaluation {
             Evaluation::NeedBody(resume) | Evaluation::NeedRegion(resume) => Pending {
                 request_id: request_id.clone(),

@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use super::record::{RawRecord, RuleFacts};
+use super::record::{Local, RawRecord};
 use super::sharded::PerThread;
 use crate::tenant::TenantId;
 
@@ -46,32 +46,16 @@ pub struct Key {
     pub portal: Option<String>,
 }
 
-/// A rule as counted while records arrive: the configuration's own facts,
-/// compared by identity, so counting allocates nothing.
-#[derive(Debug, Clone)]
-struct Facts(Arc<RuleFacts>);
-
-impl PartialEq for Facts {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-impl Eq for Facts {}
-impl std::hash::Hash for Facts {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        std::ptr::hash(Arc::as_ptr(&self.0), h)
-    }
-}
-
 #[derive(Debug, Default, Clone)]
 struct Minute {
     at: u64,
     total: u64,
-    /// By rule (its facts' address, 0 for none) and action: counting
-    /// clones no `Arc` (a reference count every core would write).
+    /// By rule (the address of its facts, 0 for none) and action:
+    /// counting clones no `Arc` (a reference count other cores write).
     by: HashMap<(usize, &'static str), u64>,
-    /// The facts of the rules in `by`, each cloned once a minute.
-    rules: HashMap<usize, Facts>,
+    /// Where the facts of the rules in `by` are: the recorder (kept
+    /// alive by this, cloned once a minute per rule) and the rule's index.
+    rules: HashMap<usize, (Arc<Local>, u32)>,
     tenants: HashMap<TenantId, u64>,
     other_tenants: u64,
 }
@@ -83,8 +67,10 @@ impl Minute {
         for (k, n) in &other.by {
             *self.by.entry(*k).or_default() += n;
         }
-        for (k, f) in &other.rules {
-            self.rules.entry(*k).or_insert_with(|| f.clone());
+        for (k, (recorder, i)) in &other.rules {
+            self.rules
+                .entry(*k)
+                .or_insert_with(|| (recorder.clone(), *i));
         }
         for (t, n) in &other.tenants {
             *self.tenants.entry(*t).or_default() += n;
@@ -173,7 +159,7 @@ impl Console {
     /// Counts a record and passes it to the live subscribers.
     pub fn observe(&self, r: &Arc<RawRecord>) {
         let at = minute_of(r.at);
-        let rule = r.rule.as_ref().map_or(0, |f| Arc::as_ptr(f) as usize);
+        let rule = r.rule_facts().map_or(0, |f| std::ptr::from_ref(f) as usize);
         self.minutes.with(|minutes| {
             if minutes.back().is_none_or(|m| m.at < at) {
                 minutes.push_back(Minute {
@@ -192,8 +178,10 @@ impl Console {
             if let Some(m) = minutes.back_mut() {
                 m.total += 1;
                 *m.by.entry((rule, r.action)).or_default() += 1;
-                if let Some(f) = &r.rule {
-                    m.rules.entry(rule).or_insert_with(|| Facts(f.clone()));
+                if let (Some(i), true) = (r.rule, rule != 0) {
+                    m.rules
+                        .entry(rule)
+                        .or_insert_with(|| (r.recorder.clone(), i));
                 }
                 if let Some(t) = r.tenant {
                     if let Some(n) = m.tenants.get_mut(&t) {
@@ -267,7 +255,10 @@ impl Console {
                 ..MinuteCounts::default()
             };
             for ((rule, action), n) in &m.by {
-                let rule = m.rules.get(rule).map(|f| &*f.0);
+                let rule = m
+                    .rules
+                    .get(rule)
+                    .and_then(|(recorder, i)| recorder.0.rules.get(usize::try_from(*i).ok()?));
                 let key = Key {
                     rule: rule.map(|f| f.id.clone()),
                     action,

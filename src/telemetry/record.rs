@@ -105,6 +105,24 @@ pub struct Recorder {
     /// directory: a record kept in the recent ring must not keep an old
     /// configuration's million tenants alive.
     pub known_hosts: Arc<crate::tenant::Hosts>,
+    /// The facts of the configuration's rules, by index.
+    pub rules: Vec<RuleFacts>,
+}
+
+/// One worker thread's handle on a [`Recorder`]: a record holds its
+/// thread's own `Arc` (a count on cache lines of its own), not one count
+/// that every core would write for every record.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct Local(pub Arc<Recorder>);
+
+impl Local {
+    /// A handle per thread shard ([`super::sharded::shard`]).
+    pub fn per_shard(recorder: &Arc<Recorder>) -> Box<[Arc<Local>]> {
+        (0..super::sharded::SHARDS)
+            .map(|_| Arc::new(Local(recorder.clone())))
+            .collect()
+    }
 }
 
 /// What a rule contributes to every record it decides: computed once per
@@ -130,8 +148,9 @@ pub struct RawRecord {
     pub decision_id: Id,
     /// The request id.
     pub request_id: Id,
-    /// The rule, if one decided or reported.
-    pub rule: Option<Arc<RuleFacts>>,
+    /// The rule, if one decided or reported: its index in the recorder's
+    /// rules.
+    pub rule: Option<u32>,
     /// `explain`, `redirect`, `deny`, `reject`, `forward`, ….
     pub action: &'static str,
     /// The status sent.
@@ -149,7 +168,7 @@ pub struct RawRecord {
     /// The tenant id.
     pub tenant: Option<TenantId>,
     /// Where it came from.
-    pub tenant_source: Option<Arc<str>>,
+    pub tenant_source: Option<&'static str>,
     /// The region.
     pub region: Option<Region>,
     /// Where the region came from.
@@ -165,14 +184,20 @@ pub struct RawRecord {
     /// Time from the request head to the answer, in milliseconds.
     pub duration_ms: f64,
     /// The formatting context of the configuration that decided.
-    pub recorder: Arc<Recorder>,
+    pub recorder: Arc<Local>,
 }
 
 impl RawRecord {
+    /// The facts of the rule that decided or reported.
+    pub fn rule_facts(&self) -> Option<&RuleFacts> {
+        self.rule
+            .and_then(|i| self.recorder.0.rules.get(usize::try_from(i).ok()?))
+    }
+
     /// The record as written: user identifiers pseudonymised, query values
     /// removed, the client address as configured.
     pub fn format(&self) -> DecisionRecord {
-        let r = &self.recorder;
+        let r = &self.recorder.0;
         let (raw_path, query) = match self.target.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (self.target.as_str(), None),
@@ -198,7 +223,7 @@ impl RawRecord {
             target.push('?');
             target.push_str(&r.pseudonyms.query_names(q));
         }
-        let rule = self.rule.as_deref();
+        let rule = self.rule_facts();
         DecisionRecord {
             ts: humantime::format_rfc3339_millis(self.at).to_string(),
             decision_id: self.decision_id.as_str().to_owned(),
@@ -220,7 +245,7 @@ impl RawRecord {
             path: self.path.as_deref().map(|p| r.pseudonyms.path(p, &users)),
             target,
             tenant: self.tenant.map(|t| t.to_string()),
-            tenant_source: self.tenant_source.as_deref().map(str::to_owned),
+            tenant_source: self.tenant_source.map(str::to_owned),
             region: self.region.as_ref().map(|r| r.as_str().to_owned()),
             region_source: self.region_source,
             portal: rule.and_then(|f| f.portal.clone()),

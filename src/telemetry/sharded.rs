@@ -13,7 +13,7 @@ use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
 /// Shards per metric: threads beyond this many share shards.
-const SHARDS: usize = 16;
+pub const SHARDS: usize = 16;
 
 thread_local! {
     /// This thread's shard, handed out in turn.

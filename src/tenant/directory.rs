@@ -21,25 +21,27 @@ use std::sync::Arc;
 use super::id::TenantId;
 use super::ids::Ids;
 
-/// A region name such as `germany` (lowercase).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Region(Arc<str>);
+/// A region name such as `germany` (lowercase), interned
+/// ([`crate::interned`]): copied with every judgement and record without
+/// a reference count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Region(&'static str);
 
 impl Region {
     /// A region; names are compared lowercase.
     pub fn new(name: &str) -> Region {
-        Region(Arc::from(name.trim().to_ascii_lowercase()))
+        Region(crate::interned::intern(&name.trim().to_ascii_lowercase()))
     }
 
     /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn as_str(&self) -> &'static str {
+        self.0
     }
 }
 
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0)
     }
 }
 

@@ -3,8 +3,6 @@
 //! its region from the directory or, for a tenant the directory does not
 //! list, from what region discovery has learned.
 
-use std::sync::Arc;
-
 use super::{BearerTid, PolicyError, RequestView, Resolved};
 use crate::head::text;
 use crate::policy::rule::TenantSource;
@@ -81,7 +79,7 @@ fn query_value(query: Option<&str>, name: &str) -> Result<Option<Option<String>>
 /// name regions).
 pub(super) fn resolve(
     sources: &[TenantSource],
-    names: &[Arc<str>],
+    names: &[&'static str],
     captures: &[(&str, String)],
     req: &RequestView<'_>,
     regions: Regions<'_>,
@@ -142,7 +140,7 @@ pub(super) fn resolve(
     }
     let tenant = found.as_ref().map(|f| f.0);
     let (region, mut region_source) = regions.directory.region(req.host, tenant);
-    let mut region = region.clone();
+    let mut region = *region;
     let mut unknown = None;
     if let (RegionSource::Default, Some(t), Some(d)) = (region_source, tenant, regions.discovered) {
         match d.learned(t) {
@@ -159,7 +157,7 @@ pub(super) fn resolve(
     Ok((
         Resolved {
             tenant,
-            tenant_source: found.and_then(|f| names.get(f.1).cloned()),
+            tenant_source: found.and_then(|f| names.get(f.1).copied()),
             region,
             region_source,
         },

@@ -176,7 +176,7 @@ fn germany_writes_are_matched_and_global_ones_forwarded() {
     let m = d.enforced.expect("Germany user creation is intercepted");
     assert_eq!(m.rule.id, "user-create", "the earlier off rule is skipped");
     assert_eq!(m.resolved.tenant.unwrap().to_string(), DE);
-    assert_eq!(m.resolved.tenant_source.as_deref(), Some("path:tenant"));
+    assert_eq!(m.resolved.tenant_source, Some("path:tenant"));
     assert_eq!(m.resolved.region.as_str(), "germany");
     assert_eq!(m.resolved.region_source, RegionSource::Directory);
     assert_eq!(

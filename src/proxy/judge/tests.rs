@@ -29,7 +29,7 @@ fn summary(j: &Judgement<'_, '_>) -> String {
                 "{} tenant={:?} from={:?} region={} ({})",
                 m.rule.id,
                 m.resolved.tenant.map(|t| t.to_string()),
-                m.resolved.tenant_source.as_deref(),
+                m.resolved.tenant_source,
                 m.resolved.region,
                 m.resolved.region_source.as_str()
             )

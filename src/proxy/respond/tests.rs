@@ -63,7 +63,7 @@ fn matched<'r>(set: &'r RuleSet<Action>, index: usize) -> Matched<'r, Action> {
         captures: vec![("user", "adele vance@contoso".into())],
         resolved: Resolved {
             tenant: Some(TenantId::parse(DE).unwrap()),
-            tenant_source: Some("path:tenant".into()),
+            tenant_source: Some("path:tenant"),
             region: Region::new("germany"),
             region_source: RegionSource::Directory,
         },

@@ -3,12 +3,42 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::telemetry::id::Id;
 use crate::telemetry::pseudonym::Pseudonymizer;
-use crate::telemetry::record::{ClientAddress, Recorder, RuleFacts};
+use crate::telemetry::record::{ClientAddress, Local, Recorder, RuleFacts};
 use crate::tenant::TenantId;
+
+/// The rules the records below name, by index.
+const CREATE: u32 = 0;
+const LICENSES: u32 = 1;
+
+fn recorder() -> Arc<Local> {
+    static RECORDER: std::sync::OnceLock<Arc<Local>> = std::sync::OnceLock::new();
+    let rule = |id: &str, mode: &'static str| RuleFacts {
+        id: id.into(),
+        mode,
+        route: None,
+        portal: Some("https://portal.microsoftazure.de".into()),
+    };
+    RECORDER
+        .get_or_init(|| {
+            Arc::new(Local(Arc::new(Recorder {
+                pseudonyms: Pseudonymizer::new(b"k"),
+                client_address: ClientAddress::Omit,
+                user_collections: Vec::new(),
+                generation: 1,
+                config_hash: String::new(),
+                known_hosts: Default::default(),
+                rules: vec![
+                    rule("germany-customer-user-create", "enforce"),
+                    rule("germany-license-read", "report-only"),
+                ],
+            })))
+        })
+        .clone()
+}
 
 fn record(
     at: SystemTime,
-    rule: Option<&Arc<RuleFacts>>,
+    rule: Option<u32>,
     action: &'static str,
     tenant: Option<&str>,
 ) -> Arc<RawRecord> {
@@ -16,7 +46,7 @@ fn record(
         at,
         decision_id: Id::new(),
         request_id: Id::new(),
-        rule: rule.cloned(),
+        rule,
         action,
         status: 403,
         reason: None,
@@ -33,23 +63,7 @@ fn record(
         user_agent: None,
         protocol: "HTTP/1.1",
         duration_ms: 0.1,
-        recorder: Arc::new(Recorder {
-            pseudonyms: Pseudonymizer::new(b"k"),
-            client_address: ClientAddress::Omit,
-            user_collections: Vec::new(),
-            generation: 1,
-            config_hash: String::new(),
-            known_hosts: Default::default(),
-        }),
-    })
-}
-
-fn rule(id: &str, mode: &'static str) -> Arc<RuleFacts> {
-    Arc::new(RuleFacts {
-        id: id.into(),
-        mode,
-        route: None,
-        portal: Some("https://portal.microsoftazure.de".into()),
+        recorder: recorder(),
     })
 }
 
@@ -59,19 +73,17 @@ const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
 fn decisions_are_counted_by_minute_rule_action_and_tenant() {
     let console = Console::default();
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 / 60 * 60);
-    let create = rule("germany-customer-user-create", "enforce");
-    let licenses = rule("germany-license-read", "report-only");
     for i in 0..5 {
         console.observe(&record(
             t0 + Duration::from_secs(i),
-            Some(&create),
+            Some(CREATE),
             "explain",
             Some(DE),
         ));
     }
     console.observe(&record(
         t0 + Duration::from_secs(61),
-        Some(&licenses),
+        Some(LICENSES),
         "explain",
         Some(DE),
     ));
