@@ -444,7 +444,7 @@ fn rule_facts(rule: &crate::policy::Rule<Action>) -> RuleFacts {
 }
 
 /// Logs an answer the client did not take (the write failed), as
-/// [`log_failure`] logs any failure on the client's side.
+/// the accounting logs any failure on the client's side.
 pub fn log_cut_short(
     request_id: &Id,
     method: Option<&Method>,
