@@ -85,6 +85,10 @@ pub struct Conn<I> {
     deadline: crate::deadline::Deadline,
     /// When a wait for the upstream starts to watch the client as well.
     patience: crate::deadline::Deadline,
+    /// When the next request's head must be complete.
+    head_by: tokio::time::Instant,
+    /// When an idle connection gives its buffers back.
+    release_at: tokio::time::Instant,
     /// Bytes the client sent while a wait for the upstream watched it
     /// (the start of a pipelined request), kept for the next request.
     ahead: BytesMut,
@@ -183,6 +187,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
                 answered: None,
                 deadline: crate::deadline::Deadline::new(),
                 patience: crate::deadline::Deadline::new(),
+                head_by: tokio::time::Instant::now(),
+                release_at: tokio::time::Instant::now(),
                 ahead: BytesMut::new(),
                 drain: None,
             },
@@ -198,8 +204,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
     /// after which [`Client::next_request`] gives the buffers back).
     pub fn start_deadline(&mut self, within: Duration) {
         let now = tokio::time::Instant::now();
-        self.conn.deadline.set_at(now + within);
-        self.conn.patience.set_at(now + KEEP_BUFFERS);
+        self.conn.head_by = now + within;
+        self.conn.release_at = now + KEEP_BUFFERS;
+        self.conn.deadline.set_at(self.conn.head_by);
     }
 
     /// Reads more client bytes, until the deadline.
@@ -216,24 +223,33 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
     where
         I: Readable,
     {
-        let mut kept = true;
+        // One timer for both ends of the wait: first the release of the
+        // buffers, then the deadline (an earlier time than the timer is
+        // armed for re-arms it, which a connection busier than once a
+        // second never makes it do).
+        let mut kept = self.conn.release_at < self.conn.head_by;
+        if kept {
+            self.conn.deadline.set_at(self.conn.release_at);
+        }
         loop {
             let conn = &mut self.conn;
-            let woke = tokio::select! {
+            let readable = tokio::select! {
                 biased;
-                () = std::future::poll_fn(|cx| conn.io.poll_readable(cx)) => Some(true),
-                () = conn.deadline.passed() => Some(false),
-                () = conn.patience.passed(), if kept => None,
+                () = std::future::poll_fn(|cx| conn.io.poll_readable(cx)) => true,
+                () = conn.deadline.passed() => false,
             };
-            match woke {
-                Some(true) => break,
-                Some(false) => return Idle::Gone,
-                None => {
-                    kept = false;
-                    self.release_buffers();
-                }
+            if readable {
+                break;
             }
+            if !kept {
+                return Idle::Gone;
+            }
+            kept = false;
+            self.release_buffers();
+            self.conn.deadline.set_at(self.conn.head_by);
         }
+        // The rest of the head has until the deadline.
+        self.conn.deadline.set_at(self.conn.head_by);
         self.conn.read_into(&mut self.buf).await
     }
 
