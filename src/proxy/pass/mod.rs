@@ -50,7 +50,7 @@ use crate::policy::BodyView;
 pub use crate::proxy::failure::RelayError;
 pub use exchange::write_request_head;
 use exchange::Rest;
-use now::{Framing, Now};
+use now::{Done, Framing, Step};
 
 /// Body bytes of an answered request that are read and dropped to keep the
 /// connection; a longer body closes it instead.
@@ -426,44 +426,26 @@ impl Proxy {
             };
             return Box::pin(self.refuse(&mut client.conn, refused)).await;
         }
-        let start = Instant::now();
-        // The head's fields, on the heap: this future keeps them across
-        // the awaits below, and inline (2 KiB) they would make every
-        // connection's task that much larger for its whole life.
+        // The head's fields and its method, on the heap and here: the
+        // judgement borrows them. Nothing else of the request is kept in
+        // this future (it is part of every connection's task): `take`
+        // judges in plain code and hands back an answer to write, or the
+        // boxed future that serves the rest.
         let mut room = Box::new(head::room());
-        let (req, head_len) = match head::parse_request(&client.buf, &mut room) {
-            Parse::Head(req, len) => (req, len),
-            Parse::Other => return Next::Handoff,
-            Parse::Invalid | Parse::Partial => {
-                let refused = ProxyError::BadRequest("malformed request head");
+        let mut method = Method::GET;
+        // Taken apart in this statement: the step's type borrows the
+        // connection, which the answer's write below needs.
+        let done = match self.take(&client.buf, &mut room, &mut method, &mut client.conn) {
+            Step::Serve(serve) => Done::Served(serve.await),
+            Step::Done(done) => done,
+        };
+        let served = match done {
+            Done::Served(served) => served,
+            Done::Handoff => return Next::Handoff,
+            Done::Refuse(refused) => {
                 return Box::pin(self.refuse(&mut client.conn, refused)).await;
             }
-        };
-        let httparse::Request {
-            method,
-            path,
-            headers,
-            ..
-        } = req;
-        let (Some(method), Some(target)) = (
-            method.and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
-            path,
-        ) else {
-            return Next::Handoff;
-        };
-        let view = HeadView::of_raw(&method, target, headers);
-        let (view, judgement) = self.judge.decide_view(view, &client.conn.info);
-        // An answer is written without a future of its own: judged,
-        // rendered into the output buffer and accounted here, then sent.
-        let served = match self.answer_now(
-            &client.buf,
-            head_len,
-            view,
-            judgement,
-            start,
-            &mut client.conn,
-        ) {
-            Now::Answer {
+            Done::Answer {
                 used,
                 next,
                 cut_short,
@@ -480,21 +462,6 @@ impl Proxy {
                     wait.await;
                 }
                 Served { used, next }
-            }
-            // Boxed, and freed when the request is done: the state of
-            // forwarding a request (its judgement and exchange) is a few
-            // KiB, and inline it would make every connection's task that
-            // large for its whole life, idle or not.
-            Now::Serve(view, judgement) => {
-                Box::pin(self.serve(
-                    &client.buf,
-                    head_len,
-                    view,
-                    judgement,
-                    start,
-                    &mut client.conn,
-                ))
-                .await
             }
         };
         client.buf.advance(served.used.min(client.buf.len()));

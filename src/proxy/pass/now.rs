@@ -9,16 +9,20 @@
 //! [`super::Proxy::serve`] with its judgement, so that nothing is judged
 //! twice.
 
+use std::future::Future;
 use std::time::Instant;
 
 use http::Method;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Conn, Next, RelayError, DISCARD_MAX};
+use super::head::{self, Parse, Room, MAX_REQUEST_HEADERS};
+use super::{Conn, Next, RelayError, Served, DISCARD_MAX};
 use crate::head::HeadView;
 use crate::proxy::account::{Finished, Wait};
 use crate::proxy::judge::{Judgement, Plan};
 use crate::proxy::request_id::Id;
 use crate::proxy::Proxy;
+use crate::proxy::ProxyError;
 
 /// What the head says of the request's body and of the connection after
 /// the response.
@@ -68,10 +72,22 @@ impl Framing {
     }
 }
 
-/// What became of a judged request.
+/// What became of a request whose head is complete.
+pub(super) enum Step<'j, F> {
+    /// Anything but an answer, served by this future
+    /// ([`super::Proxy::serve`]).
+    Serve(std::pin::Pin<Box<F>>),
+    /// Nothing left to await but a write.
+    Done(Done<'j>),
+}
+
+/// What [`super::Proxy::pass`] does after a request (none of it borrows
+/// the connection).
 // One per request, taken apart at once: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-pub(super) enum Now<'j, 'b> {
+pub(super) enum Done<'j> {
+    /// Served by [`Step::Serve`].
+    Served(Served),
     /// The answer is in the output buffer and accounted: write it, then
     /// go on with `next`, having used `used` bytes of the buffer.
     Answer {
@@ -80,7 +96,19 @@ pub(super) enum Now<'j, 'b> {
         cut_short: CutShort,
         wait: Option<Wait<'j>>,
     },
-    /// Anything else: for [`super::Proxy::serve`].
+    /// A head this codec leaves to hyper.
+    Handoff,
+    /// A head that cannot be read.
+    Refuse(ProxyError),
+}
+
+/// What a judged request needs next.
+// One per request, taken apart at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Now<'j, 'b> {
+    /// Answered ([`Done::Answer`]).
+    Done(Done<'j>),
+    /// Anything else.
     Serve(HeadView<'b>, Judgement<'j, 'b>),
 }
 
@@ -98,9 +126,56 @@ impl CutShort {
 }
 
 impl Proxy {
+    /// Parses the complete head at the start of `buf` (its fields in
+    /// `room`, its method in `method`), judges it and answers it when the
+    /// policy does; anything else is handed back as the boxed future that
+    /// serves it, with the judgement, so that nothing is judged twice.
+    pub(super) fn take<'j, 'f, I: AsyncRead + AsyncWrite + Unpin>(
+        &'j self,
+        buf: &'f [u8],
+        room: &'f mut Room<'f, MAX_REQUEST_HEADERS>,
+        method: &'f mut Method,
+        conn: &'f mut Conn<I>,
+    ) -> Step<'j, impl Future<Output = Served> + use<'j, 'f, I>>
+    where
+        'j: 'f,
+    {
+        let start = Instant::now();
+        let (req, head_len) = match head::parse_request(buf, room) {
+            Parse::Head(req, len) => (req, len),
+            Parse::Other => return Step::Done(Done::Handoff),
+            Parse::Invalid | Parse::Partial => {
+                let refused = ProxyError::BadRequest("malformed request head");
+                return Step::Done(Done::Refuse(refused));
+            }
+        };
+        let httparse::Request {
+            method: name,
+            path,
+            headers,
+            ..
+        } = req;
+        let (Some(parsed), Some(target)) = (
+            name.and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
+            path,
+        ) else {
+            return Step::Done(Done::Handoff);
+        };
+        *method = parsed;
+        let method: &'f Method = method;
+        let view = HeadView::of_raw(method, target, headers);
+        let judgement = self.judge.decide(&view, &conn.info);
+        match self.answer_now(buf, head_len, view, judgement, start, conn) {
+            Now::Done(done) => Step::Done(done),
+            Now::Serve(view, judgement) => Step::Serve(Box::pin(
+                self.serve(buf, head_len, view, judgement, start, conn),
+            )),
+        }
+    }
+
     /// Renders and accounts a policy answer to the request whose head is
     /// the first `head_len` bytes of `buf`; any other plan is handed back.
-    pub(super) fn answer_now<'j, 'b, I>(
+    fn answer_now<'j, 'b, I>(
         &'j self,
         buf: &'b [u8],
         head_len: usize,
@@ -134,11 +209,11 @@ impl Proxy {
             outcome: Ok(status),
             cause: None,
         });
-        Now::Answer {
+        Now::Done(Done::Answer {
             used: head_len + framing.in_buf,
             next: if close { Next::Close } else { Next::KeepAlive },
             cut_short: CutShort { request_id, status },
             wait,
-        }
+        })
     }
 }
