@@ -469,6 +469,9 @@ pub fn log_cut_short(
 /// the client's own errors at debug level; with the cause when the codec
 /// knows it.
 fn log_failure(f: &Finished<'_, '_>) {
+    if f.outcome.is_ok() && f.cause.is_none() {
+        return;
+    }
     // As records carry them: a client's free-text id or method never
     // reaches the log as sent.
     let request_id = f
