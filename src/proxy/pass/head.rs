@@ -70,27 +70,22 @@ pub fn parse_request<'h, 'b>(
     // `Transfer-Encoding` stays here: intake refuses all but a lone
     // `chunked`, and this codec decodes that. So does `Expect:
     // 100-continue`: this codec answers it itself; other expectations are
-    // hyper's.
-    let for_hyper = [header::UPGRADE];
-    if req.headers.iter().any(|h| {
-        is(h, &header::EXPECT) && !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
-    }) {
-        return Parse::Other;
-    }
-    // Repeated `Content-Length` fields: hyper's parser collapses equal ones
-    // and refuses others, and intake sees what it left; so it reads them.
-    if req
-        .headers
-        .iter()
-        .any(|h| for_hyper.iter().any(|n| is(h, n)))
-        || req
-            .headers
-            .iter()
-            .filter(|h| is(h, &header::CONTENT_LENGTH))
-            .nth(1)
-            .is_some()
-    {
-        return Parse::Other;
+    // hyper's, as are upgrades. Repeated `Content-Length` fields: hyper's
+    // parser collapses equal ones and refuses others, and intake sees what
+    // it left; so it reads them. One pass over the fields.
+    let mut lengths = 0;
+    for h in req.headers.iter() {
+        let for_hyper = if is(h, &header::CONTENT_LENGTH) {
+            lengths += 1;
+            lengths > 1
+        } else if is(h, &header::EXPECT) {
+            !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+        } else {
+            is(h, &header::UPGRADE)
+        };
+        if for_hyper {
+            return Parse::Other;
+        }
     }
     Parse::Head(req, len)
 }
