@@ -22,7 +22,7 @@ use http::Method;
 use regex::Regex;
 
 use super::index::Index;
-use super::pattern::{segments, PathPattern, PatternError, Segments};
+use super::pattern::{segments, with_segments, PathPattern, PatternError, Segments};
 use super::rule::{HeaderTest, Mode, Rule, TenantSource};
 use crate::head::{text, Fields};
 use crate::tenant::{Region, RegionSource, TenantId};
@@ -373,10 +373,10 @@ impl<A> RuleSet<A> {
         body: BodyView<'_>,
         regions: Regions<'_>,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
-        let mut segs = Vec::with_capacity(16);
-        segments(req.path, &mut segs);
-        let candidates = self.index.candidates_of(req.path, &segs);
-        self.run(candidates, 0, None, req, &segs, body, regions)
+        with_segments(req.path, |segs| {
+            let candidates = self.index.candidates_of(req.path, segs);
+            self.run(candidates, 0, None, req, segs, body, regions)
+        })
     }
 
     /// Goes on with an evaluation that stopped for the body, now that
@@ -396,9 +396,9 @@ impl<A> RuleSet<A> {
         } = pending;
         let asked = match at {
             At::Region { index, .. } => {
-                let mut segs = Vec::with_capacity(16);
-                segments(req.path, &mut segs);
-                return self.run(candidates, index, report_only, req, &segs, body, regions);
+                return with_segments(req.path, |segs| {
+                    self.run(candidates, index, report_only, req, segs, body, regions)
+                });
             }
             At::Body(asked) => asked,
         };
@@ -422,9 +422,9 @@ impl<A> RuleSet<A> {
                 }))
             }
         }
-        let mut segs = Vec::with_capacity(16);
-        segments(req.path, &mut segs);
-        self.run(candidates, next, report_only, req, &segs, body, regions)
+        with_segments(req.path, |segs| {
+            self.run(candidates, next, report_only, req, segs, body, regions)
+        })
     }
 
     /// Tries the candidates from rule `from` on, in order.

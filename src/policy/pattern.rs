@@ -118,9 +118,7 @@ impl Segments {
         if !path.starts_with('/') {
             return None;
         }
-        let mut segs = Vec::with_capacity(16);
-        segments(path, &mut segs);
-        self.captures_of(&segs, out)
+        with_segments(path, |segs| self.captures_of(segs, out))
     }
 
     /// [`Segments::captures`] of a path already split by [`segments`].
@@ -181,6 +179,36 @@ pub fn template_segments(pattern: &PathPattern) -> Option<(Vec<&str>, bool, bool
 /// The segments of a canonical path without the leading and a trailing
 /// `/`, split without a searcher (they are short).
 pub fn segments<'p>(path: &'p str, out: &mut Vec<&'p str>) {
+    each_segment(path, |s| out.push(s));
+}
+
+/// Segments a path may have for [`with_segments`] to keep them on the
+/// stack (every route a portal serves has far fewer).
+const STACK_SEGMENTS: usize = 32;
+
+/// Calls `f` with the [`segments`] of `path`: on the stack for up to
+/// [`STACK_SEGMENTS`] of them, so that judging a request allocates
+/// nothing for them; in a vector for a longer path.
+pub fn with_segments<'p, R>(path: &'p str, f: impl FnOnce(&[&'p str]) -> R) -> R {
+    let mut stack = [""; STACK_SEGMENTS];
+    let mut n = 0;
+    each_segment(path, |s| {
+        if let Some(slot) = stack.get_mut(n) {
+            *slot = s;
+        }
+        n += 1;
+    });
+    match stack.get(..n) {
+        Some(fit) => f(fit),
+        None => {
+            let mut segs = Vec::with_capacity(n);
+            segments(path, &mut segs);
+            f(&segs)
+        }
+    }
+}
+
+fn each_segment<'p>(path: &'p str, mut out: impl FnMut(&'p str)) {
     let b = path.as_bytes();
     let end = if b.len() > 1 && b[b.len() - 1] == b'/' {
         b.len() - 1
@@ -193,11 +221,11 @@ pub fn segments<'p>(path: &'p str, out: &mut Vec<&'p str>) {
     let mut start = 1;
     for i in 1..end {
         if b[i] == b'/' {
-            out.push(&path[start..i]);
+            out(&path[start..i]);
             start = i + 1;
         }
     }
-    out.push(&path[start..end]);
+    out(&path[start..end]);
 }
 
 fn valid_name(n: &str) -> bool {
@@ -295,6 +323,23 @@ mod tests {
             "/v1/Customers/a/users"
         )
         .is_none());
+    }
+
+    #[test]
+    fn segments_on_the_stack_or_not_are_the_same() {
+        let long = "/a".repeat(STACK_SEGMENTS + 5);
+        for path in [
+            "/",
+            "/x",
+            "/v1/customers/c1/users/",
+            "//a//b",
+            long.as_str(),
+        ] {
+            let mut expected = Vec::new();
+            segments(path, &mut expected);
+            assert_eq!(with_segments(path, <[&str]>::to_vec), expected, "{path}");
+        }
+        assert_eq!(with_segments(&long, <[&str]>::len), STACK_SEGMENTS + 5);
     }
 
     #[test]
