@@ -23,7 +23,7 @@ use crate::telemetry::metrics::{
     Decision, DecisionLabels, Metrics, ModeLabel, RequestLabels, RuleLabels,
 };
 use crate::telemetry::pseudonym::Pseudonymizer;
-use crate::telemetry::record::{Local, RawRecord, Recorder, RuleFacts};
+use crate::telemetry::record::{Local, RawRecord, Recorder, RuleFacts, Texts};
 use crate::upstream::UpstreamFailure;
 
 /// The metrics and the decision log, as one configuration counts and
@@ -356,9 +356,12 @@ impl Accounts {
             status,
             reason,
             method: f.method.cloned().unwrap_or_default(),
-            host,
-            path,
-            target: f.target.to_owned(),
+            texts: Texts::new(
+                host.as_deref(),
+                path.as_deref(),
+                f.target,
+                f.user_agent.and_then(crate::head::text),
+            ),
             tenant: resolved.and_then(|r| r.tenant).or(f.facts.tenant),
             tenant_source: resolved.and_then(|r| r.tenant_source),
             region: resolved.map(|r| r.region),
@@ -371,7 +374,6 @@ impl Accounts {
                     .collect()
             }),
             peer: f.peer,
-            user_agent: f.user_agent.and_then(crate::head::text).map(str::to_owned),
             protocol: match f.version {
                 Version::HTTP_10 => "HTTP/1.0",
                 Version::HTTP_2 => "HTTP/2",

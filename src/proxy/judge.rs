@@ -251,20 +251,6 @@ impl Judge {
         }
     }
 
-    /// [`Judge::decide`] for a view that is handed over and back: an async
-    /// caller that only moves its view never keeps it in its own state.
-    pub fn decide_view<'j, 'v>(
-        &'j self,
-        view: HeadView<'v>,
-        conn: &ConnInfo,
-    ) -> (HeadView<'v>, Judgement<'j, 'v>)
-    where
-        'j: 'v,
-    {
-        let judgement = self.decide(&view, conn);
-        (view, judgement)
-    }
-
     /// Makes the region lookups a [`Plan::Discover`] waits for and goes
     /// on with the answers, until the plan is something else; `body` is
     /// what is known of the body so far. A lookup that fails refuses the

@@ -139,6 +139,73 @@ pub struct RuleFacts {
     pub portal: Option<String>,
 }
 
+/// The texts of a request a record keeps, in one allocation: a record is
+/// dropped a thousand decisions after it was taken (the ring of recent
+/// records), when its memory has left every cache, and each allocation
+/// freed then costs a miss.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Texts {
+    text: Box<str>,
+    /// Where host, path, target and `User-Agent` end in `text`; `None` for
+    /// one that is absent.
+    ends: [Option<u32>; 4],
+}
+
+impl Texts {
+    /// The texts of one request.
+    pub fn new(
+        host: Option<&str>,
+        path: Option<&str>,
+        target: &str,
+        user_agent: Option<&str>,
+    ) -> Texts {
+        let parts = [host, path, Some(target), user_agent];
+        let mut text = String::with_capacity(parts.iter().flatten().map(|p| p.len()).sum());
+        let mut ends = [None; 4];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            if let Some(p) = part {
+                text.push_str(p);
+                // A text past 4 GiB is cut off (a head is at most 64 KiB).
+                *end = Some(u32::try_from(text.len()).unwrap_or(u32::MAX));
+            }
+        }
+        Texts {
+            text: text.into_boxed_str(),
+            ends,
+        }
+    }
+
+    fn part(&self, i: usize) -> Option<&str> {
+        let end = usize::try_from(self.ends.get(i).copied()??).ok()?;
+        let start = self.ends[..i]
+            .iter()
+            .rev()
+            .find_map(|e| *e)
+            .map_or(0, |e| usize::try_from(e).unwrap_or(usize::MAX));
+        self.text.get(start..end)
+    }
+
+    /// The canonical host.
+    pub fn host(&self) -> Option<&str> {
+        self.part(0)
+    }
+
+    /// The canonical path, as judged.
+    pub fn path(&self) -> Option<&str> {
+        self.part(1)
+    }
+
+    /// The request target as received.
+    pub fn target(&self) -> &str {
+        self.part(2).unwrap_or("")
+    }
+
+    /// The `User-Agent`.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.part(3)
+    }
+}
+
 /// One decision as taken, not yet formatted.
 #[derive(Debug)]
 pub struct RawRecord {
@@ -159,12 +226,9 @@ pub struct RawRecord {
     pub reason: Option<&'static str>,
     /// The method.
     pub method: http::Method,
-    /// The canonical host.
-    pub host: Option<String>,
-    /// The canonical path, as judged (not yet pseudonymised).
-    pub path: Option<String>,
-    /// The request target as received (not yet pseudonymised).
-    pub target: String,
+    /// The canonical host and path, the target as received and the
+    /// `User-Agent` (none of them pseudonymised yet).
+    pub texts: Texts,
     /// The tenant id.
     pub tenant: Option<TenantId>,
     /// Where it came from.
@@ -177,8 +241,6 @@ pub struct RawRecord {
     pub users: Vec<String>,
     /// The client address.
     pub peer: IpAddr,
-    /// The `User-Agent`.
-    pub user_agent: Option<String>,
     /// `HTTP/1.1`, `HTTP/2`, …
     pub protocol: &'static str,
     /// Time from the request head to the answer, in milliseconds.
@@ -198,15 +260,16 @@ impl RawRecord {
     /// removed, the client address as configured.
     pub fn format(&self) -> DecisionRecord {
         let r = &self.recorder.0;
-        let (raw_path, query) = match self.target.split_once('?') {
+        let t = &self.texts;
+        let (raw_path, query) = match t.target().split_once('?') {
             Some((p, q)) => (p, Some(q)),
-            None => (self.target.as_str(), None),
+            None => (t.target(), None),
         };
         // User identifiers: the rule's user captures, and, for every record
         // (a sampled forward has no rule), the segment after a collection
         // name such as `users`.
         let mut users: Vec<&str> = self.users.iter().map(String::as_str).collect();
-        for path in [Some(raw_path), self.path.as_deref()].into_iter().flatten() {
+        for path in [Some(raw_path), t.path()].into_iter().flatten() {
             let segs: Vec<&str> = path.split('/').collect();
             for w in segs.windows(2) {
                 if r.user_collections
@@ -234,7 +297,7 @@ impl RawRecord {
             status: self.status,
             reason: self.reason,
             method: method_name(&self.method).to_owned(),
-            host: self.host.as_deref().map(|h| {
+            host: t.host().map(|h| {
                 if r.known_hosts.contains_key(h) {
                     h.to_owned()
                 } else {
@@ -242,7 +305,7 @@ impl RawRecord {
                 }
             }),
             route: rule.and_then(|f| f.route.clone()),
-            path: self.path.as_deref().map(|p| r.pseudonyms.path(p, &users)),
+            path: t.path().map(|p| r.pseudonyms.path(p, &users)),
             target,
             tenant: self.tenant.map(|t| t.to_string()),
             tenant_source: self.tenant_source.map(str::to_owned),
@@ -250,11 +313,7 @@ impl RawRecord {
             region_source: self.region_source,
             portal: rule.and_then(|f| f.portal.clone()),
             client: client(r.client_address, self.peer),
-            user_agent: self
-                .user_agent
-                .as_deref()
-                .and_then(product_token)
-                .map(str::to_owned),
+            user_agent: t.user_agent().and_then(product_token).map(str::to_owned),
             generation: r.generation,
             config: r.config_hash.clone(),
             protocol: self.protocol,
@@ -302,5 +361,30 @@ fn client(mode: ClientAddress, ip: IpAddr) -> Option<String> {
                 format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
             }
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Texts;
+
+    #[test]
+    fn texts_keep_each_part_and_its_absence() {
+        let t = Texts::new(
+            Some("api.partnercenter.microsoft.com"),
+            Some("/v1/customers/c1/users"),
+            "/v1/customers/c1/users?size=10",
+            Some("curl/8.0"),
+        );
+        assert_eq!(t.host(), Some("api.partnercenter.microsoft.com"));
+        assert_eq!(t.path(), Some("/v1/customers/c1/users"));
+        assert_eq!(t.target(), "/v1/customers/c1/users?size=10");
+        assert_eq!(t.user_agent(), Some("curl/8.0"));
+        let t = Texts::new(None, Some(""), "/", None);
+        assert_eq!(t.host(), None);
+        assert_eq!(t.path(), Some(""));
+        assert_eq!(t.target(), "/");
+        assert_eq!(t.user_agent(), None);
+        assert_eq!(Texts::default().target(), "");
     }
 }

@@ -19,7 +19,8 @@ use super::head::{self, Parse, Room, MAX_REQUEST_HEADERS};
 use super::{Conn, Next, RelayError, Served, DISCARD_MAX};
 use crate::head::HeadView;
 use crate::proxy::account::{Finished, Wait};
-use crate::proxy::judge::{Judgement, Plan};
+use crate::proxy::answer::Answer;
+use crate::proxy::judge::{Facts, Judgement, Plan};
 use crate::proxy::request_id::Id;
 use crate::proxy::Proxy;
 use crate::proxy::ProxyError;
@@ -102,16 +103,6 @@ pub(super) enum Done<'j> {
     Refuse(ProxyError),
 }
 
-/// What a judged request needs next.
-// One per request, taken apart at once: boxing would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-enum Now<'j, 'b> {
-    /// Answered ([`Done::Answer`]).
-    Done(Done<'j>),
-    /// Anything else.
-    Serve(HeadView<'b>, Judgement<'j, 'b>),
-}
-
 /// What the log says of an answer the client did not take.
 pub(super) struct CutShort {
     request_id: Id,
@@ -164,38 +155,48 @@ impl Proxy {
         *method = parsed;
         let method: &'f Method = method;
         let view = HeadView::of_raw(method, target, headers);
-        let judgement = self.judge.decide(&view, &conn.info);
-        match self.answer_now(buf, head_len, view, judgement, start, conn) {
-            Now::Done(done) => Step::Done(done),
-            Now::Serve(view, judgement) => Step::Serve(Box::pin(
-                self.serve(buf, head_len, view, judgement, start, conn),
+        let Judgement {
+            request_id,
+            plan,
+            facts,
+        } = self.judge.decide(&view, &conn.info);
+        match plan {
+            Plan::Answer(answer) => Step::Done(self.answer_now(
+                buf, head_len, &view, &answer, request_id, facts, start, conn,
             )),
+            plan => {
+                let judgement = Judgement {
+                    request_id,
+                    plan,
+                    facts,
+                };
+                Step::Serve(Box::pin(
+                    self.serve(buf, head_len, view, judgement, start, conn),
+                ))
+            }
         }
     }
 
-    /// Renders and accounts a policy answer to the request whose head is
-    /// the first `head_len` bytes of `buf`; any other plan is handed back.
-    fn answer_now<'j, 'b, I>(
+    /// Renders and accounts the policy's `answer` to the request whose
+    /// head (`view`) is the first `head_len` bytes of `buf`.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_now<'j, I>(
         &'j self,
-        buf: &'b [u8],
+        buf: &[u8],
         head_len: usize,
-        view: HeadView<'b>,
-        judgement: Judgement<'j, 'b>,
+        view: &HeadView<'_>,
+        answer: &Answer<'_>,
+        request_id: Id,
+        facts: Facts<'j>,
         start: Instant,
         conn: &mut Conn<I>,
-    ) -> Now<'j, 'b> {
-        let Plan::Answer(answer) = &judgement.plan else {
-            return Now::Serve(view, judgement);
-        };
-        let framing = Framing::of(&view, &buf[head_len..], conn);
+    ) -> Done<'j> {
+        let framing = Framing::of(view, &buf[head_len..], conn);
         let unread = framing.unread();
         let close = framing.closes_after_answer(unread);
         let status = answer.status.as_u16();
         conn.render(answer, *view.method == Method::HEAD, close);
         conn.skip = if close { 0 } else { unread };
-        let Judgement {
-            request_id, facts, ..
-        } = judgement;
         let wait = self.accounts.finish(Finished {
             start,
             answered: conn.answered.take().unwrap_or_else(Instant::now),
@@ -209,12 +210,12 @@ impl Proxy {
             outcome: Ok(status),
             cause: None,
         });
-        Now::Done(Done::Answer {
+        Done::Answer {
             used: head_len + framing.in_buf,
             next: if close { Next::Close } else { Next::KeepAlive },
             cut_short: CutShort { request_id, status },
             wait,
-        })
+        }
     }
 }
 

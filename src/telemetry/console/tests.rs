@@ -3,7 +3,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::telemetry::id::Id;
 use crate::telemetry::pseudonym::Pseudonymizer;
-use crate::telemetry::record::{ClientAddress, Local, Recorder, RuleFacts};
+use crate::telemetry::record::{ClientAddress, Local, Recorder, RuleFacts, Texts};
 use crate::tenant::TenantId;
 
 /// The rules the records below name, by index.
@@ -51,16 +51,13 @@ fn record(
         status: 403,
         reason: None,
         method: http::Method::POST,
-        host: None,
-        path: None,
-        target: "/".into(),
+        texts: Texts::new(None, None, "/", None),
         tenant: tenant.and_then(|t| TenantId::parse(t).ok()),
         tenant_source: None,
         region: None,
         region_source: None,
         users: Vec::new(),
         peer: [127, 0, 0, 1].into(),
-        user_agent: None,
         protocol: "HTTP/1.1",
         duration_ms: 0.1,
         recorder: recorder(),
