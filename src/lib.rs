@@ -8,7 +8,8 @@
 //!                                hands each connection to the next worker's event loop,
 //!                                conn.rs start: TCP or TLS (rustls, ALPN h2/http1.1)
 //! read head    either codec, chosen per connection by conn.rs serve_http:
-//!                proxy/pass/       Proxy::pass: portalgate's HTTP/1.1 codec (httparse, in place)
+//!                proxy/pass/       Proxy::pass: portalgate's HTTP/1.1 codec (httparse, in place);
+//!                                  pass/now.rs Proxy::take parses and judges in plain code
 //!                proxy/handler.rs  Proxy::handle: hyper (HTTP/2, upgrades, chunked/Expect
 //!                                  uploads, HTTP/1.0, or everything with http1_fast_path off)
 //! view         head.rs           HeadView::of_raw | HeadView::of_parts: one view of the head
@@ -28,7 +29,9 @@
 //!   forward      proxy/pass/exchange.rs  Proxy::exchange (raw pooled connection), or
 //!                proxy/handler.rs        serve_hyper -> upstream/pool.rs UpstreamPool::send;
 //!                the head rewritten by upstream/headers.rs rewrite_request / rewrite_response
-//!   answer       proxy/answer.rs   Answer::write_http1 | Answer::into_response
+//!   answer       proxy/answer.rs   Answer::write_http1 | Answer::into_response; on the
+//!                                  pass-through codec rendered and accounted without a
+//!                                  future of its own (pass/now.rs Proxy::answer_now)
 //!   reject       proxy/local.rs    error_response, status from proxy/error.rs ProxyError::status
 //! account      proxy/account.rs  Accounts::finish: metrics, one log line for a failure, one
 //!                                decision record (telemetry/record.rs, formatted off the path)

@@ -187,7 +187,7 @@ pub fn segments<'p>(path: &'p str, out: &mut Vec<&'p str>) {
 const STACK_SEGMENTS: usize = 32;
 
 /// Calls `f` with the [`segments`] of `path`: on the stack for up to
-/// [`STACK_SEGMENTS`] of them, so that judging a request allocates
+/// 32 of them (`STACK_SEGMENTS`), so that judging a request allocates
 /// nothing for them; in a vector for a longer path.
 pub fn with_segments<'p, R>(path: &'p str, f: impl FnOnce(&[&'p str]) -> R) -> R {
     let mut stack = [""; STACK_SEGMENTS];
