@@ -190,3 +190,13 @@ fn digits_are_bounded() {
     assert_eq!(digits(b""), None);
     assert_eq!(digits(b"1 "), None);
 }
+
+/// The table is RFC 3986's unreserved and sub-delims, `:`, `@`, `/`, `?`
+/// and `%`, and nothing else.
+#[test]
+fn plain_target_bytes_are_exactly_the_listed_ones() {
+    for b in 0..=255u8 {
+        let listed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+        assert_eq!(super::plain_target_byte(b), listed, "byte {b:#04x}");
+    }
+}
