@@ -119,34 +119,25 @@ fn is_raw_ok(b: u8) -> bool {
 }
 
 /// [`is_raw_ok`] as a table: every request's path is checked byte by byte.
-static RAW_OK: [bool; 256] = {
-    let mut t = [false; 256];
+static RAW_OK: [bool; 256] = byte_class(b"-._~!$&'()*+,=:@");
+
+/// A table of the bytes that are ASCII letters, digits or `listed`: a
+/// byte class checked with one lookup (request paths and targets are
+/// checked byte by byte).
+pub(crate) const fn byte_class(listed: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b'='
-                    | b':'
-                    | b'@'
-            );
+        table[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
     }
-    t
-};
+    let mut i = 0;
+    while i < listed.len() {
+        table[listed[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
 
 const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 

@@ -8,9 +8,11 @@
 //! Memory is bounded whatever the load: [`WINDOW`] minutes are kept per
 //! thread; within a minute, counts are by (rule, action, mode, portal),
 //! which the configuration bounds, and by tenant up to
-//! [`TENANTS_PER_MINUTE`] per thread, the rest counted as other tenants. Subscribers that fall behind skip records
-//! rather than hold them ([`tokio::sync::broadcast`]).
+//! [`TENANTS_PER_MINUTE`] per thread, the rest counted as other tenants.
+//! Subscribers that fall behind skip records rather than hold them
+//! ([`tokio::sync::broadcast`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,7 +48,7 @@ pub struct Key {
     pub portal: Option<String>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Minute {
     at: u64,
     total: u64,
@@ -177,11 +179,17 @@ impl Console {
             // newest minute rather than reordering the window.
             if let Some(m) = minutes.back_mut() {
                 m.total += 1;
-                *m.by.entry((rule, r.action)).or_default() += 1;
-                if let (Some(i), true) = (r.rule, rule != 0) {
-                    m.rules
-                        .entry(rule)
-                        .or_insert_with(|| (r.recorder.clone(), i));
+                match m.by.entry((rule, r.action)) {
+                    Entry::Occupied(mut n) => *n.get_mut() += 1,
+                    // A rule's first decision this minute keeps its facts.
+                    Entry::Vacant(v) => {
+                        v.insert(1);
+                        if let Some(i) = r.rule {
+                            m.rules
+                                .entry(rule)
+                                .or_insert_with(|| (r.recorder.clone(), i));
+                        }
+                    }
                 }
                 if let Some(t) = r.tenant {
                     if let Some(n) = m.tenants.get_mut(&t) {

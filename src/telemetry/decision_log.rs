@@ -154,7 +154,11 @@ impl DecisionLog {
         let r = Arc::new(r);
         // The record that leaves the ring is dropped outside the lock.
         let old = self.recent.with(|ring| {
-            let old = (ring.len() >= RECENT).then(|| ring.pop_front()).flatten();
+            let old = if ring.len() >= RECENT {
+                ring.pop_front()
+            } else {
+                None
+            };
             ring.push_back(r.clone());
             old
         });

@@ -143,7 +143,7 @@ pub struct RuleFacts {
 /// dropped a thousand decisions after it was taken (the ring of recent
 /// records), when its memory has left every cache, and each allocation
 /// freed then costs a miss.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Texts {
     text: Box<str>,
     /// Where host, path, target and `User-Agent` end in `text`; `None` for

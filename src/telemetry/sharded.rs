@@ -206,6 +206,10 @@ mod tests {
                 });
             }
         });
+        // Threads handed shards in turn: four threads, more than one shard.
+        let mut used = 0;
+        v.each(|own| used += usize::from(!own.is_empty()));
+        assert!(used > 1, "{used} shard(s) used");
         let mut all = Vec::new();
         v.each(|own| all.append(own));
         all.sort();

@@ -104,38 +104,7 @@ fn plain_target_byte(b: u8) -> bool {
 
 /// [`plain_target_byte`] as a table (every request's target is checked
 /// byte by byte).
-const PLAIN_TARGET: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-                    | b'?'
-                    | b'%'
-            );
-        b += 1;
-    }
-    table
-};
+const PLAIN_TARGET: [bool; 256] = crate::canonical::byte_class(b"-._~!$&'()*+,;=:@/?%");
 
 /// How the upstream's response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -50,7 +50,7 @@ use crate::policy::BodyView;
 pub use crate::proxy::failure::RelayError;
 pub use exchange::write_request_head;
 use exchange::Rest;
-use now::{Done, Framing, Step};
+use now::{Done, RequestFraming, Step};
 
 /// Body bytes of an answered request that are read and dropped to keep the
 /// connection; a longer body closes it instead.
@@ -530,8 +530,8 @@ impl Proxy {
             judgement = Box::pin(settle).await;
         }
         let after_head = &buf[head_len..];
-        let framing = Framing::of(&view, after_head, conn);
-        let Framing {
+        let framing = RequestFraming::of(&view, after_head, conn);
+        let RequestFraming {
             chunked,
             expect,
             length,

@@ -28,7 +28,7 @@ use crate::proxy::ProxyError;
 /// What the head says of the request's body and of the connection after
 /// the response.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Framing {
+pub(super) struct RequestFraming {
     /// A lone `Transfer-Encoding: chunked` (intake refuses any other).
     pub chunked: bool,
     /// `Expect: 100-continue` (the only expectation that reaches this
@@ -42,12 +42,12 @@ pub(super) struct Framing {
     pub client_close: bool,
 }
 
-impl Framing {
+impl RequestFraming {
     /// The framing of the head in `view`, with `after_head` the bytes read
     /// after it.
-    pub fn of<I>(view: &HeadView<'_>, after_head: &[u8], conn: &Conn<I>) -> Framing {
+    pub fn of<I>(view: &HeadView<'_>, after_head: &[u8], conn: &Conn<I>) -> RequestFraming {
         let length = super::content_length(view);
-        Framing {
+        RequestFraming {
             chunked: view.known.transfer_encoding[0].is_some(),
             expect: view.fields.contains(&http::header::EXPECT),
             length,
@@ -155,25 +155,17 @@ impl Proxy {
         *method = parsed;
         let method: &'f Method = method;
         let view = HeadView::of_raw(method, target, headers);
-        let Judgement {
-            request_id,
-            plan,
-            facts,
-        } = self.judge.decide(&view, &conn.info);
-        match plan {
-            Plan::Answer(answer) => Step::Done(self.answer_now(
+        match self.judge.decide(&view, &conn.info) {
+            Judgement {
+                request_id,
+                plan: Plan::Answer(answer),
+                facts,
+            } => Step::Done(self.answer_now(
                 buf, head_len, &view, &answer, request_id, facts, start, conn,
             )),
-            plan => {
-                let judgement = Judgement {
-                    request_id,
-                    plan,
-                    facts,
-                };
-                Step::Serve(Box::pin(
-                    self.serve(buf, head_len, view, judgement, start, conn),
-                ))
-            }
+            judgement => Step::Serve(Box::pin(
+                self.serve(buf, head_len, view, judgement, start, conn),
+            )),
         }
     }
 
@@ -191,7 +183,7 @@ impl Proxy {
         start: Instant,
         conn: &mut Conn<I>,
     ) -> Done<'j> {
-        let framing = Framing::of(view, &buf[head_len..], conn);
+        let framing = RequestFraming::of(view, &buf[head_len..], conn);
         let unread = framing.unread();
         let close = framing.closes_after_answer(unread);
         let status = answer.status.as_u16();
