@@ -276,9 +276,8 @@ async fn metrics_count_the_requests_sent_and_carry_no_tenant_or_path() {
 
 #[tokio::test]
 async fn upstream_errors_are_counted_by_kind() {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let dead = l.local_addr().unwrap();
-    drop(l);
+    let refused = crate::support::Refused::new();
+    let dead = refused.addr;
     let proxy = ProxyBuilder::new(&format!("http://{dead}")).start().await;
     assert_eq!(get(&proxy.url("/x")).await.status, 502);
     assert_eq!(get(&proxy.url("/y")).await.status, 502);

@@ -385,10 +385,8 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
 /// of one warning per request.
 #[tokio::test]
 async fn upstream_failure_warnings_are_throttled_with_a_count() {
-    let dead = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap()
-    };
+    let refused = crate::support::Refused::new();
+    let dead = refused.addr;
     let dir = tempfile::tempdir().unwrap();
     let served = Served::start(&config_for(&format!("http://{dead}"), ""), dir.path());
     let url = format!("http://{}/x", served.addr);
@@ -1200,10 +1198,8 @@ async fn healthcheck_exits_0_on_a_healthy_admin_listener_and_1_otherwise() {
         .await
         .unwrap();
     assert_eq!(code, 0, "{err}");
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refused = crate::support::Refused::new();
+    let dead = refused.addr;
     let url = format!("http://{dead}/healthz");
     let (code, _, err) = tokio::task::spawn_blocking(move || run(&["healthcheck", "--url", &url]))
         .await

@@ -304,9 +304,8 @@ async fn both_codecs_give_the_same_answers_forwards_metrics_and_records() {
 
 #[tokio::test]
 async fn both_codecs_answer_an_unreachable_upstream_the_same() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let refused = crate::support::Refused::new();
+    let url = format!("http://{}", refused.addr);
     let backend = Backend::start().await;
     let start = |fast: bool| {
         ProxyBuilder::new(&url)

@@ -253,9 +253,8 @@ async fn an_untrusted_certificate_or_a_closed_port_is_a_transport_error() {
         matches!(&got, Err(LookupError::Transport(m)) if m.starts_with("TLS")),
         "{got:?}"
     );
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let closed = crate::support::Refused::new();
+    let port = closed.addr.port();
     let got = w
         .fetcher
         .lookup(format!("https://localhost:{port}/{t}/x"))

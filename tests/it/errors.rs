@@ -7,17 +7,12 @@ use http_body_util::Full;
 use crate::support::client::send;
 use crate::support::*;
 
-/// An address with nothing listening: bind port 0, note it, close it.
-async fn dead_address() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}")
-}
-
 #[tokio::test]
 async fn dead_upstream_is_502_with_json_body() {
-    let proxy = ProxyBuilder::new(&dead_address().await).start().await;
+    let refused = Refused::new();
+    let proxy = ProxyBuilder::new(&format!("http://{}", refused.addr))
+        .start()
+        .await;
     let reply = send(
         Request::get(proxy.url("/v1/customers"))
             .header("accept", "application/json")
@@ -38,7 +33,10 @@ async fn dead_upstream_is_502_with_json_body() {
 
 #[tokio::test]
 async fn dead_upstream_is_502_with_html_for_browsers() {
-    let proxy = ProxyBuilder::new(&dead_address().await).start().await;
+    let refused = Refused::new();
+    let proxy = ProxyBuilder::new(&format!("http://{}", refused.addr))
+        .start()
+        .await;
     let reply = send(
         Request::get(proxy.url("/"))
             .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
