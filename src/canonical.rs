@@ -205,23 +205,33 @@ fn segment(raw: &[u8], out: &mut Vec<u8>, decoded: &mut Vec<u8>) -> Result<(), P
 
 /// Whether `bytes` (starting with `/`) is canonical as it stands: only
 /// characters that stay raw, no escape, no empty segment but a trailing one,
-/// no dot segment. One pass, no allocation.
+/// no dot segment. No allocation: one table pass over the bytes, then a
+/// vectorised search for `//` and a look at each `.` (rare in paths).
 fn already_canonical(bytes: &[u8]) -> bool {
-    let mut seg_start = 1;
-    for i in 1..=bytes.len() {
-        let end = i == bytes.len();
-        if end || bytes[i] == b'/' {
-            let seg = &bytes[seg_start..i];
-            if (seg.is_empty() && !end) || seg == b"." || seg == b".." {
-                return false;
-            }
-            seg_start = i + 1;
-        } else if !is_raw_ok(bytes[i]) {
-            return false;
-        }
+    let rest = bytes.get(1..).unwrap_or_default();
+    if !rest.iter().all(|&b| SEGMENT_OR_SLASH[usize::from(b)]) {
+        return false;
     }
-    true
+    // An empty segment other than the trailing one: `//` anywhere.
+    if memchr::memmem::find(bytes, b"//").is_some() {
+        return false;
+    }
+    // A dot segment: `.` or `..` between slashes (or the end).
+    memchr::memchr_iter(b'.', bytes).all(|i| {
+        let before = bytes[..i].iter().rev().take_while(|&&b| b == b'.').count();
+        let start = i - before;
+        // Only the first dot of a run is looked at.
+        if before > 0 {
+            return true;
+        }
+        let run = bytes[start..].iter().take_while(|&&b| b == b'.').count();
+        let after = bytes.get(start + run);
+        !(bytes[start - 1] == b'/' && run <= 2 && after.is_none_or(|&b| b == b'/'))
+    })
 }
+
+/// [`RAW_OK`] and `/`: the bytes a canonical path holds unescaped.
+static SEGMENT_OR_SLASH: [bool; 256] = byte_class(b"-._~!$&'()*+,=:@/");
 
 /// The canonical form of the path part of a request target (no query).
 pub fn canonical_path(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
@@ -232,6 +242,13 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
     if already_canonical(bytes) {
         return Ok(CanonicalPath(Cow::Borrowed(raw)));
     }
+    canonicalise(raw)
+}
+
+/// [`canonical_path`] the long way, segment by segment (`raw` starts
+/// with `/`).
+fn canonicalise(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
+    let bytes = raw.as_bytes();
     // Output segments as byte ranges into `out`; a stack resolves `..`.
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut stack: Vec<(usize, usize)> = Vec::new();

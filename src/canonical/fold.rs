@@ -37,10 +37,8 @@ fn fold_char(c: char) -> Option<char> {
 /// escaped in canonical form) or a segment ending in `.`.
 fn may_fold(path: &str) -> bool {
     let b = path.as_bytes();
-    b.contains(&b'%')
-        || b.iter()
-            .enumerate()
-            .any(|(i, &c)| c == b'.' && b.get(i + 1).is_none_or(|&n| n == b'/'))
+    memchr::memchr(b'%', b).is_some()
+        || memchr::memchr_iter(b'.', b).any(|i| b.get(i + 1).is_none_or(|&n| n == b'/'))
 }
 
 /// The canonical `path` as a lenient backend reads it, when that differs.

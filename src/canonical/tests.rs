@@ -230,6 +230,22 @@ mod properties {
             }
         }
 
+        /// The quick check says "canonical already" exactly when the long
+        /// way would give the path back unchanged.
+        #[test]
+        fn the_quick_check_agrees_with_the_long_way(raw in tricky_path()) {
+            let quick = already_canonical(raw.as_bytes());
+            let long = canonicalise(&raw).is_ok_and(|p| p.as_str() == raw);
+            prop_assert_eq!(quick, long, "{}", raw);
+        }
+
+        #[test]
+        fn the_quick_check_agrees_on_any_string(raw in "/[a-z./%;@~-]{0,12}") {
+            let quick = already_canonical(raw.as_bytes());
+            let long = canonicalise(&raw).is_ok_and(|p| p.as_str() == raw);
+            prop_assert_eq!(quick, long, "{}", raw);
+        }
+
         #[test]
         fn any_string_never_panics_and_output_is_ascii(raw in "\\PC{0,40}") {
             if let Ok(p) = canonical_path(&raw) {

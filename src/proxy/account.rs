@@ -179,11 +179,11 @@ impl Accounts {
     /// outputs block (see [`DecisionLog::record`]); the caller awaits it.
     pub fn finish(&self, mut f: Finished<'_, '_>) -> Option<Wait<'_>> {
         // Moved into the record rather than copied.
-        let place = (f.facts.host.take(), f.facts.path.take());
+        let texts = f.facts.texts.take();
         let (rule, decided) = deciding(&f.facts);
         self.count(&f, rule);
         log_failure(&f);
-        let rec = self.record(&f, decided, place)?;
+        let rec = self.record(&f, decided, texts)?;
         // Boxed: the wait is rare (blocking outputs, a full queue), and
         // inline it would make every request's future, and every HTTP/2
         // stream's task, larger by the record it carries.
@@ -317,7 +317,7 @@ impl Accounts {
         &self,
         f: &Finished<'_, '_>,
         decided: Option<&Matched<'_, Action>>,
-        (host, path): (Option<String>, Option<String>),
+        texts: Option<Texts>,
     ) -> Option<RawRecord> {
         let status = match f.outcome {
             Ok(s) => s,
@@ -356,12 +356,14 @@ impl Accounts {
             status,
             reason,
             method: f.method.cloned().unwrap_or_default(),
-            texts: Texts::new(
-                host.as_deref(),
-                path.as_deref(),
-                f.target,
-                f.user_agent.and_then(crate::head::text),
-            ),
+            texts: texts.unwrap_or_else(|| {
+                Texts::new(
+                    None,
+                    None,
+                    f.target,
+                    f.user_agent.and_then(crate::head::text),
+                )
+            }),
             tenant: resolved.and_then(|r| r.tenant).or(f.facts.tenant),
             tenant_source: resolved.and_then(|r| r.tenant_source),
             region: resolved.map(|r| r.region),

@@ -126,15 +126,25 @@ fn framing(view: &HeadView<'_>, limits: &Limits) -> Result<Option<u64>, ProxyErr
 /// A host name or IPv4 address with an optional port: valid without a
 /// closer look (the common case).
 fn plain_host(h: &str) -> bool {
-    let (name, port) = match h.rsplit_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (h, None),
-    };
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    let b = h.as_bytes();
+    let mut colon = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b':' {
+            if colon.is_some() {
+                return false;
+            }
+            colon = Some(i);
+        } else if !(c.is_ascii_alphanumeric() || c == b'.' || c == b'-') {
+            return false;
+        }
+    }
+    match colon {
+        None => !b.is_empty(),
+        Some(at) => {
+            let port = &b[at + 1..];
+            at > 0 && (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)
+        }
+    }
 }
 
 /// Anything else a `Host` may be (IPv6 literals), as the URI grammar

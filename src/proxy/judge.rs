@@ -32,6 +32,7 @@ use crate::policy::{
     RequestView, Resume, RuleSet,
 };
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::record::Texts;
 use crate::tenant::{Directory, RegionSource, TenantId};
 
 /// The most region lookups one request may wait for (one per tenant it
@@ -167,10 +168,10 @@ pub struct Facts<'j> {
     pub report_only: Option<Matched<'j, Action>>,
     /// The decision id, for a request a rule decided or reported.
     pub decision_id: Option<Id>,
-    /// The canonical host, for a request a rule decided or reported.
-    pub host: Option<String>,
-    /// The canonical path, for a request a rule decided or reported.
-    pub path: Option<String>,
+    /// The canonical host and path, with the target and `User-Agent`, for
+    /// a request a rule decided or reported (or refused for its region):
+    /// what its record keeps, in one allocation made here.
+    pub texts: Option<Texts>,
     /// The tenant of a request refused because its region could not be
     /// discovered (no rule matched it, so no match names it).
     pub tenant: Option<TenantId>,
@@ -280,14 +281,14 @@ impl Judge {
                 pending.tenant(),
                 pending.learned.len() < MAX_LOOKUPS,
             ) else {
-                return self.unavailable(request_id, &pending, LookupError::Busy, facts);
+                return self.unavailable(request_id, &pending, LookupError::Busy, facts, view);
             };
             // An enforcing rule met a tenant whose lookup already failed.
             if let Some(Lookup::Failed(_, e)) =
                 pending.learned.iter().find(|l| l.tenant() == tenant)
             {
                 let e = e.clone();
-                return self.unavailable(request_id, &pending, e, facts);
+                return self.unavailable(request_id, &pending, e, facts, view);
             }
             let learned = match discovery.lookup(tenant).await {
                 Ok(found) => Lookup::Found(
@@ -301,7 +302,9 @@ impl Judge {
                     OnFailure::Refuse if pending.resume.rule().mode == Mode::ReportOnly => {
                         Lookup::Failed(tenant, e)
                     }
-                    OnFailure::Refuse => return self.unavailable(request_id, &pending, e, facts),
+                    OnFailure::Refuse => {
+                        return self.unavailable(request_id, &pending, e, facts, view)
+                    }
                     OnFailure::Default => {
                         Lookup::Found(tenant, None, RegionSource::DiscoveryFailed)
                     }
@@ -320,9 +323,13 @@ impl Judge {
         pending: &Pending<'j, 'v>,
         error: LookupError,
         mut facts: Facts<'j>,
+        view: &HeadView<'_>,
     ) -> Judgement<'j, 'v> {
-        facts.host = pending.host.as_deref().map(str::to_owned);
-        facts.path = Some(pending.checked.path.as_str().to_owned());
+        facts.texts = Some(texts(
+            view,
+            pending.host.as_deref(),
+            pending.checked.path.as_str(),
+        ));
         facts.tenant = pending.tenant();
         Judgement {
             request_id,
@@ -451,8 +458,7 @@ impl Judge {
             return Plan::Forward(self.forward(view, checked, conn, request_id));
         }
         // Only decided requests are recorded; the common forward pays nothing.
-        facts.host = host.map(Cow::into_owned);
-        facts.path = Some(checked.path.as_str().to_owned());
+        facts.texts = Some(texts(view, host.as_deref(), checked.path.as_str()));
         facts.report_only = report_only;
         let decision_id = Id::new();
         let plan = match &enforced {
@@ -515,6 +521,17 @@ impl Judge {
             request_id: request_id.clone(),
         }
     }
+}
+
+/// What a record keeps of a request's texts: canonical host and path, the
+/// target as received, `User-Agent`.
+fn texts(view: &HeadView<'_>, host: Option<&str>, path: &str) -> Texts {
+    Texts::new(
+        host,
+        Some(path),
+        view.target,
+        view.known.user_agent.and_then(text),
+    )
 }
 
 /// What the policy reads of a request that passed intake.

@@ -134,3 +134,21 @@ fn upgrade_needs_connection_token() {
     let c = check(&req(&[("host", "a"), ("upgrade", "websocket")]), &limits()).unwrap();
     assert!(!c.upgrade);
 }
+
+#[test]
+fn plain_hosts_are_names_or_ipv4_with_an_optional_port() {
+    for h in [
+        "a",
+        "a.b",
+        "Partner.Example:8443",
+        "127.0.0.1:65535",
+        "x-y.z:1",
+    ] {
+        assert!(plain_host(h), "{h}");
+    }
+    for h in [
+        "", ":80", "a:", "a:123456", "a:8a", "a:b:c", "[::1]", "a b", "a_b", "ä.de",
+    ] {
+        assert!(!plain_host(h), "{h}");
+    }
+}

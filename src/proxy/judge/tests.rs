@@ -57,8 +57,8 @@ fn summary(j: &Judgement<'_, '_>) -> String {
         "{plan}; enforced={:?}; reported={:?}; host={:?}; path={:?}",
         facts(&j.facts.enforced),
         facts(&j.facts.report_only),
-        j.facts.host,
-        j.facts.path
+        j.facts.texts.as_ref().and_then(|t| t.host()),
+        j.facts.texts.as_ref().and_then(|t| t.path())
     )
 }
 
