@@ -21,6 +21,7 @@
 use http::Method;
 use regex::Regex;
 
+use super::capture::Capture;
 use super::index::Index;
 use super::pattern::{segments, with_segments, PathPattern, PatternError, Segments};
 use super::rule::{HeaderTest, Mode, Rule, TenantSource};
@@ -109,7 +110,7 @@ pub struct Matched<'r, A> {
     /// The rule.
     pub rule: &'r Rule<A>,
     /// Path captures by name.
-    pub captures: Vec<(&'r str, String)>,
+    pub captures: Vec<(&'r str, Capture)>,
     /// Tenant and region.
     pub resolved: Resolved,
 }
@@ -587,20 +588,21 @@ impl<A> RuleSet<A> {
         })
     }
 
-    fn captures<'r>(&'r self, index: usize, path: &str, segs: &[&str]) -> Vec<(&'r str, String)> {
+    fn captures<'r>(&'r self, index: usize, path: &str, segs: &[&str]) -> Vec<(&'r str, Capture)> {
         let c = &self.compiled[index];
         let (Some(re), false) = (&c.regex, c.names.is_empty()) else {
             return Vec::new();
         };
         if let Some(segments) = &c.segments {
-            let mut values = Vec::with_capacity(c.names.len());
-            if segments.captures_of(segs, &mut values).is_some() {
-                return c
-                    .names
-                    .iter()
-                    .zip(values)
-                    .map(|(n, v)| (n.as_str(), v.to_owned()))
-                    .collect();
+            let mut out = Vec::with_capacity(c.names.len());
+            let mut names = c.names.iter();
+            let all = segments.captures_with(segs, |v| {
+                if let Some(n) = names.next() {
+                    out.push((n.as_str(), Capture::new(v)));
+                }
+            });
+            if all.is_some() {
+                return out;
             }
         }
         let Some(caps) = re.captures(path) else {
@@ -608,7 +610,7 @@ impl<A> RuleSet<A> {
         };
         c.names
             .iter()
-            .filter_map(|n| caps.name(n).map(|m| (n.as_str(), m.as_str().to_owned())))
+            .filter_map(|n| caps.name(n).map(|m| (n.as_str(), Capture::new(m.as_str()))))
             .collect()
     }
 }

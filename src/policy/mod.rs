@@ -6,6 +6,7 @@
 //! order; the first enforcing match decides ([`engine`]).
 
 pub mod action;
+pub mod capture;
 mod describe;
 pub mod engine;
 pub mod index;
@@ -14,6 +15,7 @@ pub mod rule;
 pub mod shadow;
 
 pub use action::{Action, DocLink, JsonFormat, Portal};
+pub use capture::Capture;
 pub use engine::{
     BearerTid, BodyView, BuildError, Decision, Discovered, Evaluation, JsonFields, Learned,
     Matched, PolicyError, Regions, RequestView, Resolved, Resume, RuleSet, Trace, Verdict, Why,

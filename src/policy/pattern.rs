@@ -123,6 +123,12 @@ impl Segments {
 
     /// [`Segments::captures`] of a path already split by [`segments`].
     pub fn captures_of<'p>(&self, segs: &[&'p str], out: &mut Vec<&'p str>) -> Option<()> {
+        self.captures_with(segs, |v| out.push(v))
+    }
+
+    /// [`Segments::captures_of`], each value handed to `out` in order (some
+    /// may be handed before the path turns out not to match).
+    pub fn captures_with<'p>(&self, segs: &[&'p str], mut out: impl FnMut(&'p str)) -> Option<()> {
         if segs.len() < self.steps.len() || (!self.open && segs.len() > self.steps.len()) {
             return None;
         }
@@ -141,7 +147,7 @@ impl Segments {
                         return None;
                     }
                 }
-                Step::Capture(_) => out.push(seg),
+                Step::Capture(_) => out(seg),
             }
         }
         segs[self.steps.len()..]

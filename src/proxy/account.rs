@@ -372,7 +372,7 @@ impl Accounts {
                 m.captures
                     .iter()
                     .filter(|(n, _)| self.user_captures.iter().any(|u| u == n))
-                    .map(|(_, v)| v.clone())
+                    .map(|(_, v)| v.to_string())
                     .collect()
             }),
             peer: f.peer,

@@ -19,6 +19,9 @@ use super::request_id::Id;
 pub struct Answer<'a> {
     /// The status.
     pub status: StatusCode,
+    /// Fields every answer of its kind sends, compiled once; they come
+    /// before `fields`.
+    pub preset: Option<&'a Preset>,
     /// Header fields (lowercase names), in order.
     pub fields: Vec<(&'static str, Value<'a>)>,
     /// The body.
@@ -33,7 +36,24 @@ impl<'a> Answer<'a> {
     pub fn new(status: StatusCode, body: Vec<u8>) -> Answer<'a> {
         Answer {
             status,
+            preset: None,
             fields: Vec::with_capacity(12),
+            body,
+            close: false,
+        }
+    }
+
+    /// An answer that starts with `preset`'s fields; room for `more`.
+    pub fn preset(
+        status: StatusCode,
+        preset: &'a Preset,
+        body: Vec<u8>,
+        more: usize,
+    ) -> Answer<'a> {
+        Answer {
+            status,
+            preset: Some(preset),
+            fields: Vec::with_capacity(more),
             body,
             close: false,
         }
@@ -46,10 +66,17 @@ impl<'a> Answer<'a> {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.fields
+        let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
+        preset
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_ref())
+            .map(|(_, v)| &v[..])
+            .or_else(|| {
+                self.fields
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.as_ref())
+            })
     }
 
     /// Appends the answer as HTTP/1.1: status line, fields,
@@ -63,6 +90,9 @@ impl<'a> Answer<'a> {
         now: SystemTime,
     ) {
         status_line(out, self.status);
+        if let Some(p) = self.preset {
+            out.extend_from_slice(&p.http1);
+        }
         for (name, value) in &self.fields {
             field(out, name.as_bytes(), value.as_ref());
         }
@@ -88,7 +118,13 @@ impl<'a> Answer<'a> {
         let mut resp = Response::new(ProxyBody::local(self.body));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
-        h.reserve(self.fields.len() + 1);
+        let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
+        h.reserve(preset.len() + self.fields.len() + 1);
+        for (name, value) in preset {
+            if let Ok(v) = HeaderValue::from_bytes(value) {
+                h.append(HeaderName::from_static(name), v);
+            }
+        }
         for (name, value) in self.fields {
             let value = match value {
                 Value::Owned(v) => bytes::Bytes::from(v),
@@ -105,6 +141,28 @@ impl<'a> Answer<'a> {
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+/// Fields that are the same on every answer of a kind (a rule's answer in
+/// one format and language), as a list and as HTTP/1.1 lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preset {
+    fields: Vec<(&'static str, Box<[u8]>)>,
+    http1: Box<[u8]>,
+}
+
+impl Preset {
+    /// The preset of these fields (lowercase names), in order.
+    pub fn new(fields: Vec<(&'static str, Box<[u8]>)>) -> Preset {
+        let mut http1 = Vec::new();
+        for (name, value) in &fields {
+            field(&mut http1, name.as_bytes(), value);
+        }
+        Preset {
+            fields,
+            http1: http1.into(),
+        }
     }
 }
 
@@ -278,6 +336,26 @@ mod tests {
         crate::upstream::headers::Sink::field(&mut forwarded, "etag", b"\"v1\"");
         assert!(forwarded["x-request-id"].is_sensitive());
         assert!(!forwarded["etag"].is_sensitive());
+    }
+
+    /// A preset's fields come first, the same way in both forms.
+    #[test]
+    fn preset_fields_are_sent_before_the_others() {
+        let preset = Preset::new(vec![
+            ("content-type", b"text/plain"[..].into()),
+            ("vary", b"Accept"[..].into()),
+        ]);
+        let mut a = Answer::preset(StatusCode::GONE, &preset, b"gone\n".to_vec(), 1);
+        a.field("x-request-id", b"abc".to_vec());
+        assert_eq!(a.get("vary"), Some(&b"Accept"[..]));
+        assert_eq!(a.get("x-request-id"), Some(&b"abc"[..]));
+        let mut out = Vec::new();
+        a.write_http1(&mut out, false, true, SystemTime::now());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 410 Gone\r\ncontent-type: text/plain\r\nvary: Accept\r\nx-request-id: abc\r\ncontent-length: 5\r\n"), "{text}");
+        let resp = a.into_response();
+        let names: Vec<&str> = resp.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["content-type", "vary", "x-request-id"]);
     }
 
     #[test]

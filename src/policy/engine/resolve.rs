@@ -5,6 +5,7 @@
 
 use super::{BearerTid, PolicyError, RequestView, Resolved};
 use crate::head::text;
+use crate::policy::capture::Capture;
 use crate::policy::rule::TenantSource;
 use crate::tenant::{Directory, Region, RegionSource, TenantId, TenantIdError};
 
@@ -80,7 +81,7 @@ fn query_value(query: Option<&str>, name: &str) -> Result<Option<Option<String>>
 pub(super) fn resolve(
     sources: &[TenantSource],
     names: &[&'static str],
-    captures: &[(&str, String)],
+    captures: &[(&str, Capture)],
     req: &RequestView<'_>,
     regions: Regions<'_>,
 ) -> Result<(Resolved, Option<(TenantId, bool)>), PolicyError> {

@@ -24,7 +24,7 @@ use http::header::HeaderValue;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use super::answer::Answer;
+use super::answer::{Answer, Preset};
 use super::local::escape;
 use super::negotiate::{Format, Prefs};
 use super::request_id::Id;
@@ -73,14 +73,17 @@ const LANGS: [Lang; 3] = [Lang::En, Lang::De, Lang::Fr];
 
 /// The compiled answers of one rule.
 struct RuleAnswers {
-    /// `X-Portalgate-Rule`, when the id is a valid header value.
-    rule_header: Option<Vec<u8>>,
-    /// `Content-Type` and body, by variant and language.
-    bodies: Vec<(&'static str, Template)>,
+    /// The fixed fields (`Content-Type`, `X-Portalgate-Rule`, caching,
+    /// `Content-Language`) and the body, by variant and language.
+    bodies: Vec<(Preset, Template)>,
+    /// A redirect's target when it has no placeholders: written into the
+    /// bodies when they are compiled, and sent as `Location` (`None` when
+    /// it is not a valid field value) without a look per request.
+    fixed: Option<Option<Box<[u8]>>>,
 }
 
 impl RuleAnswers {
-    fn body(&self, variant: Variant, lang: Lang) -> Option<&(&'static str, Template)> {
+    fn body(&self, variant: Variant, lang: Lang) -> Option<&(Preset, Template)> {
         let v = VARIANTS.iter().position(|x| *x == variant)?;
         let l = LANGS.iter().position(|x| *x == lang)?;
         self.bodies.get(v * LANGS.len() + l)
@@ -90,6 +93,9 @@ impl RuleAnswers {
 /// Every rule's answers, compiled for one configuration.
 pub struct Answers {
     rules: Vec<RuleAnswers>,
+    /// The fields of an answer for a rule not compiled here (never, for
+    /// the rules of the configuration it was compiled for).
+    fallback: Preset,
 }
 
 impl std::fmt::Debug for Answers {
@@ -107,22 +113,27 @@ impl Answers {
             .rules()
             .iter()
             .map(|rule| {
+                // `X-Portalgate-Rule`, when the id is a valid header value.
+                let rule_header = HeaderValue::from_str(&rule.id).ok();
                 let mut bodies = Vec::with_capacity(VARIANTS.len() * LANGS.len());
                 for variant in VARIANTS {
                     for lang in LANGS {
                         let (content_type, body) = render(&rule.id, &rule.action, variant, lang);
-                        bodies.push((content_type, Template::parse(&body, escaper(variant))));
+                        let preset = preset(content_type, rule_header.as_ref(), lang);
+                        bodies.push((preset, Template::parse(&body, escaper(variant))));
                     }
                 }
                 RuleAnswers {
-                    rule_header: HeaderValue::from_str(&rule.id)
-                        .ok()
-                        .map(|v| v.as_bytes().to_vec()),
                     bodies,
+                    fixed: fixed_target(&rule.action)
+                        .map(|t| valid_field(t).then(|| t.as_bytes().into())),
                 }
             })
             .collect();
-        Answers { rules }
+        Answers {
+            rules,
+            fallback: preset("text/plain; charset=utf-8", None, Lang::En),
+        }
     }
 
     /// The answer for an enforced rule (never called for `allow`).
@@ -130,6 +141,8 @@ impl Answers {
         let lang = language(ctx.accept_language);
         let prefs = Prefs::of(ctx.accept);
         let format = prefs.format();
+        let compiled = self.rules.get(m.index);
+        let fixed = compiled.and_then(|c| c.fixed.as_ref());
         let (status, variant, location) = match &m.rule.action {
             Action::Explain { json, status, .. } => {
                 let variant = match format {
@@ -150,18 +163,19 @@ impl Answers {
                     Method::GET | Method::HEAD | Method::POST => StatusCode::SEE_OTHER,
                     _ => StatusCode::TEMPORARY_REDIRECT,
                 });
-                (status, variant_of(format), Some(fill(location, m)))
+                // A fixed target is in the bodies already.
+                let location = fixed.is_none().then(|| fill(location, m));
+                (status, variant_of(format), location)
             }
             Action::Deny { status } => (*status, variant_of(format), None),
             Action::Allow => (StatusCode::INTERNAL_SERVER_ERROR, variant_of(format), None),
         };
-        let compiled = self.rules.get(m.index);
         let mut body = Vec::new();
-        let content_type = match compiled.and_then(|c| c.body(variant, lang)) {
-            Some((content_type, template)) => {
+        let preset = match compiled.and_then(|c| c.body(variant, lang)) {
+            Some((preset, template)) => {
                 let values = Values {
-                    request_id: ctx.request_id.as_str(),
-                    decision_id: ctx.decision_id.as_str(),
+                    request_id: ctx.request_id.as_bytes(),
+                    decision_id: ctx.decision_id.as_bytes(),
                     region: m.resolved.region.as_str(),
                     target: location.as_deref().unwrap_or(""),
                 };
@@ -169,28 +183,21 @@ impl Answers {
                 // body lives until the client has taken it.
                 body.reserve_exact(template.len_hint(&values) + 16);
                 template.fill(&mut body, &values);
-                *content_type
+                preset
             }
-            None => "text/plain; charset=utf-8",
+            None => &self.fallback,
         };
-        let mut a = Answer::new(status, body);
-        a.field("content-type", content_type.as_bytes());
-        // What `HeaderValue` takes: visible ASCII, space and tab.
-        let valid = |t: &Cow<'_, str>| t.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b));
-        match location.filter(valid) {
-            Some(Cow::Borrowed(target)) => a.field("location", target.as_bytes()),
-            Some(Cow::Owned(target)) => a.field("location", target.into_bytes()),
-            None => {}
+        // Room for the fields below.
+        let mut a = Answer::preset(status, preset, body, 5);
+        match (fixed, location.filter(|t| valid_field(t))) {
+            (Some(Some(target)), _) => a.field("location", &target[..]),
+            (_, Some(Cow::Borrowed(target))) => a.field("location", target.as_bytes()),
+            (_, Some(Cow::Owned(target))) => a.field("location", target.into_bytes()),
+            _ => {}
         }
         // Ids are held inline (no allocation for the ones made here).
         a.field("x-request-id", ctx.request_id.clone());
         a.field("x-portalgate-decision-id", ctx.decision_id.clone());
-        if let Some(rule) = compiled.and_then(|c| c.rule_header.as_deref()) {
-            a.field("x-portalgate-rule", rule);
-        }
-        a.field("cache-control", &b"no-store"[..]);
-        a.field("vary", &b"Accept, Accept-Language"[..]);
-        a.field("content-language", lang.tag().as_bytes());
         if let Some(v) = ctx.ms_request_id {
             a.field("ms-requestid", v.to_vec());
         }
@@ -198,6 +205,34 @@ impl Answers {
             a.field("ms-correlationid", v.to_vec());
         }
         a
+    }
+}
+
+/// The fields every answer in `content_type` and `lang` sends.
+fn preset(content_type: &str, rule: Option<&HeaderValue>, lang: Lang) -> Preset {
+    let mut fields: Vec<(&'static str, Box<[u8]>)> =
+        vec![("content-type", content_type.as_bytes().into())];
+    if let Some(rule) = rule {
+        fields.push(("x-portalgate-rule", rule.as_bytes().into()));
+    }
+    fields.extend([
+        ("cache-control", b"no-store"[..].into()),
+        ("vary", b"Accept, Accept-Language"[..].into()),
+        ("content-language", lang.tag().as_bytes().into()),
+    ]);
+    Preset::new(fields)
+}
+
+/// What `HeaderValue` takes: visible ASCII, space and tab.
+fn valid_field(t: &str) -> bool {
+    t.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b))
+}
+
+/// A redirect's target when it has no placeholders to fill.
+fn fixed_target(action: &Action) -> Option<&str> {
+    match action {
+        Action::Redirect { location, .. } if !location.contains('{') => Some(location),
+        _ => None,
     }
 }
 
@@ -242,7 +277,10 @@ fn render(rule: &str, action: &Action, variant: Variant, lang: Lang) -> (&'stati
             variant,
             lang,
         ),
-        Action::Redirect { .. } => redirect(Hole::Target.marker(), variant, lang, rid, did, rule),
+        Action::Redirect { .. } => {
+            let target = fixed_target(action).unwrap_or(Hole::Target.marker());
+            redirect(target, variant, lang, rid, did, rule)
+        }
         Action::Deny { status } => deny(rule, *status, variant, rid, did),
         Action::Allow => deny(rule, StatusCode::INTERNAL_SERVER_ERROR, variant, rid, did),
     }

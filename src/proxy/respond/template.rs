@@ -61,10 +61,10 @@ pub struct Template {
 
 /// The values of one request.
 pub struct Values<'a> {
-    /// The request id.
-    pub request_id: &'a str,
+    /// The request id (ASCII: see `id::is_valid`).
+    pub request_id: &'a [u8],
     /// The decision id.
-    pub decision_id: &'a str,
+    pub decision_id: &'a [u8],
     /// The region.
     pub region: &'a str,
     /// The redirect target.
@@ -115,10 +115,8 @@ impl Template {
             match piece {
                 Piece::Text(t) => out.extend_from_slice(t),
                 // Ids are of characters no context escapes (see `id::is_valid`).
-                Piece::Hole(Hole::RequestId) => out.extend_from_slice(values.request_id.as_bytes()),
-                Piece::Hole(Hole::DecisionId) => {
-                    out.extend_from_slice(values.decision_id.as_bytes())
-                }
+                Piece::Hole(Hole::RequestId) => out.extend_from_slice(values.request_id),
+                Piece::Hole(Hole::DecisionId) => out.extend_from_slice(values.decision_id),
                 Piece::Hole(Hole::Region) => escaped(out, values.region, self.escape),
                 Piece::Hole(Hole::Target) => escaped(out, values.target, self.escape),
             }
@@ -126,28 +124,11 @@ impl Template {
     }
 }
 
+/// The bytes no context escapes: copied into a body as they are.
+static PLAIN: [bool; 256] = crate::canonical::byte_class(b"-_.:/+=~%?#@!$*,");
+
 fn escaped(out: &mut Vec<u8>, v: &str, escape: Escape) {
-    let plain = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'_'
-                    | b'.'
-                    | b':'
-                    | b'/'
-                    | b'+'
-                    | b'='
-                    | b'~'
-                    | b'%'
-                    | b'?'
-                    | b'#'
-                    | b'@'
-                    | b'!'
-                    | b'$'
-                    | b'*'
-                    | b','
-            )
-    };
+    let plain = |b: u8| PLAIN[usize::from(b)];
     if escape == Escape::None || v.bytes().all(plain) {
         out.extend_from_slice(v.as_bytes());
         return;
@@ -169,8 +150,8 @@ mod tests {
 
     fn values() -> Values<'static> {
         Values {
-            request_id: "r1",
-            decision_id: "d1",
+            request_id: b"r1",
+            decision_id: b"d1",
             region: "ger\"many",
             target: "https://x/?a=1&b=<2>",
         }

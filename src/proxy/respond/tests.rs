@@ -168,3 +168,47 @@ fn denials_name_the_rule() {
     assert_eq!(v["detail"], "denied by rule deny");
     assert_eq!(v["decision_id"], "did-1");
 }
+
+/// A target without placeholders is written into the bodies when they are
+/// compiled: the answer is the same as filling it per request would give,
+/// escaped for each body, and a target that is no valid field value is
+/// still named in the body but never sent as `Location`.
+#[test]
+fn fixed_targets_answer_as_filled_ones_do() {
+    let fixed = |location: &str| {
+        RuleSet::new(vec![rule(
+            "fixed",
+            Action::Redirect {
+                location: location.into(),
+                status: None,
+                portal: None,
+            },
+        )])
+        .unwrap()
+    };
+    let target = "https://portal.example.de/?a=1&b=<2>";
+    let set = fixed(target);
+    let answers = Answers::compile(&set);
+    let m = matched(&set, 0);
+    let get = Method::GET;
+    let a = answers.answer(&m, &ctx(&get, Some("text/html"), None));
+    assert_eq!(text(&a, "location"), target);
+    let page = String::from_utf8(a.body.clone()).unwrap();
+    let escaped = "https://portal.example.de/?a=1&amp;b=&lt;2&gt;";
+    assert!(
+        page.contains(&format!("<a href=\"{escaped}\">{escaped}</a>")),
+        "{page}"
+    );
+    let a = answers.answer(&m, &ctx(&get, Some("application/json"), None));
+    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(v["location"], target);
+    let a = answers.answer(&m, &ctx(&get, Some("text/plain"), None));
+    assert!(String::from_utf8(a.body).unwrap().contains(target));
+
+    let bad = "https://portal.example.de/\u{7f}x";
+    let set = fixed(bad);
+    let answers = Answers::compile(&set);
+    let a = answers.answer(&matched(&set, 0), &ctx(&get, Some("text/plain"), None));
+    assert_eq!(a.get("location"), None);
+    assert!(String::from_utf8(a.body).unwrap().contains(bad));
+}
