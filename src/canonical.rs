@@ -206,27 +206,25 @@ fn segment(raw: &[u8], out: &mut Vec<u8>, decoded: &mut Vec<u8>) -> Result<(), P
 /// Whether `bytes` (starting with `/`) is canonical as it stands: only
 /// characters that stay raw, no escape, no empty segment but a trailing one,
 /// no dot segment. No allocation: one table pass over the bytes, then a
-/// vectorised search for `//` and a look at each `.` (rare in paths).
+/// vectorised search for the slashes and dots, where the rest is decided.
 fn already_canonical(bytes: &[u8]) -> bool {
     let rest = bytes.get(1..).unwrap_or_default();
     if !rest.iter().all(|&b| SEGMENT_OR_SLASH[usize::from(b)]) {
         return false;
     }
-    // An empty segment other than the trailing one: `//` anywhere.
-    if memchr::memmem::find(bytes, b"//").is_some() {
-        return false;
-    }
-    // A dot segment: `.` or `..` between slashes (or the end).
-    memchr::memchr_iter(b'.', bytes).all(|i| {
-        let before = bytes[..i].iter().rev().take_while(|&&b| b == b'.').count();
-        let start = i - before;
-        // Only the first dot of a run is looked at.
-        if before > 0 {
+    memchr::memchr2_iter(b'/', b'.', bytes).all(|i| {
+        let next = bytes.get(i + 1).copied();
+        if bytes[i] == b'/' {
+            // An empty segment other than the trailing one.
+            return next != Some(b'/');
+        }
+        // A dot segment: `.` or `..` from a slash to a slash (or the end);
+        // a run of dots is looked at from its first (`bytes[0]` is `/`).
+        if i == 0 || bytes[i - 1] != b'/' {
             return true;
         }
-        let run = bytes[start..].iter().take_while(|&&b| b == b'.').count();
-        let after = bytes.get(start + run);
-        !(bytes[start - 1] == b'/' && run <= 2 && after.is_none_or(|&b| b == b'/'))
+        let run = bytes[i..].iter().take_while(|&&b| b == b'.').count();
+        !(run <= 2 && bytes.get(i + run).is_none_or(|&b| b == b'/'))
     })
 }
 

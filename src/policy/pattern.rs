@@ -225,11 +225,9 @@ fn each_segment<'p>(path: &'p str, mut out: impl FnMut(&'p str)) {
         return;
     }
     let mut start = 1;
-    for i in 1..end {
-        if b[i] == b'/' {
-            out(&path[start..i]);
-            start = i + 1;
-        }
+    for i in memchr::memchr_iter(b'/', &b[1..end]).map(|i| i + 1) {
+        out(&path[start..i]);
+        start = i + 1;
     }
     out(&path[start..end]);
 }

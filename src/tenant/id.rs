@@ -132,8 +132,27 @@ fn parse_d_strict(b: &[u8]) -> Option<u128> {
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
+    let d = HEX_DIGITS[usize::from(c)];
+    (d < 16).then_some(d)
 }
+
+/// Each byte's value as an ASCII hex digit (either case), 0xff for none:
+/// every tenant id a request names is read digit by digit.
+static HEX_DIGITS: [u8; 256] = {
+    let mut t = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// `Guid.TryParse` on an already trimmed value.
 fn dotnet_try_parse(s: &str) -> Option<u128> {
@@ -283,6 +302,14 @@ mod tests {
     use super::*;
 
     const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
+
+    #[test]
+    fn hex_digits_are_exactly_those_of_either_case() {
+        for c in 0..=255u8 {
+            let want = (c as char).to_digit(16).map(|d| d as u8);
+            assert_eq!(hex_digit(c), want, "{c}");
+        }
+    }
 
     #[test]
     fn every_accepted_spelling_is_the_same_id() {
