@@ -185,3 +185,22 @@ fn overrides_and_underscored_names_never_reach_the_backend() {
     assert_eq!(h["x-method"], "kept");
     assert_eq!(h["accept"], "*/*");
 }
+
+#[test]
+fn addresses_are_written_as_display_writes_them() {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    for v4 in [
+        Ipv4Addr::new(0, 0, 0, 0),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(9, 10, 99, 100),
+        Ipv4Addr::new(255, 201, 110, 19),
+    ] {
+        assert_eq!(ip_text(IpAddr::V4(v4)), v4.to_string());
+    }
+    for octet in 0..=255u8 {
+        let v4 = Ipv4Addr::new(octet, 1, octet, 0);
+        assert_eq!(ip_text(IpAddr::V4(v4)), v4.to_string());
+    }
+    let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    assert_eq!(ip_text(v6), "::1");
+}
