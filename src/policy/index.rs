@@ -19,12 +19,19 @@ use regex::{RegexSet, RegexSetBuilder};
 
 use super::pattern::{segments, template_segments, PathPattern};
 
+/// The literals of one lowercase form, as the rules spelled them, and the
+/// node under each.
+type Spellings = Vec<(Literal, Node)>;
+
 /// One node of the tree: the rules whose template ends here.
 #[derive(Debug, Default)]
 struct Node {
     /// Literal segments, by their lowercase form; each entry says whether
     /// the rules under it compare case-insensitively.
-    literals: HashMap<Box<str>, Vec<(Literal, Node)>, BuildHasherDefault<Fnv>>,
+    literals: Vec<(Box<str>, Spellings)>,
+    /// Where each lowercase form is in `literals`, for a node with more
+    /// than [`FEW`] of them (empty otherwise: those are compared in turn).
+    by_key: HashMap<Box<str>, usize, BuildHasherDefault<Fnv>>,
     /// `{name}`: any segment.
     capture: Option<Box<Node>>,
     /// Rules whose template ends here (a trailing `/` is accepted).
@@ -100,6 +107,7 @@ impl Index {
                 others.push(i);
             }
         }
+        narrow(&mut root);
         let set = if others.is_empty() {
             None
         } else {
@@ -159,10 +167,12 @@ fn insert(root: &mut Node, rule: usize, pattern: &PathPattern) -> bool {
                 text: seg.into(),
                 case_insensitive,
             };
-            let entries = node
-                .literals
-                .entry(seg.to_ascii_lowercase().into_boxed_str())
-                .or_default();
+            let key = seg.to_ascii_lowercase().into_boxed_str();
+            let at = *node.by_key.entry(key.clone()).or_insert_with(|| {
+                node.literals.push((key, Vec::new()));
+                node.literals.len() - 1
+            });
+            let entries = &mut node.literals[at].1;
             let at = match entries.iter().position(|(l, _)| *l == literal) {
                 Some(at) => at,
                 None => {
@@ -180,6 +190,24 @@ fn insert(root: &mut Node, rule: usize, pattern: &PathPattern) -> bool {
     }
     true
 }
+
+/// Drops the key index of every node with few literals.
+fn narrow(node: &mut Node) {
+    if node.literals.len() <= FEW {
+        node.by_key = HashMap::default();
+    }
+    for (_, entries) in &mut node.literals {
+        for (_, child) in entries {
+            narrow(child);
+        }
+    }
+    if let Some(c) = &mut node.capture {
+        narrow(c);
+    }
+}
+
+/// Up to this many literal children are compared one by one.
+const FEW: usize = 8;
 
 fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
     // `**` takes whatever is left (whole segments), nothing included.
@@ -199,6 +227,20 @@ fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
     if node.literals.is_empty() {
         return;
     }
+    // A few literals (the common node) are compared in turn: cheaper than
+    // lowering and hashing the segment.
+    if node.by_key.is_empty() {
+        for (key, entries) in &node.literals {
+            if key.len() == first.len() && key.eq_ignore_ascii_case(first) {
+                for (literal, child) in entries {
+                    if literal.matches(first) {
+                        walk(child, rest, out);
+                    }
+                }
+            }
+        }
+        return;
+    }
     let mut lower = [0u8; 64];
     let entries = if first.len() <= lower.len() {
         for (d, s) in lower.iter_mut().zip(first.bytes()) {
@@ -206,11 +248,12 @@ fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
         }
         std::str::from_utf8(&lower[..first.len()])
             .ok()
-            .and_then(|k| node.literals.get(k))
+            .and_then(|k| node.by_key.get(k))
     } else {
-        node.literals.get(first.to_ascii_lowercase().as_str())
+        node.by_key.get(first.to_ascii_lowercase().as_str())
     };
-    for (literal, child) in entries.into_iter().flatten() {
+    let entries = entries.and_then(|&at| node.literals.get(at));
+    for (literal, child) in entries.into_iter().flat_map(|(_, e)| e) {
         if literal.matches(first) {
             walk(child, rest, out);
         }

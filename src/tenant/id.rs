@@ -115,20 +115,24 @@ impl std::str::FromStr for TenantId {
 /// The `D` form exactly (`8-4-4-4-12` ASCII hex digits), without
 /// allocating: the spelling on nearly every request.
 fn parse_d_strict(b: &[u8]) -> Option<u128> {
-    if b.len() != 36 {
+    if b.len() != 36 || [b[8], b[13], b[18], b[23]] != [b'-'; 4] {
         return None;
     }
-    let mut v: u128 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
+    // Each half's 16 digits without a branch per digit: a byte that is no
+    // digit has a bit above the low four set, and `bad` collects them.
+    let mut bad = 0u8;
+    let mut half = |ranges: [std::ops::Range<usize>; 3]| {
+        let mut v = 0u64;
+        for &c in ranges.into_iter().flat_map(|r| &b[r]) {
+            let d = HEX_DIGITS[usize::from(c)];
+            bad |= d;
+            v = v << 4 | u64::from(d & 0xf);
         }
-        v = v << 4 | u128::from(hex_digit(c)?);
-    }
-    Some(v)
+        v
+    };
+    let hi = half([0..8, 9..13, 14..18]);
+    let lo = half([19..23, 24..36, 36..36]);
+    (bad < 16).then_some(u128::from(hi) << 64 | u128::from(lo))
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
@@ -302,6 +306,31 @@ mod tests {
     use super::*;
 
     const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
+
+    #[test]
+    fn the_strict_d_form_reads_every_digit_and_no_other_byte() {
+        let want = u128::from_str_radix(&DE.replace('-', ""), 16).unwrap();
+        assert_eq!(parse_d_strict(DE.as_bytes()), Some(want));
+        assert_eq!(parse_d_strict(DE.to_uppercase().as_bytes()), Some(want));
+        for i in 0..36 {
+            for bad in [b'g', b'-', b' ', 0xc3] {
+                let mut b = DE.as_bytes().to_vec();
+                if b[i] == bad {
+                    continue;
+                }
+                b[i] = bad;
+                assert_eq!(parse_d_strict(&b), None, "{i} {bad}");
+            }
+            let mut b = DE.as_bytes().to_vec();
+            if b[i] != b'-' {
+                b[i] = b'f';
+                let got = parse_d_strict(&b).unwrap();
+                let text = String::from_utf8(b).unwrap().replace('-', "");
+                assert_eq!(got, u128::from_str_radix(&text, 16).unwrap());
+            }
+        }
+        assert_eq!(parse_d_strict(&DE.as_bytes()[1..]), None);
+    }
 
     #[test]
     fn hex_digits_are_exactly_those_of_either_case() {

@@ -137,3 +137,29 @@ proptest! {
         }
     }
 }
+
+/// A node with more literal children than are compared in turn is looked
+/// up by hash: both ways find what the regexes match.
+#[test]
+fn wide_and_narrow_nodes_find_the_same() {
+    for width in [FEW - 1, FEW, FEW + 1, 4 * FEW] {
+        let mut patterns: Vec<PathPattern> = (0..width)
+            .map(|i| t(&format!("/v1/Seg{i}/{{x}}"), i % 2 == 0))
+            .collect();
+        patterns.push(t("/v1/{y}/users", true));
+        let idx = index(&patterns);
+        for i in 0..=width {
+            for path in [
+                format!("/v1/Seg{i}/a"),
+                format!("/v1/seg{i}/users"),
+                format!("/v1/SEG{i}/a/b"),
+            ] {
+                assert_eq!(
+                    idx.candidates(&path),
+                    by_regex(&patterns, &path),
+                    "{width} {path}"
+                );
+            }
+        }
+    }
+}
