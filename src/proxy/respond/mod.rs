@@ -12,8 +12,11 @@
 //! The bodies are rendered once per configuration ([`Answers::compile`]),
 //! for every rule, format and language, with holes where the request's
 //! values go (request id, decision id, region, redirect target); answering
-//! a request fills the holes (`template.rs`). The renderers below are the
-//! only place the bodies are written.
+//! a request fills the holes (`template.rs`). A redirect target without
+//! placeholders is written in when the bodies are compiled, and the fields
+//! every answer of a rule, format and language sends are compiled with
+//! them ([`Preset`]). The renderers below are the only place the bodies
+//! are written.
 
 pub mod messages;
 mod template;
