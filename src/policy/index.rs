@@ -209,6 +209,22 @@ fn narrow(node: &mut Node) {
 /// Up to this many literal children are compared one by one.
 const FEW: usize = 8;
 
+/// The literals of `node` whose lowercase form is `segment`'s, by hash.
+fn lookup<'n>(node: &'n Node, segment: &str) -> Option<&'n (Box<str>, Spellings)> {
+    let mut lower = [0u8; 64];
+    let at = if segment.len() <= lower.len() {
+        for (d, s) in lower.iter_mut().zip(segment.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        std::str::from_utf8(&lower[..segment.len()])
+            .ok()
+            .and_then(|k| node.by_key.get(k))
+    } else {
+        node.by_key.get(segment.to_ascii_lowercase().as_str())
+    };
+    at.and_then(|&at| node.literals.get(at))
+}
+
 fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
     // `**` takes whatever is left (whole segments), nothing included.
     if !node.rest.is_empty() && segments.iter().all(|s| !s.is_empty()) {
@@ -228,31 +244,14 @@ fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
         return;
     }
     // A few literals (the common node) are compared in turn: cheaper than
-    // lowering and hashing the segment.
-    if node.by_key.is_empty() {
-        for (key, entries) in &node.literals {
-            if key.len() == first.len() && key.eq_ignore_ascii_case(first) {
-                for (literal, child) in entries {
-                    if literal.matches(first) {
-                        walk(child, rest, out);
-                    }
-                }
-            }
-        }
-        return;
-    }
-    let mut lower = [0u8; 64];
-    let entries = if first.len() <= lower.len() {
-        for (d, s) in lower.iter_mut().zip(first.bytes()) {
-            *d = s.to_ascii_lowercase();
-        }
-        std::str::from_utf8(&lower[..first.len()])
-            .ok()
-            .and_then(|k| node.by_key.get(k))
+    // lowering and hashing the segment. Each lowercase form is listed once.
+    let entries = if node.by_key.is_empty() {
+        node.literals
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(first))
     } else {
-        node.by_key.get(first.to_ascii_lowercase().as_str())
+        lookup(node, first)
     };
-    let entries = entries.and_then(|&at| node.literals.get(at));
     for (literal, child) in entries.into_iter().flat_map(|(_, e)| e) {
         if literal.matches(first) {
             walk(child, rest, out);

@@ -67,16 +67,9 @@ impl<'a> Answer<'a> {
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
-        preset
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| &v[..])
-            .or_else(|| {
-                self.fields
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.as_ref())
-            })
+        let preset = preset.iter().map(|(n, v)| (*n, &v[..]));
+        let own = self.fields.iter().map(|(n, v)| (*n, v.as_ref()));
+        preset.chain(own).find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// Appends the answer as HTTP/1.1: status line, fields,
