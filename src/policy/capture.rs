@@ -30,6 +30,14 @@ impl Capture {
         }
     }
 
+    /// The text's bytes (without the UTF-8 check of [`Capture::as_str`]).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -81,6 +89,7 @@ mod tests {
         for v in ["", "é", guid, &"y".repeat(INLINE), &long] {
             let c = Capture::new(v);
             assert_eq!(c.as_str(), v);
+            assert_eq!(c.as_bytes(), v.as_bytes());
             assert_eq!(&*c.clone(), v);
         }
         assert!(matches!(Capture::new(guid).0, Repr::Inline { .. }));

@@ -335,7 +335,7 @@ impl Accounts {
             ) => ("reject", Some(e.code())),
             (None, Ok(_)) if self.forwarded_every > 0 => {
                 let n = self.forwarded_seen.fetch_add(1, Ordering::Relaxed);
-                if n % self.forwarded_every != 0 {
+                if !n.is_multiple_of(self.forwarded_every) {
                     return None;
                 }
                 ("forward", None)

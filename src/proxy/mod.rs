@@ -33,6 +33,14 @@ pub mod pass;
 pub mod respond;
 mod tunnel;
 
+/// `make()` in a new box, built there: a request's future is a few KiB,
+/// and `Box::pin(make())` builds it on the stack and then copies all of
+/// it (whatever part of it is in use) into the box.
+#[inline(always)]
+pub(crate) fn boxed<F>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    Box::into_pin(Box::write(Box::new_uninit(), make()))
+}
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

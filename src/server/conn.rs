@@ -163,7 +163,7 @@ where
             // few hundred bytes while it waits to run and while its
             // response is sent, and the request's state (a few KiB) lives
             // only as long as it is needed: one allocation per request.
-            let resp = Box::pin(proxy.handle(req, conn)).await;
+            let resp = crate::proxy::boxed(|| proxy.handle(req, conn)).await;
             stream.finish();
             Ok::<_, Infallible>(resp)
         }
@@ -223,9 +223,11 @@ where
     // One wait for the drain for the connection's life: registering a new
     // one per request costs more than the request's own bookkeeping.
     let mut stop = shared.stop.clone();
-    let mut stopping = Box::pin(async move {
+    // Polled again only when the stop's registration fired (`Woken`):
+    // not once per request.
+    let mut stopping = std::pin::pin!(super::woken::Woken::new(async move {
         let _ = stop.wait_for(|s| *s).await;
-    });
+    }));
     loop {
         client.start_deadline(shared.settings.header_read_timeout);
         if client.buf.is_empty() {

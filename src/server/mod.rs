@@ -17,6 +17,7 @@ mod prefixed;
 pub mod reload;
 pub mod signal;
 mod watcher;
+mod woken;
 mod workers;
 
 use std::future::Future;

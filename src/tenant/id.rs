@@ -59,6 +59,18 @@ impl TenantId {
         self.0
     }
 
+    /// [`TenantId::parse`] of bytes: the plain `D` form is read without
+    /// first checking that the bytes are UTF-8 (bytes that are not are
+    /// malformed).
+    pub fn parse_bytes(raw: &[u8]) -> Result<TenantId, TenantIdError> {
+        match parse_d_strict(raw) {
+            Some(v) => Ok(TenantId(v)),
+            None => {
+                TenantId::parse(std::str::from_utf8(raw).map_err(|_| TenantIdError::Malformed)?)
+            }
+        }
+    }
+
     /// Parses any spelling `Guid.TryParse` accepts (see the module docs).
     pub fn parse(raw: &str) -> Result<TenantId, TenantIdError> {
         // The common case, a plain `D`, without decoding or trimming.
@@ -118,21 +130,55 @@ fn parse_d_strict(b: &[u8]) -> Option<u128> {
     if b.len() != 36 || [b[8], b[13], b[18], b[23]] != [b'-'; 4] {
         return None;
     }
-    // Each half's 16 digits without a branch per digit: a byte that is no
-    // digit has a bit above the low four set, and `bad` collects them.
-    let mut bad = 0u8;
-    let mut half = |ranges: [std::ops::Range<usize>; 3]| {
-        let mut v = 0u64;
-        for &c in ranges.into_iter().flat_map(|r| &b[r]) {
-            let d = HEX_DIGITS[usize::from(c)];
-            bad |= d;
-            v = v << 4 | u64::from(d & 0xf);
-        }
-        v
+    // Eight digits at a time: the groups of four are read in pairs.
+    let pair = |a: &[u8], b: &[u8]| {
+        let mut g = [0; 8];
+        g[..4].copy_from_slice(a);
+        g[4..].copy_from_slice(b);
+        g
     };
-    let hi = half([0..8, 9..13, 14..18]);
-    let lo = half([19..23, 24..36, 36..36]);
-    (bad < 16).then_some(u128::from(hi) << 64 | u128::from(lo))
+    let eight = [
+        [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]],
+        pair(&b[9..13], &b[14..18]),
+        pair(&b[19..23], &b[24..28]),
+        [b[28], b[29], b[30], b[31], b[32], b[33], b[34], b[35]],
+    ];
+    let mut v = 0u128;
+    for g in eight {
+        v = v << 32 | u128::from(hex8(g)?);
+    }
+    Some(v)
+}
+
+/// Eight ASCII hex digits (either case), first the most significant, read
+/// as one word: each byte is checked to be a digit or a letter `a`–`f`
+/// (after folding case) by carry-free byte arithmetic, and the nibbles are
+/// packed by three shifts. `None` when any byte is no hex digit.
+fn hex8(g: [u8; 8]) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_be_bytes(g);
+    if x & HIGH != 0 {
+        return None;
+    }
+    // For bytes below 0x80: the high bit of each byte of the result is
+    // set where the byte lies in `lo..=hi` (no sum or difference crosses
+    // into the next byte).
+    let within = |x: u64, lo: u8, hi: u8| {
+        let at_least = x + ONES * u64::from(0x80 - lo);
+        let at_most = ONES * u64::from(0x80 + hi) - x;
+        at_least & at_most & HIGH
+    };
+    let digits = within(x, b'0', b'9');
+    let letters = within(x | (ONES * 0x20), b'a', b'f');
+    if digits | letters != HIGH {
+        return None;
+    }
+    let nibbles = (x & (ONES * 0x0f)) + (letters >> 7) * 9;
+    let v = (nibbles | nibbles >> 4) & 0x00ff_00ff_00ff_00ff;
+    let v = (v | v >> 8) & 0x0000_ffff_0000_ffff;
+    let v = (v | v >> 16) & 0xffff_ffff;
+    u32::try_from(v).ok()
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
@@ -140,8 +186,8 @@ fn hex_digit(c: u8) -> Option<u8> {
     (d < 16).then_some(d)
 }
 
-/// Each byte's value as an ASCII hex digit (either case), 0xff for none:
-/// every tenant id a request names is read digit by digit.
+/// Each byte's value as an ASCII hex digit (either case), 0xff for none,
+/// for the spellings other than the plain `D` form.
 static HEX_DIGITS: [u8; 256] = {
     let mut t = [0xff; 256];
     let mut i = 0;
@@ -330,6 +376,45 @@ mod tests {
             }
         }
         assert_eq!(parse_d_strict(&DE.as_bytes()[1..]), None);
+    }
+
+    #[test]
+    fn eight_digits_at_once_read_as_one_at_a_time() {
+        let reference = |g: [u8; 8]| {
+            g.iter()
+                .try_fold(0u32, |v, &c| (c as char).to_digit(16).map(|d| v << 4 | d))
+        };
+        // Every byte value at every position, among digits and letters.
+        for base in [*b"0a1B2c3D", *b"ffffffff", *b"00000000", *b"9AfE5d7c"] {
+            for i in 0..8 {
+                for c in 0..=255u8 {
+                    let mut g = base;
+                    g[i] = c;
+                    assert_eq!(hex8(g), reference(g), "{g:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_parse_as_their_text_does() {
+        for v in [
+            DE,
+            " {0a1b2c3d-0000-4000-8000-00000000de01} ",
+            "0A1B2C3D00004000800000000000DE01",
+            "x",
+            "",
+        ] {
+            assert_eq!(
+                TenantId::parse_bytes(v.as_bytes()),
+                TenantId::parse(v),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            TenantId::parse_bytes(b"\xff\xfe"),
+            Err(TenantIdError::Malformed)
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub(super) fn resolve(
             TenantSource::Capture(name) => captures
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, v)| TenantId::parse(v)),
+                .map(|(_, v)| TenantId::parse_bytes(v.as_bytes())),
             TenantSource::Header(h) => {
                 let mut values = req.headers.get_all(h);
                 let first = values.next();

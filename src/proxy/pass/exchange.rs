@@ -183,7 +183,8 @@ struct Sending {
 /// The clocks: each wait for the client's body bytes is bounded by
 /// `server.client_body_timeout` (the client's fault: 408), each write to
 /// the upstream and the wait for the response head, which starts once the
-/// request is sent whole, by `upstream.response_header_timeout` (504).
+/// request is sent whole (for a request sent in one write, when that write
+/// starts), by `upstream.response_header_timeout` (504).
 async fn send<I: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Conn<I>,
     up: &mut Stream,
@@ -198,6 +199,10 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
         client_close,
     } = sending;
     let header_timeout = forwarder.upstream.response_header_timeout;
+    // A request sent in one write (no body, or a body read with the head)
+    // keeps the deadline set before that write: the same timeout, set
+    // microseconds earlier, and one clock read less per request.
+    let with_body = !matches!(rest, Rest::None);
     let timeout = || SendError::Other(RelayError::Timeout);
     tokio::select! {
         biased;
@@ -210,7 +215,9 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
         Rest::Chunked(decoder) => send_chunked(c, up, decoder, limit, forwarder).await?,
     }
     // The response head is awaited from the end of the request.
-    c.deadline.set(header_timeout);
+    if with_body {
+        c.deadline.set(header_timeout);
+    }
     c.up_buf.clear();
     let mut received = false;
     loop {

@@ -163,9 +163,9 @@ impl Proxy {
             } => Step::Done(self.answer_now(
                 buf, head_len, &view, &answer, request_id, facts, start, conn,
             )),
-            judgement => Step::Serve(Box::pin(
-                self.serve(buf, head_len, view, judgement, start, conn),
-            )),
+            judgement => Step::Serve(crate::proxy::boxed(|| {
+                self.serve(buf, head_len, view, judgement, start, conn)
+            })),
         }
     }
 
