@@ -69,18 +69,48 @@ fn of_length(set: u64, len: usize) -> bool {
 const HOP_BY_HOP_LENGTHS: u64 = lengths(&HOP_BY_HOP_NAMES);
 
 /// Which fields of a message are hop-by-hop: the fixed set, and those its
-/// `Connection` fields name (looked for only when it has one).
+/// `Connection` fields name, read once per message (every other field is
+/// checked against them).
 pub struct Hops<'a> {
     fields: Fields<'a>,
-    connection: bool,
+    listed: Listed<'a>,
 }
+
+/// The tokens of a message's `Connection` fields.
+enum Listed<'a> {
+    /// Up to [`FEW_TOKENS`], trimmed (empty ones left out).
+    Few([&'a [u8]; FEW_TOKENS], usize),
+    /// More: looked up in the fields each time.
+    Many,
+}
+
+/// `Connection` tokens held for the lookups (one or two is usual:
+/// `keep-alive`, `close`, `upgrade`).
+const FEW_TOKENS: usize = 8;
 
 impl<'a> Hops<'a> {
     /// The hop-by-hop fields of `fields`.
     pub fn of(fields: Fields<'a>) -> Self {
+        let mut few: [&[u8]; FEW_TOKENS] = [&[]; FEW_TOKENS];
+        let mut n = 0;
+        let tokens = fields
+            .get_all(&header::CONNECTION)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|t| !t.is_empty());
+        for t in tokens {
+            let Some(slot) = few.get_mut(n) else {
+                return Hops {
+                    fields,
+                    listed: Listed::Many,
+                };
+            };
+            *slot = t;
+            n += 1;
+        }
         Hops {
             fields,
-            connection: fields.contains(&header::CONNECTION),
+            listed: Listed::Few(few, n),
         }
     }
 
@@ -88,10 +118,19 @@ impl<'a> Hops<'a> {
     /// is, whatever `Connection` says: it frames the body that follows, and
     /// dropping it would let the next hop read the body as a new message.
     pub fn contains(&self, name: &str) -> bool {
-        is_hop_by_hop(name.as_bytes())
-            || (self.connection
-                && !name.eq_ignore_ascii_case("content-length")
-                && self.fields.connection_lists(name))
+        if is_hop_by_hop(name.as_bytes()) {
+            return true;
+        }
+        let listed = match &self.listed {
+            Listed::Few(_, 0) => return false,
+            Listed::Few(few, n) => few
+                .get(..*n)
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(name.as_bytes())),
+            Listed::Many => self.fields.connection_lists(name),
+        };
+        listed && !name.eq_ignore_ascii_case("content-length")
     }
 }
 

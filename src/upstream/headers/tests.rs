@@ -204,3 +204,36 @@ fn addresses_are_written_as_display_writes_them() {
     let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
     assert_eq!(ip_text(v6), "::1");
 }
+
+#[test]
+fn hops_read_once_agree_with_the_fields() {
+    // A few tokens are held; past eight, each lookup reads the fields.
+    let few = "keep-alive, X-Trace ,,upgrade";
+    let many = (0..12)
+        .map(|i| format!("x-t{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for listed in ["", " ", few, &many, "content-length, X-T11"] {
+        let h = map(&[
+            ("connection", listed),
+            ("connection", "x-second"),
+            ("x-trace", "1"),
+        ]);
+        let fields = Fields::Map(&h);
+        let hops = Hops::of(fields);
+        for name in [
+            "x-trace",
+            "X-Second",
+            "x-t0",
+            "x-t11",
+            "keep-alive",
+            "te",
+            "content-length",
+            "x-other",
+        ] {
+            let want = is_hop_by_hop(name.as_bytes())
+                || (fields.connection_lists(name) && !name.eq_ignore_ascii_case("content-length"));
+            assert_eq!(hops.contains(name), want, "{listed:?} {name}");
+        }
+    }
+}
