@@ -125,8 +125,7 @@ fn framing(view: &HeadView<'_>, limits: &Limits) -> Result<Option<u64>, ProxyErr
 
 /// A host name or IPv4 address with an optional port: valid without a
 /// closer look (the common case).
-fn plain_host(h: &str) -> bool {
-    let b = h.as_bytes();
+fn plain_host(b: &[u8]) -> bool {
     let mut colon = None;
     for (i, &c) in b.iter().enumerate() {
         if c == b':' {
@@ -160,10 +159,14 @@ fn host<'v>(view: &HeadView<'v>) -> Result<Option<&'v str>, ProxyError> {
         return Err(ProxyError::BadRequest("more than one Host header"));
     }
     let host_field = match host_field {
+        // A plain host is ASCII: read as text without checking it twice.
         Some(h) => Some(
-            text(h)
-                .filter(|s| plain_host(s) || authority(s))
-                .ok_or(ProxyError::BadRequest("invalid Host header"))?,
+            if plain_host(h) {
+                std::str::from_utf8(h).ok()
+            } else {
+                text(h).filter(|s| authority(s))
+            }
+            .ok_or(ProxyError::BadRequest("invalid Host header"))?,
         ),
         None => None,
     };
