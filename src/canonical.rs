@@ -205,31 +205,58 @@ fn segment(raw: &[u8], out: &mut Vec<u8>, decoded: &mut Vec<u8>) -> Result<(), P
 
 /// Whether `bytes` (starting with `/`) is canonical as it stands: only
 /// characters that stay raw, no escape, no empty segment but a trailing one,
-/// no dot segment. No allocation: one table pass over the bytes, then a
-/// vectorised search for the slashes and dots, where the rest is decided.
+/// no dot segment. No allocation, one pass: each byte's class from a table,
+/// and at each slash (and at the end) a look at the segment it closes.
 fn already_canonical(bytes: &[u8]) -> bool {
-    let rest = bytes.get(1..).unwrap_or_default();
-    if !rest.iter().all(|&b| SEGMENT_OR_SLASH[usize::from(b)]) {
-        return false;
+    // The segment being read: its length, and whether it is all dots.
+    let mut len = 0usize;
+    let mut dots = true;
+    // A segment that is `.` or `..`.
+    let dot_segment = |len: usize, dots: bool| dots && (1..=2).contains(&len);
+    for &b in bytes.get(1..).unwrap_or_default() {
+        match PATH_CLASS[usize::from(b)] {
+            Class::Slash => {
+                if len == 0 || dot_segment(len, dots) {
+                    return false;
+                }
+                len = 0;
+                dots = true;
+            }
+            Class::Dot => len += 1,
+            Class::Other => {
+                len += 1;
+                dots = false;
+            }
+            Class::Escaped => return false,
+        }
     }
-    memchr::memchr2_iter(b'/', b'.', bytes).all(|i| {
-        let next = bytes.get(i + 1).copied();
-        if bytes[i] == b'/' {
-            // An empty segment other than the trailing one.
-            return next != Some(b'/');
-        }
-        // A dot segment: `.` or `..` from a slash to a slash (or the end);
-        // a run of dots is looked at from its first (`bytes[0]` is `/`).
-        if i == 0 || bytes[i - 1] != b'/' {
-            return true;
-        }
-        let run = bytes[i..].iter().take_while(|&&b| b == b'.').count();
-        !(run <= 2 && bytes.get(i + run).is_none_or(|&b| b == b'/'))
-    })
+    !dot_segment(len, dots)
 }
 
-/// [`RAW_OK`] and `/`: the bytes a canonical path holds unescaped.
-static SEGMENT_OR_SLASH: [bool; 256] = byte_class(b"-._~!$&'()*+,=:@/");
+/// What a byte is to [`already_canonical`].
+#[derive(Clone, Copy)]
+enum Class {
+    Slash,
+    Dot,
+    /// Any other byte a canonical path holds raw ([`RAW_OK`]).
+    Other,
+    /// A byte a canonical path holds escaped (and `%` itself).
+    Escaped,
+}
+
+static PATH_CLASS: [Class; 256] = {
+    let mut t = [Class::Escaped; 256];
+    let mut b = 0;
+    while b < 256 {
+        if RAW_OK[b] {
+            t[b] = Class::Other;
+        }
+        b += 1;
+    }
+    t[b'/' as usize] = Class::Slash;
+    t[b'.' as usize] = Class::Dot;
+    t
+};
 
 /// The canonical form of the path part of a request target (no query).
 pub fn canonical_path(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
