@@ -148,6 +148,20 @@ async fn observe(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         after = metrics(p).await;
     }
+    // A scrape may land between a request's counter and its histogram
+    // (one accounting writes both, the scrape reads both): read again
+    // until two scrapes agree, which takes one more read once it is done.
+    loop {
+        let again = metrics(p).await;
+        if again == after {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the metrics never settled"
+        );
+        after = again;
+    }
     let delta: BTreeMap<String, f64> = after
         .iter()
         .filter(|(k, v)| before.get(*k) != Some(*v))
