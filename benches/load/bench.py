@@ -195,6 +195,54 @@ watch = false
     return path
 
 
+def start_backend(d, procs, body='{"totalCount":1,"items":[{"id":"7f4b1c2e"}]}'):
+    """An nginx backend answering every request with `body` (JSON); its port."""
+    bport = free_port()
+    conf = nginx_conf(d, "backend", f"""
+  server {{
+    listen 127.0.0.1:{bport} backlog=4096;
+    location / {{ default_type application/json; return 200 '{body}'; }}
+  }}""")
+    procs.start(["nginx", "-c", conf, "-p", d])
+    wait_port(bport)
+    return bport
+
+
+EXPLAIN_BODY = b'{"userPrincipalName":"x@contoso.example"}'
+
+
+def post_script(d):
+    """The wrk script of the explain scenario: a customer-user creation."""
+    script = os.path.join(d, "post.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\n'
+                f"wrk.body = '{EXPLAIN_BODY.decode()}'\n"
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                'wrk.headers["Accept"] = "application/json"\n')
+    return script
+
+
+def explanation(procs, cmd, port):
+    """The explanation portalgate (`cmd`, listening on `port`) answers the
+    explain scenario's request with, escaped for an nginx `return`: nginx
+    answers with a JSON body of the same size."""
+    p = procs.start(cmd)
+    try:
+        wait_port(port)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/customers/{GERMANY}/users",
+                                     method="POST", data=EXPLAIN_BODY,
+                                     headers={"Content-Type": "application/json",
+                                              "Accept": "application/json"})
+        try:
+            urllib.request.urlopen(req)
+            raise RuntimeError("the explain scenario's request was forwarded")
+        except urllib.error.HTTPError as e:
+            body = e.read().decode().rstrip("\n")
+    finally:
+        procs.stop(p)
+    return body.replace("\\", "\\\\").replace("'", "\\'")
+
+
 GERMANY_TENANTS = f"""
 [tenants]
 default_region = "global"
@@ -250,14 +298,7 @@ def main():
     pack = os.path.abspath("config/policies/germany.toml")
     scenarios = {}
     try:
-        bport = free_port()
-        backend_conf = nginx_conf(d, "backend", f"""
-  server {{
-    listen 127.0.0.1:{bport} backlog=4096;
-    location / {{ default_type application/json; return 200 '{{"totalCount":1,"items":[{{"id":"7f4b1c2e"}}]}}'; }}
-  }}""")
-        procs.start(["nginx", "-c", backend_conf, "-p", d])
-        wait_port(bport)
+        bport = start_backend(d, procs)
 
         def pg(name, top="", listener="", rest="", binary=None):
             port = free_port()
@@ -356,28 +397,10 @@ backend be
 
         if "explain" in chosen:
             path = f"/v1/customers/{GERMANY}/users"
-            script = os.path.join(d, "post.lua")
-            with open(script, "w") as f:
-                f.write('wrk.method = "POST"\n'
-                        'wrk.body = \'{"userPrincipalName":"x@contoso.example"}\'\n'
-                        'wrk.headers["Content-Type"] = "application/json"\n'
-                        'wrk.headers["Accept"] = "application/json"\n')
+            script = post_script(d)
             port, cmd = pg("explain", top=f'include = ["{pack}"]', rest=GERMANY_TENANTS)
-            # nginx answers with a JSON body of the size portalgate's has.
-            p = procs.start(cmd)
-            wait_port(port)
-            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST",
-                                         data=b'{"userPrincipalName":"x@contoso.example"}',
-                                         headers={"Content-Type": "application/json",
-                                                  "Accept": "application/json"})
-            try:
-                urllib.request.urlopen(req)
-                raise RuntimeError("the explain scenario's request was forwarded")
-            except urllib.error.HTTPError as e:
-                body = e.read().decode().rstrip("\n")
-            procs.stop(p)
+            nbody = explanation(procs, cmd, port)
             t = [Target("portalgate", cmd, port, f"http://127.0.0.1:{port}{path}", script=script)]
-            nbody = body.replace("\\", "\\\\").replace("'", "\\'")
             port, cmd = ng("explain-nginx", f"""
   server {{
     listen 127.0.0.1:PORT backlog=4096;

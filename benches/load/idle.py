@@ -88,14 +88,7 @@ def main():
     procs = bench.Procs()
     rows = []
     try:
-        bport = bench.free_port()
-        backend = bench.nginx_conf(d, "backend", f"""
-  server {{
-    listen 127.0.0.1:{bport} backlog=4096;
-    location / {{ default_type application/json; return 200 '{{"totalCount":0,"items":[]}}'; }}
-  }}""")
-        procs.start(["nginx", "-c", backend, "-p", d])
-        bench.wait_port(bport)
+        bport = bench.start_backend(d, procs, body='{"totalCount":0,"items":[]}')
 
         port = bench.free_port()
         cfg = bench.portalgate_conf(d, "pg", port, bport)

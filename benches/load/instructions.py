@@ -26,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (the scenarios' configurations)
@@ -74,7 +72,8 @@ def peer_conf(d, name, port, bport, portalgate):
     elif name == "redirect":
         body = f"server {{ listen 127.0.0.1:{port}; location / {{ return 302 {bench.PORTAL}; }} }}"
     else:
-        text = explanation(portalgate)
+        _, pg_port, pg_cmd = portalgate
+        text = bench.explanation(bench.Procs(), pg_cmd, pg_port)
         body = (f"server {{ listen 127.0.0.1:{port}; location / {{ default_type application/json; "
                 f"return 403 '{text}\n'; }} }}")
     conf = bench.nginx_conf(d, f"{name}-nginx", body)
@@ -83,28 +82,6 @@ def peer_conf(d, name, port, bport, portalgate):
     with open(conf, "w") as f:
         f.write(text)
     return conf
-
-
-def explanation(portalgate):
-    """The explanation portalgate answers (run natively), escaped for nginx."""
-    _, port, cmd = portalgate
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        bench.wait_port(port)
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/customers/{bench.GERMANY}/users",
-                                     method="POST",
-                                     data=b'{"userPrincipalName":"x@contoso.example"}',
-                                     headers={"Content-Type": "application/json",
-                                              "Accept": "application/json"})
-        try:
-            urllib.request.urlopen(req)
-            raise RuntimeError("the explain scenario's request was forwarded")
-        except urllib.error.HTTPError as e:
-            body = e.read().decode().rstrip("\n")
-    finally:
-        p.terminate()
-        p.wait()
-    return body.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def main():
@@ -116,12 +93,7 @@ def main():
     d = tempfile.mkdtemp(prefix="portalgate-instructions-")
     procs = bench.Procs()
     pack = os.path.abspath("config/policies/germany.toml")
-    post = os.path.join(d, "post.lua")
-    with open(post, "w") as f:
-        f.write('wrk.method = "POST"\n'
-                'wrk.body = \'{"userPrincipalName":"x@contoso.example"}\'\n'
-                'wrk.headers["Content-Type"] = "application/json"\n'
-                'wrk.headers["Accept"] = "application/json"\n')
+    post = bench.post_script(d)
     scenarios = {
         "pass": ("", "", f"/v1/customers/{bench.GLOBAL}/users", None),
         "redirect": ("", bench.REDIRECT_RULE,
@@ -130,14 +102,7 @@ def main():
                     f"/v1/customers/{bench.GERMANY}/users", post),
     }
     try:
-        bport = bench.free_port()
-        backend = bench.nginx_conf(d, "backend", f"""
-  server {{
-    listen 127.0.0.1:{bport} backlog=4096;
-    location / {{ default_type application/json; return 200 '{{"totalCount":1,"items":[{{"id":"7f4b1c2e"}}]}}'; }}
-  }}""")
-        procs.start(["nginx", "-c", backend, "-p", d])
-        bench.wait_port(bport)
+        bport = bench.start_backend(d, procs)
         print("| scenario | server | requests | instructions per request | ÷ nginx |")
         print("|----------|--------|----------|--------------------------|---------|")
         for name in args.only.split(","):
