@@ -53,12 +53,13 @@ impl<F: Future> Future for Woken<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        match &this.armed {
-            Some((note, _)) if note.task.will_wake(cx.waker()) => {
+        let waker = match &this.armed {
+            Some((note, waker)) if note.task.will_wake(cx.waker()) => {
                 if !note.fired.load(Ordering::Acquire) {
                     return Poll::Pending;
                 }
                 note.fired.store(false, Ordering::Relaxed);
+                waker
             }
             // First poll, or another task's waker: register anew.
             _ => {
@@ -67,11 +68,8 @@ impl<F: Future> Future for Woken<F> {
                     task: cx.waker().clone(),
                 });
                 let waker = Waker::from(note.clone());
-                this.armed = Some((note, waker));
+                &this.armed.insert((note, waker)).1
             }
-        }
-        let Some((_, waker)) = &this.armed else {
-            return Poll::Pending;
         };
         this.inner.as_mut().poll(&mut Context::from_waker(waker))
     }

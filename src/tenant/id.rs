@@ -65,28 +65,31 @@ impl TenantId {
     pub fn parse_bytes(raw: &[u8]) -> Result<TenantId, TenantIdError> {
         match parse_d_strict(raw) {
             Some(v) => Ok(TenantId(v)),
-            None => {
-                TenantId::parse(std::str::from_utf8(raw).map_err(|_| TenantIdError::Malformed)?)
-            }
+            None => parse_other(std::str::from_utf8(raw).map_err(|_| TenantIdError::Malformed)?),
         }
     }
 
     /// Parses any spelling `Guid.TryParse` accepts (see the module docs).
     pub fn parse(raw: &str) -> Result<TenantId, TenantIdError> {
         // The common case, a plain `D`, without decoding or trimming.
-        if let Some(v) = parse_d_strict(raw.as_bytes()) {
-            return Ok(TenantId(v));
+        match parse_d_strict(raw.as_bytes()) {
+            Some(v) => Ok(TenantId(v)),
+            None => parse_other(raw),
         }
-        let decoded = crate::canonical::percent_decode(raw).ok_or(TenantIdError::Malformed)?;
-        let s = decoded.trim_matches(char::is_whitespace);
-        if let Some(v) = dotnet_try_parse(s) {
-            return Ok(TenantId(v));
-        }
-        if is_plain_token(s) && !looks_like_guid(s) {
-            Err(TenantIdError::NotAGuid)
-        } else {
-            Err(TenantIdError::Malformed)
-        }
+    }
+}
+
+/// Every spelling but the plain `D` form (which was tried first).
+fn parse_other(raw: &str) -> Result<TenantId, TenantIdError> {
+    let decoded = crate::canonical::percent_decode(raw).ok_or(TenantIdError::Malformed)?;
+    let s = decoded.trim_matches(char::is_whitespace);
+    if let Some(v) = dotnet_try_parse(s) {
+        return Ok(TenantId(v));
+    }
+    if is_plain_token(s) && !looks_like_guid(s) {
+        Err(TenantIdError::NotAGuid)
+    } else {
+        Err(TenantIdError::Malformed)
     }
 }
 
