@@ -333,13 +333,10 @@ pub fn canonical_host(raw: &str) -> Cow<'_, str> {
             None => raw,
         }
     } else {
-        raw.rsplit_once(':').map_or(raw, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                raw
-            }
-        })
+        match memchr::memrchr(b':', raw.as_bytes()) {
+            Some(at) if raw.as_bytes()[at + 1..].iter().all(u8::is_ascii_digit) => &raw[..at],
+            _ => raw,
+        }
     };
     let host = host.trim_end_matches('.');
     if host.bytes().any(|b| b.is_ascii_uppercase()) {

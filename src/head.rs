@@ -169,7 +169,7 @@ impl<'a> Known<'a> {
         for (name, value) in fields.iter() {
             k.count += 1;
             k.size += name.len() + value.len() + 4;
-            let is = |known: &str| name.eq_ignore_ascii_case(known);
+            let is = |known: &str| crate::ascii::eq_lowercase(name.as_bytes(), known.as_bytes());
             match name.len() {
                 4 if is("host") => two(&mut k.host, value),
                 6 if is("accept") => first(&mut k.accept, value),
@@ -240,8 +240,10 @@ impl<'a> HeadView<'a> {
         target: &'a str,
         fields: &'a [httparse::Header<'a>],
     ) -> HeadView<'a> {
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
+        // `memchr`: the standard library's `split_once('?')` costs a
+        // hundred and fifty instructions on a typical target.
+        let (path, query) = match memchr::memchr(b'?', target.as_bytes()) {
+            Some(at) => (&target[..at], Some(&target[at + 1..])),
             None => (target, None),
         };
         HeadView {

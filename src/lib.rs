@@ -39,6 +39,8 @@
 //!
 //! Module map:
 //! - [`head`]: the protocol-neutral view of a request head.
+//! - [`ascii`]: ASCII-case-insensitive comparison a word at a time (routes,
+//!   methods, header names).
 //! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
 //! - [`clock`]: wall-clock time from one monotonic reading (`Date`, records).
 //! - [`interned`]: configuration names (regions, tenant sources) kept once.
@@ -70,13 +72,15 @@
 //!
 //! Imports point one way, downwards: commands → server → proxy → upstream
 //! → config → policy and telemetry → `tenant`, `canonical`, `head`,
-//! `deadline`, `oneshot`. The last five import nothing of the rest; `policy`
-//! uses `head` and `tenant`; `telemetry` uses only `tenant` (records hold
-//! tenant ids); `discovery` uses `tenant` and `oneshot`; `config` builds
-//! policy, tenant and telemetry types.
+//! `deadline`, `oneshot`, `ascii`. The last six import nothing of the rest
+//! (`head` uses `ascii`); `policy` uses `head`, `tenant` and `ascii`;
+//! `telemetry` uses only `tenant` (records hold tenant ids); `discovery`
+//! uses `tenant` and `oneshot`; `config` builds policy, tenant and
+//! telemetry types.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ascii;
 pub mod canonical;
 pub mod cli;
 pub mod clock;

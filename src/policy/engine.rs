@@ -25,6 +25,7 @@ use super::capture::Capture;
 use super::index::Index;
 use super::pattern::{segments, with_segments, PathPattern, PatternError, Segments};
 use super::rule::{HeaderTest, Mode, Rule, TenantSource};
+use crate::ascii::eq_ignore_case;
 use crate::head::{text, Fields};
 use crate::tenant::{Region, RegionSource, TenantId};
 
@@ -542,7 +543,7 @@ impl<A> RuleSet<A> {
         if !(m.methods.is_empty()
             || m.methods
                 .iter()
-                .any(|x| x.as_str().eq_ignore_ascii_case(req.method.as_str())))
+                .any(|x| eq_ignore_case(x.as_str().as_bytes(), req.method.as_str().as_bytes())))
         {
             return Ok(Step::Skip(Why::Method));
         }

@@ -18,6 +18,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use regex::{RegexSet, RegexSetBuilder};
 
 use super::pattern::{segments, template_segments, PathPattern};
+use crate::ascii::eq_lowercase;
 
 /// The literals of one lowercase form, as the rules spelled them, and the
 /// node under each.
@@ -72,12 +73,10 @@ struct Literal {
 }
 
 impl Literal {
-    fn matches(&self, segment: &str) -> bool {
-        if self.case_insensitive {
-            self.text.eq_ignore_ascii_case(segment)
-        } else {
-            *self.text == *segment
-        }
+    /// Whether `segment`, already known to equal this literal with ASCII
+    /// case folded (it matched the literal's lowercase key), matches it.
+    fn matches_folded(&self, segment: &str) -> bool {
+        self.case_insensitive || *self.text == *segment
     }
 }
 
@@ -248,12 +247,12 @@ fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
     let entries = if node.by_key.is_empty() {
         node.literals
             .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(first))
+            .find(|(key, _)| eq_lowercase(first.as_bytes(), key.as_bytes()))
     } else {
         lookup(node, first)
     };
     for (literal, child) in entries.into_iter().flat_map(|(_, e)| e) {
-        if literal.matches(first) {
+        if literal.matches_folded(first) {
             walk(child, rest, out);
         }
     }

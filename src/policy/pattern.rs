@@ -138,7 +138,7 @@ impl Segments {
             }
             match step {
                 Step::Literal(l) if self.case_insensitive => {
-                    if !seg.eq_ignore_ascii_case(l) {
+                    if !crate::ascii::eq_ignore_case(seg.as_bytes(), l.as_bytes()) {
                         return None;
                     }
                 }

@@ -1,0 +1,147 @@
+//! ASCII-case-insensitive comparison, eight bytes per machine word.
+//!
+//! Route literals, methods and header names are compared the way the
+//! backend (ASP.NET) compares them: ASCII letters fold, every other byte
+//! must be equal. `<[u8]>::eq_ignore_ascii_case` does that one byte at a
+//! time (a dozen instructions per byte); the judgement compares a few
+//! dozen bytes per request in its route walk and again for the captures,
+//! so it is done here a word at a time. Same answers as the standard
+//! library's, for every byte (tests below).
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// `x` with every byte `A`..=`Z` lowered (bit 0x20 set), others kept.
+#[inline]
+fn lower8(x: u64) -> u64 {
+    // For each byte below 0x80, adding (0x80 - c) sets its high bit when
+    // the byte is at least c; the low seven bits cannot carry into the
+    // next byte. Bytes at or above 0x80 are masked out by `!x`.
+    let low = x & !HIGH;
+    let at_least_a = low + ONES * (0x80 - u64::from(b'A'));
+    let above_z = low + ONES * (0x80 - u64::from(b'Z') - 1);
+    let upper = at_least_a & !above_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
+/// Up to eight bytes as one little-endian word, zero-padded.
+#[inline]
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// Whether `a` and `b` are equal when ASCII letters are folded: the same
+/// answer as `a.eq_ignore_ascii_case(b)`.
+#[inline]
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for (p, q) in x.by_ref().zip(y.by_ref()) {
+        if lower8(word(p)) != lower8(word(q)) {
+            return false;
+        }
+    }
+    lower8(word(x.remainder())) == lower8(word(y.remainder()))
+}
+
+/// Whether `a` equals `lower`, a text already in ASCII lowercase, with
+/// `a`'s ASCII letters folded.
+#[inline]
+pub fn eq_lowercase(a: &[u8], lower: &[u8]) -> bool {
+    if a.len() != lower.len() {
+        return false;
+    }
+    let mut x = a.chunks_exact(8);
+    let mut y = lower.chunks_exact(8);
+    for (p, q) in x.by_ref().zip(y.by_ref()) {
+        if lower8(word(p)) != word(q) {
+            return false;
+        }
+    }
+    lower8(word(x.remainder())) == word(y.remainder())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_byte_lowers_as_the_standard_library_lowers_it() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut w = [b'q'; 8];
+                w[at] = b;
+                let want: Vec<u8> = w.iter().map(u8::to_ascii_lowercase).collect();
+                assert_eq!(
+                    lower8(u64::from_le_bytes(w)).to_le_bytes().as_slice(),
+                    want.as_slice(),
+                    "byte {b:#04x} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_pair_of_bytes_compares_as_the_standard_library_compares_it() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for len in [1, 8, 11] {
+                    let mut x = vec![b'k'; len];
+                    let mut y = x.clone();
+                    x[len - 1] = a;
+                    y[len - 1] = b;
+                    assert_eq!(eq_ignore_case(&x, &y), x.eq_ignore_ascii_case(&y));
+                    if y == y.to_ascii_lowercase() {
+                        assert_eq!(eq_lowercase(&x, &y), x.eq_ignore_ascii_case(&y));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lengths_and_positions() {
+        assert!(eq_ignore_case(b"", b""));
+        assert!(!eq_ignore_case(b"a", b""));
+        assert!(eq_ignore_case(b"Customers", b"cUSTOMERS"));
+        assert!(!eq_ignore_case(b"customers", b"customerz"));
+        assert!(eq_lowercase(b"DASHBOARD-Users_2", b"dashboard-users_2"));
+        assert!(!eq_lowercase(b"dashboard", b"dashboarD"));
+        // `@` and `[` sit beside the letters; 0xC1 and 0xDA are `A` and
+        // `Z` with the high bit set: none of them fold.
+        assert!(!eq_ignore_case(b"@", b"`"));
+        assert!(!eq_ignore_case(b"[", b"{"));
+        assert!(!eq_ignore_case(&[0xC1], &[0xE1]));
+        assert!(!eq_ignore_case(&[0xDA], &[0xFA]));
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_standard_library(
+            a in proptest::collection::vec(any::<u8>(), 0..40),
+            flips in proptest::collection::vec(any::<bool>(), 40),
+        ) {
+            // `b`: `a` with some letters' case swapped, sometimes a byte
+            // changed; random pairs are almost never equal.
+            let mut b: Vec<u8> = a
+                .iter()
+                .zip(&flips)
+                .map(|(&c, &f)| if f && c.is_ascii_alphabetic() { c ^ 0x20 } else { c })
+                .collect();
+            prop_assert_eq!(eq_ignore_case(&a, &b), a.eq_ignore_ascii_case(&b));
+            let lower = b.to_ascii_lowercase();
+            prop_assert_eq!(eq_lowercase(&a, &lower), a.eq_ignore_ascii_case(&lower));
+            if let Some(last) = b.last_mut() {
+                *last = last.wrapping_add(1);
+            }
+            prop_assert_eq!(eq_ignore_case(&a, &b), a.eq_ignore_ascii_case(&b));
+        }
+    }
+}
