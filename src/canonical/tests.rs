@@ -229,6 +229,16 @@ mod properties {
             "/a/./",
             "/.well-known/x",
             "/v1/customers/x/users",
+            // Without a dot: the branch-free pass.
+            "/v1/customers//users",
+            "/v1/customers/x/users/",
+            "/v1/customers/x/users//",
+            "///",
+            "/a%2fb",
+            "/a b",
+            "/a;b",
+            "/a\\b",
+            "/caf\u{e9}",
         ] {
             quick_agrees(raw).unwrap();
         }

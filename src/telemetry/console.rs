@@ -24,6 +24,9 @@ use tokio::sync::broadcast;
 use super::record::{Local, RawRecord};
 use super::sharded::PerThread;
 use crate::tenant::TenantId;
+use keyed::Keyed;
+
+mod keyed;
 
 /// Minutes of counts kept.
 pub const WINDOW: u64 = 60;
@@ -54,11 +57,11 @@ struct Minute {
     total: u64,
     /// By rule (the address of its facts, 0 for none) and action:
     /// counting clones no `Arc` (a reference count other cores write).
-    by: HashMap<(usize, &'static str), u64>,
+    by: HashMap<(usize, &'static str), u64, Keyed>,
     /// Where the facts of the rules in `by` are: the recorder (kept
     /// alive by this, cloned once a minute per rule) and the rule's index.
-    rules: HashMap<usize, (Arc<Local>, u32)>,
-    tenants: HashMap<TenantId, u64>,
+    rules: HashMap<usize, (Arc<Local>, u32), Keyed>,
+    tenants: HashMap<TenantId, u64, Keyed>,
     other_tenants: u64,
 }
 
