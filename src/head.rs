@@ -71,7 +71,11 @@ impl<'a> Fields<'a> {
 /// A field value as text, with the rule of `HeaderValue::to_str`: visible
 /// ASCII, space and tab only; anything else is not text.
 pub fn text(v: &[u8]) -> Option<&str> {
-    if v.iter().all(|&b| b == b'\t' || (b' '..0x7f).contains(&b)) {
+    // A fold rather than `all`: no early exit, so it is vectorised (a
+    // value that fails is rare).
+    if v.iter().fold(true, |ok, &b| {
+        ok & ((b == b'\t') | (b' '..0x7f).contains(&b))
+    }) {
         std::str::from_utf8(v).ok()
     } else {
         None

@@ -111,10 +111,7 @@ fn framing(view: &HeadView<'_>, limits: &Limits) -> Result<Option<u64>, ProxyErr
         }
     }
     let Some(v) = length else { return Ok(None) };
-    let n: u64 = text(v)
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse().ok())
-        .ok_or(ProxyError::BadRequest("invalid Content-Length"))?;
+    let n = decimal(v).ok_or(ProxyError::BadRequest("invalid Content-Length"))?;
     if limits.max_request_body_bytes.is_some_and(|max| n > max) {
         return Err(ProxyError::BodyTooLarge(
             limits.max_request_body_bytes.unwrap_or(0),
@@ -123,22 +120,31 @@ fn framing(view: &HeadView<'_>, limits: &Limits) -> Result<Option<u64>, ProxyErr
     Ok(Some(n))
 }
 
+/// A `Content-Length` value: one or more ASCII digits that fit a `u64`.
+fn decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
 /// A host name or IPv4 address with an optional port: valid without a
 /// closer look (the common case).
 fn plain_host(b: &[u8]) -> bool {
-    let mut colon = None;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b':' {
-            if colon.is_some() {
-                return false;
-            }
-            colon = Some(i);
-        } else if !(c.is_ascii_alphanumeric() || c == b'.' || c == b'-') {
-            return false;
-        }
+    // Letters, digits, `.`, `-` and `:`, one lookup each without an
+    // early exit; then at most one colon, followed by a port.
+    static HOST_BYTE: [bool; 256] = crate::canonical::byte_class(b".-:");
+    if b.is_empty() || !b.iter().fold(true, |ok, &c| ok & HOST_BYTE[usize::from(c)]) {
+        return false;
     }
-    match colon {
-        None => !b.is_empty(),
+    match memchr::memchr(b':', b) {
+        None => true,
         Some(at) => {
             let port = &b[at + 1..];
             at > 0 && (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)

@@ -147,8 +147,37 @@ fn plain_hosts_are_names_or_ipv4_with_an_optional_port() {
         assert!(plain_host(h.as_bytes()), "{h}");
     }
     for h in [
-        "", ":80", "a:", "a:123456", "a:8a", "a:b:c", "[::1]", "a b", "a_b", "ä.de",
+        "", ":80", "a:", "a:123456", "a:8a", "a:b:c", "a:1:2", "[::1]", "a b", "a_b", "ä.de",
     ] {
         assert!(!plain_host(h.as_bytes()), "{h}");
+    }
+}
+
+#[test]
+fn content_length_reads_as_digits_and_parse_did() {
+    let old = |v: &[u8]| -> Option<u64> {
+        text(v)
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+    };
+    for v in [
+        &b""[..],
+        b"0",
+        b"007",
+        b"42",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"99999999999999999999",
+        b"+1",
+        b"-1",
+        b" 1",
+        b"1 ",
+        b"1_0",
+        b"0x10",
+        b"\xd9\xa1",
+        b"/",
+        b":",
+    ] {
+        assert_eq!(decimal(v), old(v), "{v:?}");
     }
 }

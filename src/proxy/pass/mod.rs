@@ -780,7 +780,11 @@ async fn read_body<I: AsyncRead + Unpin>(
 /// look before the parse (a vectorised search: a head followed by its
 /// body is common). Heads that end otherwise are found by parsing.
 fn head_ends(buf: &[u8]) -> bool {
-    buf.ends_with(b"\r\n\r\n") || memchr::memmem::find(buf, b"\r\n\r\n").is_some()
+    // The searcher is built once: `memmem::find` builds one per call,
+    // which costs more than the search.
+    static END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    buf.ends_with(b"\r\n\r\n") || END.find(buf).is_some()
 }
 
 /// Leaves room to read a request head into: 4 KiB to start with (most
