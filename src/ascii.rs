@@ -24,13 +24,28 @@ fn lower8(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
-/// Up to eight bytes as one little-endian word, zero-padded.
+/// The first eight bytes of `b` (all of a shorter `b`, zero-padded) as
+/// one little-endian word. Read in pieces of four, two and one: a copy of
+/// a variable length into a buffer would be a call to `memcpy`.
 #[inline]
-fn word(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    w[..n].copy_from_slice(&b[..n]);
-    u64::from_le_bytes(w)
+pub fn word(b: &[u8]) -> u64 {
+    if let Some(w) = b.first_chunk::<8>() {
+        return u64::from_le_bytes(*w);
+    }
+    let (mut w, mut shift, mut b) = (0u64, 0, b);
+    if let Some((four, rest)) = b.split_first_chunk::<4>() {
+        w = u64::from(u32::from_le_bytes(*four));
+        (shift, b) = (32, rest);
+    }
+    if let Some((two, rest)) = b.split_first_chunk::<2>() {
+        w |= u64::from(u16::from_le_bytes(*two)) << shift;
+        shift += 16;
+        b = rest;
+    }
+    if let Some(&one) = b.first() {
+        w |= u64::from(one) << shift;
+    }
+    w
 }
 
 /// Whether `a` and `b` are equal when ASCII letters are folded: the same
@@ -103,6 +118,17 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_word_is_the_first_eight_bytes_zero_padded() {
+        let bytes: Vec<u8> = (1..=12).collect();
+        for n in 0..=12 {
+            let mut w = [0u8; 8];
+            let k = n.min(8);
+            w[..k].copy_from_slice(&bytes[..k]);
+            assert_eq!(word(&bytes[..n]), u64::from_le_bytes(w), "{n} bytes");
         }
     }
 

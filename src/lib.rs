@@ -74,9 +74,9 @@
 //! → config → policy and telemetry → `tenant`, `canonical`, `head`,
 //! `deadline`, `oneshot`, `ascii`. The last six import nothing of the rest
 //! (`head` uses `ascii`); `policy` uses `head`, `tenant` and `ascii`;
-//! `telemetry` uses only `tenant` (records hold tenant ids); `discovery`
-//! uses `tenant` and `oneshot`; `config` builds policy, tenant and
-//! telemetry types.
+//! `telemetry` uses `tenant` (records hold tenant ids) and `ascii`;
+//! `discovery` uses `tenant` and `oneshot`; `config` builds policy, tenant
+//! and telemetry types.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -37,8 +37,9 @@ fn fold_char(c: char) -> Option<char> {
 /// escaped in canonical form) or a segment ending in `.`.
 fn may_fold(path: &str) -> bool {
     let b = path.as_bytes();
-    memchr::memchr(b'%', b).is_some()
-        || memchr::memchr_iter(b'.', b).any(|i| b.get(i + 1).is_none_or(|&n| n == b'/'))
+    // One search for both (most paths have neither).
+    memchr::memchr2_iter(b'%', b'.', b)
+        .any(|i| b[i] == b'%' || b.get(i + 1).is_none_or(|&n| n == b'/'))
 }
 
 /// The canonical `path` as a lenient backend reads it, when that differs.

@@ -13,6 +13,8 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
+use crate::ascii::word;
+
 /// The process's key: two random words, drawn once.
 fn key() -> (u64, u64) {
     static KEY: OnceLock<(u64, u64)> = OnceLock::new();
@@ -65,15 +67,10 @@ impl Hasher for KeyedHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in chunks.by_ref() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
+            self.write_u64(word(c));
         }
-        let rest = chunks.remainder();
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
         // The length tells `ab` + `c` from `a` + `bc`.
-        self.write_u64(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56));
+        self.write_u64(word(chunks.remainder()) ^ ((bytes.len() as u64) << 56));
     }
 
     fn write_u8(&mut self, x: u8) {
