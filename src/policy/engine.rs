@@ -22,7 +22,7 @@ use http::Method;
 use regex::Regex;
 
 use super::capture::Capture;
-use super::index::Index;
+use super::index::{Candidates, Index};
 use super::pattern::{segments, with_segments, PathPattern, PatternError, Segments};
 use super::rule::{HeaderTest, Mode, Rule, TenantSource};
 use crate::ascii::eq_ignore_case;
@@ -146,7 +146,7 @@ pub enum Evaluation<'r, A> {
 /// it, and a report-only match found before it.
 #[derive(Debug)]
 pub struct Resume<'r, A> {
-    candidates: Vec<usize>,
+    candidates: Candidates,
     at: At<'r, A>,
     report_only: Option<Matched<'r, A>>,
 }
@@ -433,7 +433,7 @@ impl<A> RuleSet<A> {
     #[allow(clippy::too_many_arguments)]
     fn run<'r>(
         &'r self,
-        candidates: Vec<usize>,
+        candidates: Candidates,
         from: usize,
         mut report_only: Option<Matched<'r, A>>,
         req: &RequestView<'_>,
@@ -441,7 +441,11 @@ impl<A> RuleSet<A> {
         body: BodyView<'_>,
         regions: Regions<'_>,
     ) -> Result<Evaluation<'r, A>, PolicyError> {
-        for &index in candidates.iter().skip_while(|&&i| i < from) {
+        // By position: a return below takes `candidates` along.
+        for pos in 0..candidates.len() {
+            let Some(index) = candidates.get(pos).filter(|&i| i >= from) else {
+                continue;
+            };
             let matched = match self.step(index, req, segs, body, regions)? {
                 Step::Skip(_) => continue,
                 Step::NeedBody(asked) => {
@@ -496,7 +500,7 @@ impl<A> RuleSet<A> {
         for (index, rule) in self.rules.iter().enumerate() {
             let verdict = if decided {
                 Verdict::NotReached
-            } else if candidates.binary_search(&index).is_err() {
+            } else if !candidates.contains(index) {
                 Verdict::Skipped(Why::Path)
             } else {
                 match self.step(index, req, &segs, body, regions) {
@@ -597,11 +601,19 @@ impl<A> RuleSet<A> {
         if let Some(segments) = &c.segments {
             let mut out = Vec::with_capacity(c.names.len());
             let mut names = c.names.iter();
-            let all = segments.captures_with(segs, |v| {
+            let push = |v| {
                 if let Some(n) = names.next() {
                     out.push((n.as_str(), Capture::new(v)));
                 }
-            });
+            };
+            // A rule the index's tree holds matched there segment by
+            // segment: its captures are at their positions.
+            let all = if self.index.holds(index) {
+                segments.captures_of_match(segs, push);
+                Some(())
+            } else {
+                segments.captures_with(segs, push)
+            };
             if all.is_some() {
                 return out;
             }

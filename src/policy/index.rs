@@ -19,6 +19,7 @@ use regex::{RegexSet, RegexSetBuilder};
 
 use super::pattern::{segments, template_segments, PathPattern};
 use crate::ascii::eq_lowercase;
+pub use candidates::Candidates;
 
 /// The literals of one lowercase form, as the rules spelled them, and the
 /// node under each.
@@ -86,6 +87,8 @@ pub struct Index {
     root: Node,
     /// The rules the tree does not hold, by position in `others`.
     others: Vec<usize>,
+    /// Whether the tree holds each rule (by rule index).
+    in_tree: Vec<bool>,
     /// Their anchored regexes.
     set: Option<RegexSet>,
 }
@@ -101,9 +104,11 @@ impl Index {
     pub fn new(patterns: &[Option<&PathPattern>], sources: &[String]) -> Result<Index, IndexError> {
         let mut root = Node::default();
         let mut others = Vec::new();
+        let mut in_tree = vec![true; patterns.len()];
         for (i, p) in patterns.iter().enumerate() {
             if !p.is_some_and(|p| insert(&mut root, i, p)) {
                 others.push(i);
+                in_tree[i] = false;
             }
         }
         narrow(&mut root);
@@ -118,7 +123,18 @@ impl Index {
                     .map_err(|e| IndexError(e.to_string()))?,
             )
         };
-        Ok(Index { root, others, set })
+        Ok(Index {
+            root,
+            others,
+            in_tree,
+            set,
+        })
+    }
+
+    /// Whether the tree holds `rule`: a path it finds for the rule matched
+    /// the rule's template segment by segment, literals included.
+    pub fn holds(&self, rule: usize) -> bool {
+        self.in_tree.get(rule).copied().unwrap_or(false)
     }
 
     /// The rules whose pattern matches `path` (a canonical path), in rule
@@ -126,12 +142,12 @@ impl Index {
     pub fn candidates(&self, path: &str) -> Vec<usize> {
         let mut segs = Vec::with_capacity(16);
         segments(path, &mut segs);
-        self.candidates_of(path, &segs)
+        self.candidates_of(path, &segs).iter().collect()
     }
 
     /// [`Index::candidates`] of a path already split by [`segments`].
-    pub fn candidates_of(&self, path: &str, segs: &[&str]) -> Vec<usize> {
-        let mut out = Vec::new();
+    pub fn candidates_of(&self, path: &str, segs: &[&str]) -> Candidates {
+        let mut out = Candidates::default();
         if path.starts_with('/') {
             walk(&self.root, segs, &mut out);
         }
@@ -139,8 +155,7 @@ impl Index {
             out.extend(set.matches(path).iter().map(|k| self.others[k]));
         }
         if out.len() > 1 {
-            out.sort_unstable();
-            out.dedup();
+            out.sort_dedup();
         }
         out
     }
@@ -224,13 +239,13 @@ fn lookup<'n>(node: &'n Node, segment: &str) -> Option<&'n (Box<str>, Spellings)
     at.and_then(|&at| node.literals.get(at))
 }
 
-fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
+fn walk(node: &Node, segments: &[&str], out: &mut Candidates) {
     // `**` takes whatever is left (whole segments), nothing included.
     if !node.rest.is_empty() && segments.iter().all(|s| !s.is_empty()) {
-        out.extend_from_slice(&node.rest);
+        out.extend(node.rest.iter().copied());
     }
     let Some((first, rest)) = segments.split_first() else {
-        out.extend_from_slice(&node.ends);
+        out.extend(node.ends.iter().copied());
         return;
     };
     if first.is_empty() {
@@ -258,5 +273,6 @@ fn walk(node: &Node, segments: &[&str], out: &mut Vec<usize>) {
     }
 }
 
+mod candidates;
 #[cfg(test)]
 mod tests;

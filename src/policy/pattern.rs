@@ -126,6 +126,17 @@ impl Segments {
         self.captures_with(segs, |v| out.push(v))
     }
 
+    /// The captured segments of `segs`, which the rule index already
+    /// matched to this template: each capture by its position, no literal
+    /// compared again.
+    pub fn captures_of_match<'p>(&self, segs: &[&'p str], mut out: impl FnMut(&'p str)) {
+        for (step, seg) in self.steps.iter().zip(segs) {
+            if let Step::Capture(_) = step {
+                out(seg);
+            }
+        }
+    }
+
     /// [`Segments::captures_of`], each value handed to `out` in order (some
     /// may be handed before the path turns out not to match).
     pub fn captures_with<'p>(&self, segs: &[&'p str], mut out: impl FnMut(&'p str)) -> Option<()> {

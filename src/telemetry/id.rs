@@ -49,12 +49,15 @@ impl Id {
     /// A new id.
     pub fn new() -> Id {
         let (prefix, n) = NEXT.with(|c| {
-            let (prefix, n) = c.get().unwrap_or_else(seed);
+            let (prefix, n) = c.get().unwrap_or_else(|| {
+                let (prefix, n) = seed();
+                (hex16(prefix), n)
+            });
             c.set(Some((prefix, n.wrapping_add(1))));
             (prefix, n)
         });
         let mut bytes = [0; 32];
-        bytes[..16].copy_from_slice(&hex16(prefix));
+        bytes[..16].copy_from_slice(&prefix);
         bytes[16..].copy_from_slice(&hex16(n));
         Id::New(bytes)
     }
@@ -106,8 +109,9 @@ fn is_guid(b: &[u8]) -> bool {
 }
 
 thread_local! {
-    /// This thread's prefix and next counter value.
-    static NEXT: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+    /// This thread's prefix (as hex digits, written once) and next
+    /// counter value.
+    static NEXT: Cell<Option<([u8; 16], u64)>> = const { Cell::new(None) };
 }
 
 fn seed() -> (u64, u64) {

@@ -136,6 +136,33 @@ proptest! {
             prop_assert_eq!(idx.candidates(p), matching(&compiled, p), "{}", p);
         }
     }
+
+    /// A candidate the tree holds has its captures where its template
+    /// puts them: read by position, they are what the checked reading
+    /// (every literal compared) finds.
+    #[test]
+    fn a_held_candidates_captures_are_at_their_positions(
+        patterns in proptest::collection::vec(template(), 1..8),
+        paths in proptest::collection::vec(path(), 1..8),
+    ) {
+        use crate::policy::pattern::{segments, Segments};
+        let idx = index(&patterns);
+        for p in &paths {
+            let mut segs = Vec::new();
+            segments(p, &mut segs);
+            for rule in idx.candidates(p) {
+                let Some(steps) = Segments::of(&patterns[rule]) else { continue };
+                if !idx.holds(rule) {
+                    continue;
+                }
+                let mut checked = Vec::new();
+                prop_assert!(steps.captures_with(&segs, |v| checked.push(v)).is_some(), "{}", p);
+                let mut by_position = Vec::new();
+                steps.captures_of_match(&segs, |v| by_position.push(v));
+                prop_assert_eq!(by_position, checked, "{}", p);
+            }
+        }
+    }
 }
 
 /// A node with more literal children than are compared in turn is looked
