@@ -213,16 +213,40 @@ fn already_canonical(bytes: &[u8]) -> bool {
     if memchr::memchr(b'.', rest).is_some() {
         return canonical_with_dots(bytes);
     }
-    // Every byte stays raw, and no slash follows a slash (an empty
-    // segment); `bytes` starts with one.
-    let mut ok = true;
-    let mut slash = true;
-    for &b in rest {
-        let s = b == b'/';
-        ok &= PATH_RAW[usize::from(b)] & !(s & slash);
-        slash = s;
+    // Every byte stays raw (a fold: no branch per byte), and no slash
+    // follows a slash (an empty segment).
+    rest.iter()
+        .fold(true, |ok, &b| ok & PATH_RAW[usize::from(b)])
+        && !double_slash(bytes)
+}
+
+/// Whether `bytes` holds two slashes in a row, read eight bytes at a time.
+fn double_slash(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut words = bytes.chunks_exact(8);
+    // Bit 7 set when the word before ended in a slash.
+    let mut carry = 0u64;
+    for w in words.by_ref() {
+        let x = crate::ascii::word(w) ^ (ONES * u64::from(b'/'));
+        // Bit 7 of each byte that was a slash, exactly (no borrow between
+        // bytes: the low seven bits are added apart from the eighth).
+        let slash = !(((x & LOW7) + LOW7) | x) & !LOW7;
+        // Little-endian: the next byte's bit is eight higher.
+        if slash & (slash >> 8) != 0 || carry & slash & 0x80 != 0 {
+            return true;
+        }
+        carry = slash >> 56;
     }
-    ok
+    let mut prev = carry != 0;
+    for &b in words.remainder() {
+        let s = b == b'/';
+        if prev && s {
+            return true;
+        }
+        prev = s;
+    }
+    false
 }
 
 /// The bytes a canonical path holds raw, the slash included.

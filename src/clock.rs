@@ -15,10 +15,22 @@ const ANCHOR_LIFE: Duration = Duration::from_secs(1);
 
 thread_local! {
     static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+    /// The last reading converted, and its wall-clock time: a request's
+    /// answer (its `Date`) and its record convert the same reading.
+    static LAST: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
 }
 
 /// The wall-clock time at the monotonic reading `at`.
 pub fn wall(at: Instant) -> SystemTime {
+    if let Some((_, w)) = LAST.get().filter(|(i, _)| *i == at) {
+        return w;
+    }
+    let w = convert(at);
+    LAST.set(Some((at, w)));
+    w
+}
+
+fn convert(at: Instant) -> SystemTime {
     ANCHOR.with(|anchor| {
         let (i, w) = match anchor.get() {
             Some((i, w)) if at < i + ANCHOR_LIFE => (i, w),
@@ -59,6 +71,21 @@ mod tests {
             wall(later),
             SystemTime::now() + Duration::from_millis(200)
         ));
+    }
+
+    #[test]
+    fn a_reading_converted_again_gives_the_same_time() {
+        let now = Instant::now();
+        let first = wall(now);
+        // Even with the anchor moved meanwhile: one reading, one time.
+        ANCHOR.with(|a| a.set(Some((now, SystemTime::UNIX_EPOCH))));
+        assert_eq!(wall(now), first);
+        // Another reading is converted from the anchor.
+        let later = now + Duration::from_millis(1);
+        assert_eq!(
+            wall(later),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1)
+        );
     }
 
     #[test]

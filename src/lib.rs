@@ -73,7 +73,7 @@
 //! Imports point one way, downwards: commands → server → proxy → upstream
 //! → config → policy and telemetry → `tenant`, `canonical`, `head`,
 //! `deadline`, `oneshot`, `ascii`. The last six import nothing of the rest
-//! (`head` uses `ascii`); `policy` uses `head`, `tenant` and `ascii`;
+//! (`head` and `canonical` use `ascii`); `policy` uses `head`, `tenant` and `ascii`;
 //! `telemetry` uses `tenant` (records hold tenant ids) and `ascii`;
 //! `discovery` uses `tenant` and `oneshot`; `config` builds policy, tenant
 //! and telemetry types.

@@ -202,6 +202,37 @@ mod properties {
         proptest::collection::vec(piece, 0..12).prop_map(|v| format!("/{}", v.concat()))
     }
 
+    #[test]
+    fn a_double_slash_is_found_at_every_position() {
+        for len in 0..=20 {
+            for at in 0..len {
+                for second in [at + 1, at + 2] {
+                    let mut b = vec![b'a'; len];
+                    b[at] = b'/';
+                    if let Some(x) = b.get_mut(second) {
+                        *x = b'/';
+                    }
+                    let want = b.windows(2).any(|w| w == b"//");
+                    assert_eq!(double_slash(&b), want, "{:?}", String::from_utf8_lossy(&b));
+                }
+            }
+        }
+        // Bytes next to the slash in value (`.` 0x2e, `0` 0x30, 0xaf).
+        assert!(!double_slash(b"/./0/\xaf/./0/.0/"));
+        assert!(!double_slash(&[
+            b'/',
+            0xaf,
+            b'/',
+            0x2e,
+            b'/',
+            0x30,
+            b'/',
+            0xaf,
+            b'/',
+            0x2f ^ 0x80
+        ]));
+    }
+
     fn quick_agrees(raw: &str) -> Result<(), TestCaseError> {
         let quick = already_canonical(raw.as_bytes());
         let long = canonicalise(raw).is_ok_and(|p| p.as_str() == raw);

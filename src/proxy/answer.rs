@@ -6,7 +6,7 @@
 //! fast path copies them straight into its output buffer.
 
 use std::cell::RefCell;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
@@ -224,29 +224,30 @@ pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
 }
 
 thread_local! {
-    /// The `Date` value of the current second, per thread: formatting it
-    /// costs more than the rest of a small response head.
-    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+    /// The `Date` value of the current second, per thread, with the
+    /// second it is for (`[start, end)`): formatting it costs more than
+    /// the rest of a small response head, and two comparisons of a time
+    /// cost less than turning it into seconds.
+    static DATE: RefCell<(SystemTime, SystemTime, [u8; 29])> =
+        const { RefCell::new((UNIX_EPOCH, UNIX_EPOCH, [0; 29])) };
 }
 
 /// Appends `Date: now`, as hyper's server adds it to responses without one.
 pub fn date(out: &mut Vec<u8>, now: SystemTime) {
-    let secs = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     DATE.with(|d| {
         let mut d = d.borrow_mut();
-        if d.0 != secs {
+        if !(d.0 <= now && now < d.1) {
+            let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let text = httpdate::fmt_http_date(now);
-            if text.len() == 29 {
-                d.1.copy_from_slice(text.as_bytes());
-                d.0 = secs;
-            } else {
+            if text.len() != 29 {
                 field(out, b"date", text.as_bytes());
                 return;
             }
+            let start = UNIX_EPOCH + Duration::from_secs(secs);
+            *d = (start, start + Duration::from_secs(1), [0; 29]);
+            d.2.copy_from_slice(text.as_bytes());
         }
-        field(out, b"date", &d.1);
+        field(out, b"date", &d.2);
     });
 }
 
@@ -359,5 +360,31 @@ mod tests {
             fmt_u64(&mut b, 18_446_744_073_709_551_615),
             b"18446744073709551615"
         );
+    }
+
+    #[test]
+    fn the_date_is_the_second_of_each_time() {
+        let at = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(secs, nanos);
+        let written = |t: SystemTime| {
+            let mut out = Vec::new();
+            date(&mut out, t);
+            String::from_utf8(out).unwrap()
+        };
+        // Within one second, its start and its end; the next second; back
+        // to an earlier one (a clock step).
+        for t in [
+            at(1_700_000_000, 0),
+            at(1_700_000_000, 999_999_999),
+            at(1_700_000_001, 0),
+            at(1_700_000_000, 500),
+            at(1_600_000_000, 1),
+            at(1_700_000_001, 999_999_999),
+        ] {
+            assert_eq!(
+                written(t),
+                format!("date: {}\r\n", httpdate::fmt_http_date(t)),
+                "{t:?}"
+            );
+        }
     }
 }
