@@ -39,8 +39,8 @@
 //!
 //! Module map:
 //! - [`head`]: the protocol-neutral view of a request head.
-//! - [`ascii`]: ASCII-case-insensitive comparison a word at a time (routes,
-//!   methods, header names).
+//! - [`ascii`]: ASCII-case-insensitive comparison and byte search a word at
+//!   a time (routes, methods, header names, a path's slashes).
 //! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
 //! - [`clock`]: wall-clock time from one monotonic reading (`Date`, records).
 //! - [`interned`]: configuration names (regions, tenant sources) kept once.

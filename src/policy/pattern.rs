@@ -236,10 +236,11 @@ fn each_segment<'p>(path: &'p str, mut out: impl FnMut(&'p str)) {
         return;
     }
     let mut start = 1;
-    for i in memchr::memchr_iter(b'/', &b[1..end]).map(|i| i + 1) {
+    crate::ascii::each_position(&b[1..end], b'/', |i| {
+        let i = i + 1;
         out(&path[start..i]);
         start = i + 1;
-    }
+    });
     out(&path[start..end]);
 }
 
