@@ -127,10 +127,16 @@ where
     }
     let _open = Open(gauge);
     let mut force = shared.force.clone();
+    // Polled again only when the forced stop's registration fired
+    // (`Woken`): the task wakes once per request, and polling the `watch`
+    // each time takes its lock to learn nothing happened.
+    let forced = super::woken::Woken::new(async move {
+        let _ = force.wait_for(|f| *f).await;
+    });
     tokio::select! {
         biased;
         () = serve_http(io, conn, shared, watcher, h2) => {}
-        _ = force.wait_for(|f| *f) => {}
+        () = forced => {}
     }
 }
 

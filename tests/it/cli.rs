@@ -6,6 +6,7 @@ use crate::support::child::{config_for, run, Served};
 use crate::support::client::get;
 use http::Request;
 use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -374,6 +375,47 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     let reply = in_flight.await.unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "slow done");
+    let status = tokio::task::spawn_blocking(move || served.wait_exit())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A request still in flight when the drain timeout runs out is cut off:
+/// the process exits 0 well before the request would have finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_past_the_drain_timeout_cuts_off_what_is_left_and_exits_0() {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(
+        &config_for(&backend.url(), "[server]\ndrain_timeout = \"1s\""),
+        dir.path(),
+    );
+    let addr = served.addr;
+    // Far longer than the drain timeout and than `wait_exit`'s 30 s bound.
+    let in_flight = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /slow?ms=60000 HTTP/1.1\r\nhost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        // Ends when the proxy closes the connection.
+        let _ = s.read_to_end(&mut got).await;
+        got
+    });
+    backend.wait_arrivals(1).await;
+    served.signal("-TERM");
+    tokio::task::spawn_blocking({
+        let line = served.wait_log("drain timeout reached");
+        move || line
+    })
+    .await
+    .unwrap();
+    let got = in_flight.await.unwrap();
+    assert!(
+        !String::from_utf8_lossy(&got).contains("slow done"),
+        "{got:?}"
+    );
     let status = tokio::task::spawn_blocking(move || served.wait_exit())
         .await
         .unwrap();
