@@ -318,6 +318,26 @@ pub fn canonical_path(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
     canonicalise(raw)
 }
 
+/// [`canonical_path`] of a path whose every byte a request target holds
+/// plain on the pass-through codec (letters, digits, `-._~!$&'()*+,;=:@/%`,
+/// which its parse checked): of those, only `%`, `;`, dots and empty
+/// segments can make a path other than canonical, so one search for the
+/// three bytes and one for a double slash replace the look at each byte.
+pub fn canonical_plain_path(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
+    let bytes = raw.as_bytes();
+    debug_assert!(bytes.iter().all(|&b| PLAIN_PATH[usize::from(b)]), "{raw:?}");
+    if bytes.first() == Some(&b'/')
+        && memchr::memchr3(b'%', b';', b'.', bytes).is_none()
+        && !double_slash(bytes)
+    {
+        return Ok(CanonicalPath(Cow::Borrowed(raw)));
+    }
+    canonical_path(raw)
+}
+
+/// The bytes [`canonical_plain_path`] may be given.
+static PLAIN_PATH: [bool; 256] = byte_class(b"-._~!$&'()*+,;=:@/%");
+
 /// [`canonical_path`] the long way, segment by segment (`raw` starts
 /// with `/`).
 fn canonicalise(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
@@ -387,7 +407,11 @@ pub fn canonical_host(raw: &str) -> Cow<'_, str> {
         }
     };
     let host = host.trim_end_matches('.');
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+    // A fold, not `any`: no branch per byte (an uppercase host is rare).
+    if host
+        .bytes()
+        .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+    {
         Cow::Owned(host.to_ascii_lowercase())
     } else {
         Cow::Borrowed(host)

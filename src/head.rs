@@ -217,6 +217,10 @@ pub struct HeadView<'a> {
     pub fields: Fields<'a>,
     /// The fields every judgement reads.
     pub known: Known<'a>,
+    /// Whether every byte of the target is one the pass-through codec
+    /// accepts plain (letters, digits, `-._~!$&'()*+,;=:@/?%`): its parse
+    /// checked them, so the canonical check need not look at each again.
+    pub plain_target: bool,
 }
 
 impl<'a> HeadView<'a> {
@@ -235,10 +239,13 @@ impl<'a> HeadView<'a> {
                 + uri.authority().map_or(0, |a| a.as_str().len()),
             fields: Fields::Map(&parts.headers),
             known: Known::of(Fields::Map(&parts.headers)),
+            plain_target: false,
         }
     }
 
-    /// The view of an HTTP/1.1 origin-form head read in place.
+    /// The view of an HTTP/1.1 origin-form head read in place, as the
+    /// pass-through codec's parse accepted it (`target` holds only plain
+    /// bytes: see [`HeadView::plain_target`]).
     pub fn of_raw(
         method: &'a Method,
         target: &'a str,
@@ -261,6 +268,7 @@ impl<'a> HeadView<'a> {
             target_len: target.len(),
             fields: Fields::Raw(fields),
             known: Known::of(Fields::Raw(fields)),
+            plain_target: true,
         }
     }
 }

@@ -11,7 +11,7 @@
 use http::Version;
 
 use super::error::ProxyError;
-use crate::canonical::{canonical_path, CanonicalPath};
+use crate::canonical::{canonical_path, canonical_plain_path, CanonicalPath};
 use crate::config::Limits;
 use crate::head::{text, HeadView};
 
@@ -75,7 +75,11 @@ pub fn check<'v>(view: &HeadView<'v>, limits: &Limits) -> Result<Checked<'v>, Pr
         return Err(ProxyError::BadRequest("more than one Authorization header"));
     }
     let content_length = framing(view, limits)?;
-    let path = canonical_path(view.path)?;
+    let path = if view.plain_target {
+        canonical_plain_path(view.path)?
+    } else {
+        canonical_path(view.path)?
+    };
     let folded = crate::canonical::fold(path.as_str())?;
     let host = host(view)?;
     let upgrade = view.version == Version::HTTP_11
