@@ -394,23 +394,32 @@ fn canonicalise(raw: &str) -> Result<CanonicalPath<'_>, PathRejection> {
 /// The canonical form of a host: lowercase, without port and trailing dot
 /// (borrowed when that is what was sent).
 pub fn canonical_host(raw: &str) -> Cow<'_, str> {
-    let host = if let Some(rest) = raw.strip_prefix('[') {
+    let b = raw.as_bytes();
+    let end = if b.first() == Some(&b'[') {
         // IPv6 literal: keep the brackets, drop the port.
-        match rest.find(']') {
-            Some(end) => &raw[..end + 2],
-            None => raw,
+        match memchr::memchr(b']', b) {
+            Some(close) => close + 1,
+            None => b.len(),
         }
     } else {
-        match memchr::memrchr(b':', raw.as_bytes()) {
-            Some(at) if raw.as_bytes()[at + 1..].iter().all(u8::is_ascii_digit) => &raw[..at],
-            _ => raw,
+        // A port: the digits after the last colon (read from the end, one
+        // pass over the port only).
+        let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+        match b.len().checked_sub(digits + 1) {
+            Some(colon) if b[colon] == b':' => colon,
+            _ => b.len(),
         }
     };
-    let host = host.trim_end_matches('.');
+    let end = b[..end]
+        .iter()
+        .rposition(|&c| c != b'.')
+        .map_or(0, |last| last + 1);
+    // Every cut is next to an ASCII byte: a character boundary.
+    let host = raw.get(..end).unwrap_or(raw);
     // A fold, not `any`: no branch per byte (an uppercase host is rare).
     if host
         .bytes()
-        .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+        .fold(false, |upper, c| upper | c.is_ascii_uppercase())
     {
         Cow::Owned(host.to_ascii_lowercase())
     } else {

@@ -178,6 +178,33 @@ mod properties {
     use super::super::*;
     use proptest::prelude::*;
 
+    /// The host reading as first written (split at the last colon, trim
+    /// dots, lower): the one-pass reading must agree with it.
+    fn host_as_split(raw: &str) -> String {
+        let host = if let Some(rest) = raw.strip_prefix('[') {
+            match rest.find(']') {
+                Some(end) => &raw[..end + 2],
+                None => raw,
+            }
+        } else {
+            raw.rsplit_once(':').map_or(raw, |(h, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    raw
+                }
+            })
+        };
+        host.trim_end_matches('.').to_ascii_lowercase()
+    }
+
+    proptest! {
+        #[test]
+        fn hosts_read_as_split(raw in "[\\[\\]:.aZ0-9é]{0,12}") {
+            prop_assert_eq!(canonical_host(&raw).into_owned(), host_as_split(&raw), "{:?}", raw);
+        }
+    }
+
     /// Paths built from the pieces that make canonicalisation hard.
     fn tricky_path() -> impl Strategy<Value = String> {
         let piece = prop_oneof![

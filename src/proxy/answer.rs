@@ -208,6 +208,8 @@ impl From<Id> for Value<'_> {
 
 /// Appends a header field line.
 pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    // One capacity check for the four pieces.
+    out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -216,6 +218,23 @@ pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// Appends the status line.
 pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
+    // The statuses the policy answers with, written whole.
+    let whole: &[u8] = match status.as_u16() {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
+        302 => b"HTTP/1.1 302 Found\r\n",
+        303 => b"HTTP/1.1 303 See Other\r\n",
+        307 => b"HTTP/1.1 307 Temporary Redirect\r\n",
+        308 => b"HTTP/1.1 308 Permanent Redirect\r\n",
+        403 => b"HTTP/1.1 403 Forbidden\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        451 => b"HTTP/1.1 451 Unavailable For Legal Reasons\r\n",
+        _ => b"",
+    };
+    if !whole.is_empty() {
+        out.extend_from_slice(whole);
+        return;
+    }
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -385,6 +404,23 @@ mod tests {
                 format!("date: {}\r\n", httpdate::fmt_http_date(t)),
                 "{t:?}"
             );
+        }
+    }
+
+    #[test]
+    fn whole_status_lines_are_the_ones_written_in_parts() {
+        for code in 100..600u16 {
+            let Ok(status) = StatusCode::from_u16(code) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            status_line(&mut out, status);
+            let want = format!(
+                "HTTP/1.1 {} {}\r\n",
+                status.as_str(),
+                status.canonical_reason().unwrap_or("")
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), want);
         }
     }
 }
