@@ -9,7 +9,7 @@ const INLINE: usize = 5;
 /// Rule indexes, in rule order once [`Candidates::sort_dedup`] ran.
 #[derive(Debug, Clone)]
 pub enum Candidates {
-    /// Up to [`INLINE`] indexes (rule sets are far below `u32::MAX`).
+    /// Up to five indexes (rule sets are far below `u32::MAX`).
     Few(u8, [u32; INLINE]),
     /// More.
     Many(Vec<usize>),
