@@ -159,6 +159,15 @@ pub struct Known<'a> {
 impl<'a> Known<'a> {
     /// Reads `fields` once.
     pub fn of(fields: Fields<'a>) -> Known<'a> {
+        // One loop per kind of fields: a `FieldIter` would choose the kind
+        // again for every field.
+        match fields {
+            Fields::Map(m) => Known::of_pairs(m.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))),
+            Fields::Raw(r) => Known::of_pairs(r.iter().map(|h| (h.name, h.value))),
+        }
+    }
+
+    fn of_pairs(fields: impl Iterator<Item = (&'a str, &'a [u8])>) -> Known<'a> {
         fn first<'a>(slot: &mut Option<&'a [u8]>, v: &'a [u8]) {
             slot.get_or_insert(v);
         }
@@ -170,7 +179,7 @@ impl<'a> Known<'a> {
             }
         }
         let mut k = Known::default();
-        for (name, value) in fields.iter() {
+        for (name, value) in fields {
             k.count += 1;
             k.size += name.len() + value.len() + 4;
             let is = |known: &str| crate::ascii::eq_lowercase(name.as_bytes(), known.as_bytes());

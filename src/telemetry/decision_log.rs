@@ -360,3 +360,37 @@ async fn write_loop(
         let _ = f.flush().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::filter::Filter;
+    use crate::telemetry::testing::raw;
+
+    /// Past the ring's size, the newest records stay, in order, each as it
+    /// was recorded, whether a live feed held some of the old ones or not.
+    #[test]
+    fn the_ring_keeps_the_newest_records_whoever_holds_the_old_ones() {
+        let log = DecisionLog::disabled();
+        let at = std::time::SystemTime::now();
+        let total = RECENT + RECENT / 2;
+        let mut feed = None;
+        for i in 0..total {
+            // A live feed for a stretch of the run holds records too.
+            if i == RECENT / 4 {
+                feed = log.console().subscribe();
+                assert!(feed.is_some());
+            }
+            if i == RECENT / 2 {
+                feed = None;
+            }
+            let r = raw(at, None, "deny", None, &format!("/r/{i}"));
+            assert!(log.record(r).is_none());
+        }
+        drop(feed);
+        let kept = log.recent(usize::MAX, &Filter::default());
+        let targets: Vec<String> = kept.iter().map(|r| r.target.clone()).collect();
+        let want: Vec<String> = (total - RECENT..total).map(|i| format!("/r/{i}")).collect();
+        assert_eq!(targets, want);
+    }
+}

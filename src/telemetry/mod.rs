@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod pseudonym;
 pub mod record;
 pub mod sharded;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod throttle;
 
 use std::io::IsTerminal;

@@ -1,68 +1,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::telemetry::id::Id;
-use crate::telemetry::pseudonym::Pseudonymizer;
-use crate::telemetry::record::{ClientAddress, Local, Recorder, RuleFacts, Texts};
-use crate::tenant::TenantId;
 
-/// The rules the records below name, by index.
-const CREATE: u32 = 0;
-const LICENSES: u32 = 1;
-
-fn recorder() -> Arc<Local> {
-    static RECORDER: std::sync::OnceLock<Arc<Local>> = std::sync::OnceLock::new();
-    let rule = |id: &str, mode: &'static str| RuleFacts {
-        id: id.into(),
-        mode,
-        route: None,
-        portal: Some("https://portal.microsoftazure.de".into()),
-    };
-    RECORDER
-        .get_or_init(|| {
-            Arc::new(Local(Arc::new(Recorder {
-                pseudonyms: Pseudonymizer::new(b"k"),
-                client_address: ClientAddress::Omit,
-                user_collections: Vec::new(),
-                generation: 1,
-                config_hash: String::new(),
-                known_hosts: Default::default(),
-                rules: vec![
-                    rule("germany-customer-user-create", "enforce"),
-                    rule("germany-license-read", "report-only"),
-                ],
-            })))
-        })
-        .clone()
-}
-
-fn record(
-    at: SystemTime,
-    rule: Option<u32>,
-    action: &'static str,
-    tenant: Option<&str>,
-) -> Arc<RawRecord> {
-    Arc::new(RawRecord {
-        at,
-        decision_id: Id::new(),
-        request_id: Id::new(),
-        rule,
-        action,
-        status: 403,
-        reason: None,
-        method: http::Method::POST,
-        texts: Texts::new(None, None, "/", None),
-        tenant: tenant.and_then(|t| TenantId::parse(t).ok()),
-        tenant_source: None,
-        region: None,
-        region_source: None,
-        users: Vec::new(),
-        peer: [127, 0, 0, 1].into(),
-        protocol: "HTTP/1.1",
-        duration_ms: 0.1,
-        recorder: recorder(),
-    })
-}
+use crate::telemetry::testing::{record, CREATE, LICENSES};
 
 const DE: &str = "0a1b2c3d-0000-4000-8000-00000000de01";
 
