@@ -80,34 +80,31 @@ pub fn each_position(hay: &[u8], needle: u8, mut f: impl FnMut(usize)) {
 /// answer as `a.eq_ignore_ascii_case(b)`.
 #[inline]
 pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut x = a.chunks_exact(8);
-    let mut y = b.chunks_exact(8);
-    for (p, q) in x.by_ref().zip(y.by_ref()) {
-        if lower8(word(p)) != lower8(word(q)) {
-            return false;
-        }
-    }
-    lower8(word(x.remainder())) == lower8(word(y.remainder()))
+    eq_words(a, b, lower8)
 }
 
 /// Whether `a` equals `lower`, a text already in ASCII lowercase, with
 /// `a`'s ASCII letters folded.
 #[inline]
 pub fn eq_lowercase(a: &[u8], lower: &[u8]) -> bool {
-    if a.len() != lower.len() {
+    eq_words(a, lower, |w| w)
+}
+
+/// Whether `a` and `b` are the same length and each word of `a`, lowered,
+/// equals the same word of `b` taken through `b_word`.
+#[inline]
+fn eq_words(a: &[u8], b: &[u8], b_word: impl Fn(u64) -> u64) -> bool {
+    if a.len() != b.len() {
         return false;
     }
     let mut x = a.chunks_exact(8);
-    let mut y = lower.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
     for (p, q) in x.by_ref().zip(y.by_ref()) {
-        if lower8(word(p)) != word(q) {
+        if lower8(word(p)) != b_word(word(q)) {
             return false;
         }
     }
-    lower8(word(x.remainder())) == word(y.remainder())
+    lower8(word(x.remainder())) == b_word(word(y.remainder()))
 }
 
 #[cfg(test)]

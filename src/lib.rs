@@ -41,6 +41,7 @@
 //! - [`head`]: the protocol-neutral view of a request head.
 //! - [`ascii`]: ASCII-case-insensitive comparison and byte search a word at
 //!   a time (routes, methods, header names, a path's slashes).
+//! - [`slices`]: sorting and deduplicating a slice in place.
 //! - [`deadline`]: a timer that costs nothing to move (connections, bodies).
 //! - [`clock`]: wall-clock time from one monotonic reading (`Date`, records).
 //! - [`interned`]: configuration names (regions, tenant sources) kept once.
@@ -72,8 +73,9 @@
 //!
 //! Imports point one way, downwards: commands → server → proxy → upstream
 //! → config → policy and telemetry → `tenant`, `canonical`, `head`,
-//! `deadline`, `oneshot`, `ascii`. The last six import nothing of the rest
-//! (`head` and `canonical` use `ascii`); `policy` uses `head`, `tenant` and `ascii`;
+//! `deadline`, `oneshot`, `ascii`, `slices`. The last seven import nothing
+//! of the rest (`head` and `canonical` use `ascii`, `tenant` uses
+//! `slices`); `policy` uses `head`, `tenant`, `ascii` and `slices`;
 //! `telemetry` uses `tenant` (records hold tenant ids) and `ascii`;
 //! `discovery` uses `tenant` and `oneshot`; `config` builds policy, tenant
 //! and telemetry types.
@@ -95,6 +97,7 @@ pub mod oneshot;
 pub mod policy;
 pub mod proxy;
 pub mod server;
+pub mod slices;
 pub mod telemetry;
 pub mod tenant;
 pub mod upstream;

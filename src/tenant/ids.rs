@@ -80,16 +80,7 @@ impl Ids {
     /// Sorts the ids and drops repeats.
     pub fn sort_dedup(&mut self) {
         let len = self.len;
-        let ids = &mut self.as_room()[..len];
-        ids.sort_unstable();
-        let mut kept = 0;
-        for i in 0..ids.len() {
-            if i == 0 || ids[i] != ids[kept - 1] {
-                ids[kept] = ids[i];
-                kept += 1;
-            }
-        }
-        self.len = kept;
+        self.len = crate::slices::sort_dedup(&mut self.as_room()[..len]);
     }
 
     /// Number of ids.

@@ -59,15 +59,7 @@ impl Candidates {
     pub fn sort_dedup(&mut self) {
         match self {
             Candidates::Few(n, at) => {
-                let held = &mut at[..usize::from(*n)];
-                held.sort_unstable();
-                let mut kept = 0;
-                for i in 0..held.len() {
-                    if kept == 0 || held[i] != held[kept - 1] {
-                        held[kept] = held[i];
-                        kept += 1;
-                    }
-                }
+                let kept = crate::slices::sort_dedup(&mut at[..usize::from(*n)]);
                 // `kept` <= `n`, which fits a `u8`.
                 *n = u8::try_from(kept).unwrap_or(*n);
             }
