@@ -49,20 +49,25 @@ pub fn word(b: &[u8]) -> u64 {
     w
 }
 
+/// Bit 7 set in each byte of `w` that equals `needle`, exactly: the low
+/// seven bits are added apart from the eighth, so nothing borrows from a
+/// neighbouring byte. Little-endian: byte `i` of the text is bit `8i + 7`.
+#[inline]
+pub fn matches(w: u64, needle: u8) -> u64 {
+    const LOW7: u64 = !HIGH;
+    let x = w ^ (ONES * u64::from(needle));
+    !(((x & LOW7) + LOW7) | x) & HIGH
+}
+
 /// Calls `f` with the position of each `needle` in `hay`, in order, eight
 /// bytes at a time: for a short text (a path's slashes) cheaper than a
 /// vectorised search restarted after each hit.
 #[inline]
 pub fn each_position(hay: &[u8], needle: u8, mut f: impl FnMut(usize)) {
-    const LOW7: u64 = !HIGH;
-    let pattern = ONES * u64::from(needle);
     let mut words = hay.chunks_exact(8);
     let mut base = 0;
     for w in words.by_ref() {
-        let x = word(w) ^ pattern;
-        // Bit 7 of each byte equal to `needle`, exactly: the low seven
-        // bits are added apart from the eighth, so nothing borrows.
-        let mut hits = !(((x & LOW7) + LOW7) | x) & HIGH;
+        let mut hits = matches(word(w), needle);
         while hits != 0 {
             f(base + (hits.trailing_zeros() / 8) as usize);
             hits &= hits - 1;

@@ -222,16 +222,12 @@ fn already_canonical(bytes: &[u8]) -> bool {
 
 /// Whether `bytes` holds two slashes in a row, read eight bytes at a time.
 fn double_slash(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    use crate::ascii::{matches, word};
     let mut words = bytes.chunks_exact(8);
     // Bit 7 set when the word before ended in a slash.
     let mut carry = 0u64;
     for w in words.by_ref() {
-        let x = crate::ascii::word(w) ^ (ONES * u64::from(b'/'));
-        // Bit 7 of each byte that was a slash, exactly (no borrow between
-        // bytes: the low seven bits are added apart from the eighth).
-        let slash = !(((x & LOW7) + LOW7) | x) & !LOW7;
+        let slash = matches(word(w), b'/');
         // Little-endian: the next byte's bit is eight higher.
         if slash & (slash >> 8) != 0 || carry & slash & 0x80 != 0 {
             return true;
