@@ -248,3 +248,75 @@ async fn absolute_form_with_matching_host_is_forwarded_in_origin_form() {
     assert_eq!(seen.uri, "/echo?q=1");
     assert_eq!(seen.headers["host"], "portal.example");
 }
+
+/// Writes `bytes` to `s` in pieces of `size`, each flushed and a moment
+/// apart, so that the proxy reads a head in several reads (it may still
+/// read several pieces at once: what it answers must not depend on that).
+/// Stops at the first failed write (the proxy closed the connection).
+async fn in_pieces(s: &mut tokio::net::TcpStream, bytes: &[u8], size: usize) {
+    use tokio::io::AsyncWriteExt;
+    for piece in bytes.chunks(size) {
+        if s.write_all(piece).await.is_err() || s.flush().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_head_that_arrives_in_pieces_is_judged_once_it_is_whole() {
+    use crate::policy::{DE, GLOBAL};
+    use crate::support::client::read_response;
+    let backend = Backend::start().await;
+    let proxy = ProxyBuilder::new(&backend.url())
+        .germany()
+        .section("[limits]\nmax_uri_bytes = 200\nmax_header_bytes = 2048")
+        .start()
+        .await;
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    // Forwarded, its body in the same piece as the head's end.
+    let post = format!(
+        "POST /v1/customers/{GLOBAL}/users HTTP/1.1\r\nHost: p\r\n\
+         Content-Type: application/json\r\nContent-Length: 5\r\n\r\nhello"
+    );
+    in_pieces(&mut s, post.as_bytes(), 7).await;
+    let reply = read_response(&mut s).await;
+    assert_eq!(status_of(&reply), 200, "{reply}");
+    let seen = backend.only();
+    assert_eq!(seen.uri, format!("/v1/customers/{GLOBAL}/users"));
+    assert_eq!(&seen.body[..], b"hello");
+    // Intercepted, on the same connection, its head split inside the
+    // tenant id and inside the final CRLF.
+    let delete = format!(
+        "DELETE /v1/customers/{DE}/directoryroles/r1/usermembers/u1 HTTP/1.1\r\n\
+         Host: p\r\nAccept: application/json\r\n\r\n"
+    );
+    in_pieces(&mut s, delete.as_bytes(), 5).await;
+    let reply = read_response(&mut s).await;
+    assert_local(&reply, 403);
+    assert_eq!(
+        backend.seen().len(),
+        1,
+        "the intercepted request reached the backend"
+    );
+    // A head that does not end within the bound on a head's bytes
+    // (`Limits::max_head_bytes`: 12,688 here), in pieces: 431.
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let big = format!("GET / HTTP/1.1\r\nHost: p\r\nX-Big: {}", "b".repeat(16_000));
+    in_pieces(&mut s, big.as_bytes(), 2048).await;
+    assert_local(&read_response(&mut s).await, 431);
+    // A byte that no head may hold, in a later piece than the start: 400.
+    for bad in [&b"Ho\0st: p\r\n\r\n"[..], b"Host: p\r\nX: a\x01b\r\n\r\n"] {
+        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        in_pieces(&mut s, b"GET / HTTP/1.1\r\n", 64).await;
+        in_pieces(&mut s, bad, 4).await;
+        assert_local(&read_response(&mut s).await, 400);
+    }
+    assert_eq!(
+        backend.seen().len(),
+        1,
+        "a refused head reached the backend"
+    );
+}

@@ -38,7 +38,6 @@ use bytes::{Buf, BytesMut};
 use http::Method;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use self::head::Parse;
 use super::account::{Cause, Finished};
 use super::answer::Answer;
 use super::inspect::{self, Inspected};
@@ -403,66 +402,60 @@ impl Proxy {
         if !client.discard().await {
             return Next::Close;
         }
-        loop {
-            if head_ends(&client.buf) {
-                break;
-            }
-            // The parse's room (2 KiB) ends with this statement: kept
-            // across the read below, it would be part of every task.
-            let parsed = match head::parse_request(&client.buf, &mut head::room()) {
-                Parse::Head(..) => break,
-                Parse::Other => return Next::Handoff,
-                Parse::Invalid => Some(ProxyError::BadRequest("malformed request head")),
-                Parse::Partial if client.buf.len() > self.judge.limits().max_head_bytes() => {
-                    Some(ProxyError::HeadersTooLarge("request head too large"))
-                }
-                Parse::Partial => None,
+        // The head is parsed where it is judged (`take`): a head that is
+        // not complete yet comes back as `Partial`, and the loop reads on.
+        // The parse's room and the method live in one turn of the loop;
+        // nothing of them is kept across the read.
+        let served = loop {
+            // The head's fields and its method, on the heap and here: the
+            // judgement borrows them. Nothing else of the request is kept
+            // in this future (it is part of every connection's task):
+            // `take` judges in plain code and hands back an answer to
+            // write, or the boxed future that serves the rest.
+            let mut room = Box::new(head::room());
+            let mut method = Method::GET;
+            // Taken apart in this statement: the step's type borrows the
+            // connection, which the answer's write below needs.
+            let done = match self.take(&client.buf, &mut room, &mut method, &mut client.conn) {
+                Step::Serve(serve) => Done::Served(serve.await),
+                Step::Done(done) => done,
             };
-            let Some(refused) = parsed else {
-                if client.read_more().await == Idle::Gone {
-                    return Next::Close;
-                }
-                continue;
-            };
-            return Box::pin(self.refuse(&mut client.conn, refused)).await;
-        }
-        // The head's fields and its method, on the heap and here: the
-        // judgement borrows them. Nothing else of the request is kept in
-        // this future (it is part of every connection's task): `take`
-        // judges in plain code and hands back an answer to write, or the
-        // boxed future that serves the rest.
-        let mut room = Box::new(head::room());
-        let mut method = Method::GET;
-        // Taken apart in this statement: the step's type borrows the
-        // connection, which the answer's write below needs.
-        let done = match self.take(&client.buf, &mut room, &mut method, &mut client.conn) {
-            Step::Serve(serve) => Done::Served(serve.await),
-            Step::Done(done) => done,
-        };
-        let served = match done {
-            Done::Served(served) => served,
-            Done::Handoff => return Next::Handoff,
-            Done::Refuse(refused) => {
-                return Box::pin(self.refuse(&mut client.conn, refused)).await;
-            }
-            Done::Answer {
-                used,
-                next,
-                cut_short,
-                wait,
-            } => {
-                let next = match client.conn.write_out().await {
-                    Ok(()) => next,
-                    Err(e) => {
-                        cut_short.log(&method, &e);
-                        Next::Close
+            let served = match done {
+                Done::Served(served) => served,
+                Done::Partial => {
+                    if client.buf.len() > self.judge.limits().max_head_bytes() {
+                        let refused = ProxyError::HeadersTooLarge("request head too large");
+                        return Box::pin(self.refuse(&mut client.conn, refused)).await;
                     }
-                };
-                if let Some(wait) = wait {
-                    wait.await;
+                    if client.read_more().await == Idle::Gone {
+                        return Next::Close;
+                    }
+                    continue;
                 }
-                Served { used, next }
-            }
+                Done::Handoff => return Next::Handoff,
+                Done::Refuse(refused) => {
+                    return Box::pin(self.refuse(&mut client.conn, refused)).await;
+                }
+                Done::Answer {
+                    used,
+                    next,
+                    cut_short,
+                    wait,
+                } => {
+                    let next = match client.conn.write_out().await {
+                        Ok(()) => next,
+                        Err(e) => {
+                            cut_short.log(&method, &e);
+                            Next::Close
+                        }
+                    };
+                    if let Some(wait) = wait {
+                        wait.await;
+                    }
+                    Served { used, next }
+                }
+            };
+            break served;
         };
         client.buf.advance(served.used.min(client.buf.len()));
         if !client.conn.ahead.is_empty() {
@@ -774,17 +767,6 @@ async fn read_body<I: AsyncRead + Unpin>(
         }
     }
     Ok(())
-}
-
-/// Whether `buf` holds the end of a head (an empty CRLF line); a quick
-/// look before the parse (a vectorised search: a head followed by its
-/// body is common). Heads that end otherwise are found by parsing.
-fn head_ends(buf: &[u8]) -> bool {
-    // The searcher is built once: `memmem::find` builds one per call,
-    // which costs more than the search.
-    static END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
-    buf.ends_with(b"\r\n\r\n") || END.find(buf).is_some()
 }
 
 /// Leaves room to read a request head into: 4 KiB to start with (most

@@ -97,6 +97,8 @@ pub(super) enum Done<'j> {
         cut_short: CutShort,
         wait: Option<Wait<'j>>,
     },
+    /// A head that is not complete yet: read on.
+    Partial,
     /// A head this codec leaves to hyper.
     Handoff,
     /// A head that cannot be read.
@@ -135,7 +137,8 @@ impl Proxy {
         let (req, head_len) = match head::parse_request(buf, room) {
             Parse::Head(req, len) => (req, len),
             Parse::Other => return Step::Done(Done::Handoff),
-            Parse::Invalid | Parse::Partial => {
+            Parse::Partial => return Step::Done(Done::Partial),
+            Parse::Invalid => {
                 let refused = ProxyError::BadRequest("malformed request head");
                 return Step::Done(Done::Refuse(refused));
             }
