@@ -83,21 +83,23 @@ pub fn each_position(hay: &[u8], needle: u8, mut f: impl FnMut(usize)) {
 
 /// Whether `a` and `b` are equal when ASCII letters are folded: the same
 /// answer as `a.eq_ignore_ascii_case(b)`.
-#[inline]
+#[inline(always)]
 pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
     eq_words(a, b, lower8)
 }
 
 /// Whether `a` equals `lower`, a text already in ASCII lowercase, with
 /// `a`'s ASCII letters folded.
-#[inline]
+#[inline(always)]
 pub fn eq_lowercase(a: &[u8], lower: &[u8]) -> bool {
     eq_words(a, lower, |w| w)
 }
 
 /// Whether `a` and `b` are the same length and each word of `a`, lowered,
 /// equals the same word of `b` taken through `b_word`.
-#[inline]
+// Always inlined: called out of line, the call costs as much as a short
+// name's comparison.
+#[inline(always)]
 fn eq_words(a: &[u8], b: &[u8], b_word: impl Fn(u64) -> u64) -> bool {
     if a.len() != b.len() {
         return false;

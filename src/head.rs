@@ -115,8 +115,9 @@ impl<'a> Iterator for Values<'a, '_> {
     fn next(&mut self) -> Option<&'a [u8]> {
         match self {
             Values::Map(i) => i.next().map(http::HeaderValue::as_bytes),
+            // `name` is a `HeaderName`'s text: lowercase.
             Values::Raw(i, name) => i
-                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .find(|h| crate::ascii::eq_lowercase(h.name.as_bytes(), name.as_bytes()))
                 .map(|h| h.value),
         }
     }

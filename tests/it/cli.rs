@@ -331,6 +331,22 @@ fn usage_errors_exit_64_and_help_exits_0() {
     }
 }
 
+/// The binary links mimalloc, which replaces `malloc` for the whole
+/// process (main.rs): asked to, it reports itself at start.
+#[test]
+fn the_binary_allocates_with_mimalloc() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+    let out = std::process::Command::new(crate::support::child::bin())
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mimalloc: v2."), "{stderr}");
+}
+
 #[test]
 fn serve_with_bad_config_exits_64_and_busy_port_exits_1() {
     let dir = tempfile::tempdir().unwrap();
