@@ -5,7 +5,7 @@
 //! Everything above the codecs (intake, canonicalisation, tenant, policy,
 //! rendering, the rewrite plan) reads a request through [`HeadView`] and its
 //! [`Fields`], so there is one judgement whichever codec read the bytes.
-//! This module is a leaf: it imports nothing of the crate.
+//! This module imports nothing of the crate but [`crate::ascii`].
 
 use http::header::{HeaderMap, HeaderName};
 use http::{Method, Version};
@@ -62,9 +62,110 @@ impl<'a> Fields<'a> {
 
     /// Whether a `Connection` field lists `token` (any case).
     pub fn connection_lists(&self, token: &str) -> bool {
-        self.get_all(&http::header::CONNECTION)
-            .flat_map(|v| v.split(|&b| b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        lists(self.get_all(&http::header::CONNECTION), token)
+    }
+
+    /// The values of `name`, which a walk over these fields
+    /// ([`Marks::of`]) saw as `seen`: without another walk unless the name
+    /// is repeated.
+    pub fn marked<'n>(&self, seen: Seen<'a>, name: &'n HeaderName) -> Values<'a, 'n> {
+        match seen {
+            Seen::Absent => Values::One(None),
+            Seen::One(v) => Values::One(Some(v)),
+            Seen::Many => self.get_all(name),
+        }
+    }
+}
+
+/// Whether the comma-separated `values` list `token` (any case).
+pub fn lists<'a>(values: impl Iterator<Item = &'a [u8]>, token: &str) -> bool {
+    values
+        .flat_map(|v| v.split(|&b| b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// How often a walk over a message's fields saw one name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// Not at all.
+    #[default]
+    Absent,
+    /// Once, with this value.
+    One(&'a [u8]),
+    /// More than once: [`Fields::marked`] reads them all.
+    Many,
+}
+
+impl<'a> Seen<'a> {
+    fn add(&mut self, value: &'a [u8]) {
+        *self = match self {
+            Seen::Absent => Seen::One(value),
+            _ => Seen::Many,
+        };
+    }
+
+    /// Whether the name was seen.
+    pub fn present(&self) -> bool {
+        *self != Seen::Absent
+    }
+}
+
+/// The fields that a message's framing, hop-by-hop removal and `Via`
+/// read, found in one walk over its fields (each lookup by name would walk
+/// them again): for a response, read when it is parsed and again when it
+/// is rewritten.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Marks<'a> {
+    /// `Connection`.
+    pub connection: Seen<'a>,
+    /// `Transfer-Encoding`.
+    pub transfer_encoding: Seen<'a>,
+    /// `Content-Length`.
+    pub content_length: Seen<'a>,
+    /// `Via`.
+    pub via: Seen<'a>,
+    /// `Date`.
+    pub date: Seen<'a>,
+}
+
+impl<'a> Marks<'a> {
+    /// The marks of `fields`, in one walk.
+    pub fn of(fields: Fields<'a>) -> Marks<'a> {
+        use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, VIA};
+        let mut m = Marks::default();
+        match fields {
+            Fields::Raw(raw) => {
+                for h in raw {
+                    let name = h.name.as_bytes();
+                    let is = |known: &HeaderName| {
+                        crate::ascii::eq_lowercase(name, known.as_str().as_bytes())
+                    };
+                    let slot = match name.len() {
+                        3 if is(&VIA) => &mut m.via,
+                        4 if is(&DATE) => &mut m.date,
+                        10 if is(&CONNECTION) => &mut m.connection,
+                        14 if is(&CONTENT_LENGTH) => &mut m.content_length,
+                        17 if is(&TRANSFER_ENCODING) => &mut m.transfer_encoding,
+                        _ => continue,
+                    };
+                    slot.add(h.value);
+                }
+            }
+            Fields::Map(map) => {
+                for (slot, name) in [
+                    (&mut m.connection, &CONNECTION),
+                    (&mut m.transfer_encoding, &TRANSFER_ENCODING),
+                    (&mut m.content_length, &CONTENT_LENGTH),
+                    (&mut m.via, &VIA),
+                    (&mut m.date, &DATE),
+                ] {
+                    for v in map.get_all(name) {
+                        slot.add(v.as_bytes());
+                    }
+                }
+            }
+        }
+        m
     }
 }
 
@@ -107,6 +208,8 @@ pub enum Values<'a, 'n> {
     Map(http::header::ValueIter<'a, http::HeaderValue>),
     /// Over httparse fields, with the name looked for.
     Raw(std::slice::Iter<'a, httparse::Header<'a>>, &'n str),
+    /// The one value a walk found ([`Fields::marked`]), then none.
+    One(Option<&'a [u8]>),
 }
 
 impl<'a> Iterator for Values<'a, '_> {
@@ -119,6 +222,7 @@ impl<'a> Iterator for Values<'a, '_> {
             Values::Raw(i, name) => i
                 .find(|h| crate::ascii::eq_lowercase(h.name.as_bytes(), name.as_bytes()))
                 .map(|h| h.value),
+            Values::One(v) => v.take(),
         }
     }
 }
@@ -343,6 +447,53 @@ mod tests {
                 .ok()
                 .and_then(|h| h.to_str().ok().map(str::to_owned));
             assert_eq!(text(v).map(str::to_owned), by_http, "{v:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// What a walk marks reads as every lookup by name would, for
+        /// both kinds of fields: absent, once, repeated, in any case, next
+        /// to names of the same length.
+        #[test]
+        fn marked_values_are_the_values_of_a_lookup(
+            fields in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "Connection", "connection", "CONNECTION", "connectio_", "Via", "vIa",
+                        "vib", "Date", "date", "dat3", "Content-Length", "content-lengtH",
+                        "Content-Lengtx", "Transfer-Encoding", "transfer-encodinG",
+                        "transfer-encodinh", "X-Other",
+                    ]),
+                    "[a-z0-9 ,]{0,8}",
+                ),
+                0..8,
+            )
+        ) {
+            let raw: Vec<httparse::Header<'_>> = fields
+                .iter()
+                .map(|(n, v)| httparse::Header { name: n, value: v.as_bytes() })
+                .collect();
+            let mut map = HeaderMap::new();
+            for (n, v) in &fields {
+                map.append(
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            for f in [Fields::Raw(&raw), Fields::Map(&map)] {
+                let m = Marks::of(f);
+                for (seen, name) in [
+                    (m.connection, header::CONNECTION),
+                    (m.transfer_encoding, header::TRANSFER_ENCODING),
+                    (m.content_length, header::CONTENT_LENGTH),
+                    (m.via, header::VIA),
+                    (m.date, header::DATE),
+                ] {
+                    let want: Vec<&[u8]> = f.get_all(&name).collect();
+                    proptest::prop_assert_eq!(f.marked(seen, &name).collect::<Vec<_>>(), want.clone());
+                    proptest::prop_assert_eq!(seen.present(), !want.is_empty());
+                }
+            }
         }
     }
 }

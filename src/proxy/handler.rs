@@ -25,7 +25,7 @@ use super::judge::{Facts, Judgement, Plan};
 use super::pass::head::{framing, Framing};
 use super::request_id::Id;
 use super::{local, tunnel, ConnInfo, Proxy, ProxyError};
-use crate::head::{Fields, HeadView};
+use crate::head::{Fields, HeadView, Marks};
 use crate::policy::BodyView;
 use crate::upstream::body::ForwardBody;
 use crate::upstream::headers::{rewrite_request, rewrite_response, rewrite_switch};
@@ -208,7 +208,8 @@ impl Proxy {
         // The one framing rule of both codecs: what two parties could read
         // differently is a 502, and the connection (its lease dropped
         // unreleased) is not reused.
-        let framing = match framing(resp.status(), Fields::Map(resp.headers()), head_request) {
+        let fields = Fields::Map(resp.headers());
+        let framing = match framing(resp.status(), fields, &Marks::of(fields), head_request) {
             Ok(f) => f,
             Err(e) => {
                 trail.cause = Some(RelayError::BadResponse(e));
@@ -234,7 +235,8 @@ impl Proxy {
             }
         }
         let mut headers = HeaderMap::with_capacity(rparts.headers.len() + 2);
-        rewrite_response(Fields::Map(&rparts.headers), rid, &mut headers);
+        let fields = Fields::Map(&rparts.headers);
+        rewrite_response(fields, &Marks::of(fields), rid, &mut headers);
         rparts.headers = headers;
         let watch = (!body.is_end_stream()).then(|| {
             BodyWatch::new(

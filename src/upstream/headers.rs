@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::head::Fields;
+use crate::head::{Fields, Marks};
 
 /// Headers that belong to one connection and are never forwarded
 /// (RFC 9110 §7.6.1), plus `Expect`: the proxy answers `100-continue` to its
@@ -89,12 +89,12 @@ enum Listed<'a> {
 const FEW_TOKENS: usize = 8;
 
 impl<'a> Hops<'a> {
-    /// The hop-by-hop fields of `fields`.
-    pub fn of(fields: Fields<'a>) -> Self {
+    /// The hop-by-hop fields of `fields`, whose walk found `marks`.
+    pub fn of(fields: Fields<'a>, marks: &Marks<'a>) -> Self {
         let mut few: [&[u8]; FEW_TOKENS] = [&[]; FEW_TOKENS];
         let mut n = 0;
         let tokens = fields
-            .get_all(&header::CONNECTION)
+            .marked(marks.connection, &header::CONNECTION)
             .flat_map(|v| v.split(|&b| b == b','))
             .map(<[u8]>::trim_ascii)
             .filter(|t| !t.is_empty());
@@ -229,7 +229,8 @@ pub fn rewrite_request(fields: Fields<'_>, rw: &RequestRewrite<'_>, sink: &mut i
     // A trusted peer's X-Forwarded-Proto/-Host stay as they were sent.
     let keep_proto = values.proto.is_none();
     let keep_host = values.host == HostValue::Keep;
-    let hops = Hops::of(fields);
+    let marks = Marks::of(fields);
+    let hops = Hops::of(fields, &marks);
     for (name, value) in fields.iter() {
         let rewritten = of_length(REWRITTEN_LENGTHS, name.len())
             && REWRITTEN.iter().any(|r| name.eq_ignore_ascii_case(r));
@@ -249,7 +250,7 @@ pub fn rewrite_request(fields: Fields<'_>, rw: &RequestRewrite<'_>, sink: &mut i
         sink.field("x-forwarded-host", h.as_bytes());
     }
     sink.field("forwarded", values.forwarded.as_bytes());
-    via_and_request_id(fields, rw.via, rw.request_id, sink);
+    via_and_request_id(fields, &marks, rw.via, rw.request_id, sink);
     if let Some(protocol) = rw.upgrade {
         sink.field("upgrade", protocol);
         sink.field("connection", b"upgrade");
@@ -258,9 +259,15 @@ pub fn rewrite_request(fields: Fields<'_>, rw: &RequestRewrite<'_>, sink: &mut i
 
 /// The one response rewrite, for both codecs: the upstream's fields less
 /// hop-by-hop ones (and those `Connection` names), `Via` extended,
-/// `X-Request-Id` set. Framing fields are the codec's to add.
-pub fn rewrite_response(fields: Fields<'_>, request_id: &[u8], sink: &mut impl Sink) {
-    let hops = Hops::of(fields);
+/// `X-Request-Id` set. Framing fields are the codec's to add. `marks` are
+/// those of `fields` ([`Marks::of`]).
+pub fn rewrite_response<'a>(
+    fields: Fields<'a>,
+    marks: &Marks<'a>,
+    request_id: &[u8],
+    sink: &mut impl Sink,
+) {
+    let hops = Hops::of(fields, marks);
     for (name, value) in fields.iter() {
         if hops.contains(name)
             || name.eq_ignore_ascii_case("via")
@@ -270,7 +277,8 @@ pub fn rewrite_response(fields: Fields<'_>, request_id: &[u8], sink: &mut impl S
         }
         sink.field(name, value);
     }
-    via_and_request_id(fields, via_token(http::Version::HTTP_11), request_id, sink);
+    let ours = via_token(http::Version::HTTP_11);
+    via_and_request_id(fields, marks, ours, request_id, sink);
 }
 
 /// The head of a `101 Switching Protocols` answer: every field stays (the
@@ -282,12 +290,19 @@ pub fn rewrite_switch(fields: Fields<'_>, request_id: &[u8], sink: &mut impl Sin
             sink.field(name, value);
         }
     }
-    via_and_request_id(fields, via_token(http::Version::HTTP_11), request_id, sink);
+    let ours = via_token(http::Version::HTTP_11);
+    via_and_request_id(fields, &Marks::of(fields), ours, request_id, sink);
 }
 
 /// `Via` (the peer's entries, then `ours`, one field) and `X-Request-Id`.
-fn via_and_request_id(fields: Fields<'_>, ours: &str, request_id: &[u8], sink: &mut impl Sink) {
-    match join_values(fields.get_all(&header::VIA)) {
+fn via_and_request_id<'a>(
+    fields: Fields<'a>,
+    marks: &Marks<'a>,
+    ours: &str,
+    request_id: &[u8],
+    sink: &mut impl Sink,
+) {
+    match join_values(fields.marked(marks.via, &header::VIA)) {
         Some(mut via) => {
             via.push_str(", ");
             via.push_str(ours);

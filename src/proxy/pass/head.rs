@@ -16,7 +16,7 @@ use std::mem::MaybeUninit;
 use http::header::{self, HeaderName};
 use http::StatusCode;
 
-use crate::head::Fields;
+use crate::head::{lists, Fields, Marks};
 use crate::proxy::answer::{date, status_line};
 pub use crate::proxy::failure::BadResponse;
 use crate::upstream::headers::rewrite_response;
@@ -128,14 +128,16 @@ pub enum Framing {
 /// A response head read in place.
 #[derive(Debug)]
 pub struct ResponseHead<'h, 'b> {
-    /// Status and fields, as the upstream sent them.
-    pub response: httparse::Response<'h, 'b>,
+    /// The fields, as the upstream sent them.
+    pub fields: &'h [httparse::Header<'b>],
     /// The status.
     pub status: StatusCode,
     /// How the body is delimited.
     pub framing: Framing,
     /// Whether the upstream keeps the connection open afterwards.
     pub keep_alive: bool,
+    /// The fields its framing and rewrite read, found in one walk.
+    pub marks: Marks<'h>,
 }
 
 /// Parses a response head at the start of `buf`; `head_request` says the
@@ -157,16 +159,24 @@ pub fn parse_response<'h, 'b>(
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(BadResponse::Syntax)?;
-    let framing = framing(status, Fields::Raw(resp.headers), head_request)?;
-    let keep_alive = resp.version == Some(1)
-        && !Fields::Raw(resp.headers).connection_lists("close")
+    let version = resp.version;
+    let headers: &'h [httparse::Header<'b>] = &*std::mem::take(&mut resp.headers);
+    let fields = Fields::Raw(headers);
+    let marks = Marks::of(fields);
+    let framing = framing(status, fields, &marks, head_request)?;
+    let keep_alive = version == Some(1)
+        && !lists(
+            fields.marked(marks.connection, &header::CONNECTION),
+            "close",
+        )
         && framing != Framing::Close;
     Ok(Some((
         ResponseHead {
-            response: resp,
+            fields: headers,
             status,
             framing,
             keep_alive,
+            marks,
         },
         len,
     )))
@@ -174,10 +184,12 @@ pub fn parse_response<'h, 'b>(
 
 /// How the body of a response is delimited (RFC 9112 §6.3), refusing what
 /// two parties could read differently: the one rule for both codecs (on
-/// hyper's path over the fields hyper's client parsed).
-pub fn framing(
+/// hyper's path over the fields hyper's client parsed). `marks` are those
+/// of `fields` ([`Marks::of`]).
+pub fn framing<'a>(
     status: StatusCode,
-    fields: Fields<'_>,
+    fields: Fields<'a>,
+    marks: &Marks<'a>,
     head_request: bool,
 ) -> Result<Framing, BadResponse> {
     if head_request
@@ -187,8 +199,8 @@ pub fn framing(
     {
         return Ok(Framing::Empty);
     }
-    let mut codings = fields.get_all(&header::TRANSFER_ENCODING);
-    let mut lengths = fields.get_all(&header::CONTENT_LENGTH);
+    let mut codings = fields.marked(marks.transfer_encoding, &header::TRANSFER_ENCODING);
+    let mut lengths = fields.marked(marks.content_length, &header::CONTENT_LENGTH);
     if let Some(te) = codings.next() {
         let chunked = te.trim_ascii().eq_ignore_ascii_case(b"chunked");
         if !chunked || codings.next().is_some() || lengths.next().is_some() {
@@ -230,16 +242,16 @@ pub fn write_response(
     rid: &[u8],
     keep_alive: bool,
 ) {
-    let fields: &[httparse::Header<'_>] = head.response.headers;
+    let fields = head.fields;
     status_line(out, head.status);
-    rewrite_response(Fields::Raw(fields), rid, out);
+    rewrite_response(Fields::Raw(fields), &head.marks, rid, out);
     if head.framing == Framing::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     if !keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
     }
-    if !fields.iter().any(|h| is(h, &header::DATE)) {
+    if !head.marks.date.present() {
         date(out, std::time::SystemTime::now());
     }
     out.extend_from_slice(b"\r\n");
