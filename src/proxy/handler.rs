@@ -208,15 +208,17 @@ impl Proxy {
         // The one framing rule of both codecs: what two parties could read
         // differently is a 502, and the connection (its lease dropped
         // unreleased) is not reused.
-        let fields = Fields::Map(resp.headers());
-        let framing = match framing(resp.status(), fields, &Marks::of(fields), head_request) {
+        // One walk over the fields serves the framing and the rewrite.
+        let (mut rparts, mut body) = resp.into_parts();
+        let fields = Fields::Map(&rparts.headers);
+        let marks = Marks::of(fields);
+        let framing = match framing(rparts.status, fields, &marks, head_request) {
             Ok(f) => f,
             Err(e) => {
                 trail.cause = Some(RelayError::BadResponse(e));
                 return Err(ProxyError::Upstream(UpstreamFailure::Protocol));
             }
         };
-        let (mut rparts, mut body) = resp.into_parts();
         // A chunked body's head goes out with its first bytes: a malformed
         // first chunk is still a 502 with a body, on every protocol.
         let mut first = None;
@@ -235,8 +237,7 @@ impl Proxy {
             }
         }
         let mut headers = HeaderMap::with_capacity(rparts.headers.len() + 2);
-        let fields = Fields::Map(&rparts.headers);
-        rewrite_response(fields, &Marks::of(fields), rid, &mut headers);
+        rewrite_response(fields, &marks, rid, &mut headers);
         rparts.headers = headers;
         let watch = (!body.is_end_stream()).then(|| {
             BodyWatch::new(
