@@ -69,7 +69,7 @@ impl Proxy {
             user_agent: user_agent.as_ref().map(|v| v.as_bytes()),
             peer: conn.peer.ip(),
             request_id: &request_id,
-            facts: trail.facts,
+            facts: &mut trail.facts,
             outcome: result.as_ref().map(|r| r.status().as_u16()),
             cause: trail.cause.as_ref().map(|e| Cause {
                 side: e.side(),

@@ -241,10 +241,7 @@ impl Judge {
     {
         let request_id = Id::for_request(view.known.request_id);
         let mut facts = Facts::default();
-        let plan = match self.evaluate(view, conn, &request_id, &mut facts) {
-            Ok(plan) => plan,
-            Err(e) => Plan::Reject(e),
-        };
+        let plan = self.evaluate(view, conn, &request_id, &mut facts);
         Judgement {
             request_id,
             plan,
@@ -400,13 +397,18 @@ impl Judge {
         conn: &ConnInfo,
         request_id: &Id,
         facts: &mut Facts<'j>,
-    ) -> Result<Plan<'j, 'v>, ProxyError>
+    ) -> Plan<'j, 'v>
     where
         'j: 'v,
     {
-        let checked = intake::check(view, &self.limits)?;
+        // A plan, not a `Result`: the plan is a few hundred bytes, and
+        // each wrapping would copy it.
+        let checked = match intake::check(view, &self.limits) {
+            Ok(checked) => checked,
+            Err(e) => return Plan::Reject(e),
+        };
         if self.rules.rules().is_empty() {
-            return Ok(Plan::Forward(self.forward(view, checked, conn, request_id)));
+            return Plan::Forward(self.forward(view, checked, conn, request_id));
         }
         let host = checked.host.map(canonical_host);
         let bearer_tid = if self.rules.needs_bearer_tid() {
@@ -417,9 +419,14 @@ impl Judge {
         let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
         let seen = self.seen(&[]);
         let evaluation =
-            self.rules
-                .evaluate(&req, BodyView::NotRead, self.regions(seen.as_ref()))?;
-        Ok(match evaluation {
+            match self
+                .rules
+                .evaluate(&req, BodyView::NotRead, self.regions(seen.as_ref()))
+            {
+                Ok(evaluation) => evaluation,
+                Err(e) => return Plan::Reject(e.into()),
+            };
+        match evaluation {
             Evaluation::NeedBody(resume) | Evaluation::NeedRegion(resume) => Pending {
                 request_id: request_id.clone(),
                 resume,
@@ -432,7 +439,7 @@ impl Judge {
             Evaluation::Decided(d) => {
                 self.conclude(d, view, checked, host, conn, request_id, facts)
             }
-        })
+        }
     }
 
     /// The plan for a decided request, and its facts.

@@ -489,7 +489,7 @@ impl Proxy {
             user_agent: None,
             peer: conn.info.peer.ip(),
             request_id: &request_id,
-            facts: Default::default(),
+            facts: &mut Default::default(),
             outcome: Err(&err),
             cause: None,
         });
@@ -584,7 +584,7 @@ impl Proxy {
         let Judgement {
             request_id,
             plan,
-            facts,
+            mut facts,
         } = judgement;
         let head_only = *method == Method::HEAD;
         // Body bytes of this request in `buf` (also when the body was read
@@ -712,7 +712,7 @@ impl Proxy {
             user_agent: view.known.user_agent,
             peer: info.peer.ip(),
             request_id: &request_id,
-            facts,
+            facts: &mut facts,
             outcome: outcome.as_ref().copied(),
             cause,
         });

@@ -20,7 +20,7 @@ use super::{Conn, Next, RelayError, Served, DISCARD_MAX};
 use crate::head::HeadView;
 use crate::proxy::account::{Finished, Wait};
 use crate::proxy::answer::Answer;
-use crate::proxy::judge::{Facts, Judgement, Plan};
+use crate::proxy::judge::{Facts, Plan};
 use crate::proxy::request_id::Id;
 use crate::proxy::Proxy;
 use crate::proxy::ProxyError;
@@ -105,6 +105,14 @@ pub(super) enum Done<'j> {
     Refuse(ProxyError),
 }
 
+/// An answer rendered and accounted by [`Proxy::answer_now`].
+struct Answered<'j> {
+    used: usize,
+    next: Next,
+    status: u16,
+    wait: Option<Wait<'j>>,
+}
+
 /// What the log says of an answer the client did not take.
 pub(super) struct CutShort {
     request_id: Id,
@@ -158,18 +166,33 @@ impl Proxy {
         *method = parsed;
         let method: &'f Method = method;
         let view = HeadView::of_raw(method, target, headers);
-        match self.judge.decide(&view, &conn.info) {
-            Judgement {
-                request_id,
-                plan: Plan::Answer(answer),
-                facts,
-            } => Step::Done(self.answer_now(
-                buf, head_len, &view, &answer, request_id, facts, start, conn,
-            )),
-            judgement => Step::Serve(crate::proxy::boxed(|| {
+        // Kept whole and borrowed from: the judgement is a few hundred
+        // bytes, and taking it apart would copy them.
+        let mut judgement = self.judge.decide(&view, &conn.info);
+        let Plan::Answer(answer) = &judgement.plan else {
+            return Step::Serve(crate::proxy::boxed(|| {
                 self.serve(buf, head_len, view, judgement, start, conn)
-            })),
-        }
+            }));
+        };
+        let answered = self.answer_now(
+            buf,
+            head_len,
+            &view,
+            answer,
+            &judgement.request_id,
+            &mut judgement.facts,
+            start,
+            conn,
+        );
+        Step::Done(Done::Answer {
+            used: answered.used,
+            next: answered.next,
+            cut_short: CutShort {
+                request_id: judgement.request_id,
+                status: answered.status,
+            },
+            wait: answered.wait,
+        })
     }
 
     /// Renders and accounts the policy's `answer` to the request whose
@@ -181,11 +204,11 @@ impl Proxy {
         head_len: usize,
         view: &HeadView<'_>,
         answer: &Answer<'_>,
-        request_id: Id,
-        facts: Facts<'j>,
+        request_id: &Id,
+        facts: &mut Facts<'j>,
         start: Instant,
         conn: &mut Conn<I>,
-    ) -> Done<'j> {
+    ) -> Answered<'j> {
         let framing = RequestFraming::of(view, &buf[head_len..], conn);
         let unread = framing.unread();
         let close = framing.closes_after_answer(unread);
@@ -200,15 +223,15 @@ impl Proxy {
             target: view.target,
             user_agent: view.known.user_agent,
             peer: conn.info.peer.ip(),
-            request_id: &request_id,
+            request_id,
             facts,
             outcome: Ok(status),
             cause: None,
         });
-        Done::Answer {
+        Answered {
             used: head_len + framing.in_buf,
             next: if close { Next::Close } else { Next::KeepAlive },
-            cut_short: CutShort { request_id, status },
+            status,
             wait,
         }
     }
