@@ -22,7 +22,11 @@ pub struct Answer<'a> {
     /// Fields every answer of its kind sends, compiled once; they come
     /// before `fields`.
     pub preset: Option<&'a Preset>,
-    /// Header fields (lowercase names), in order.
+    /// `X-Request-Id` and `X-Portalgate-Decision-Id` of a policy answer,
+    /// sent after the preset: held here rather than in `fields`, so that
+    /// the common answer allocates nothing for its fields.
+    pub ids: Option<(Id, Id)>,
+    /// Further header fields (lowercase names), in order.
     pub fields: Vec<(&'static str, Value<'a>)>,
     /// The body.
     pub body: Vec<u8>,
@@ -37,23 +41,26 @@ impl<'a> Answer<'a> {
         Answer {
             status,
             preset: None,
+            ids: None,
             fields: Vec::with_capacity(12),
             body,
             close: false,
         }
     }
 
-    /// An answer that starts with `preset`'s fields; room for `more`.
+    /// An answer that starts with `preset`'s fields and the request and
+    /// decision ids.
     pub fn preset(
         status: StatusCode,
         preset: &'a Preset,
         body: Vec<u8>,
-        more: usize,
+        ids: (Id, Id),
     ) -> Answer<'a> {
         Answer {
             status,
             preset: Some(preset),
-            fields: Vec::with_capacity(more),
+            ids: Some(ids),
+            fields: Vec::new(),
             body,
             close: false,
         }
@@ -68,8 +75,18 @@ impl<'a> Answer<'a> {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
         let preset = preset.iter().map(|(n, v)| (*n, &v[..]));
+        let ids = self.ids.iter().flat_map(|(r, d)| {
+            [
+                ("x-request-id", r.as_bytes()),
+                ("x-portalgate-decision-id", d.as_bytes()),
+            ]
+        });
         let own = self.fields.iter().map(|(n, v)| (*n, v.as_ref()));
-        preset.chain(own).find(|(n, _)| *n == name).map(|(_, v)| v)
+        preset
+            .chain(ids)
+            .chain(own)
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
     }
 
     /// Appends the answer as HTTP/1.1: status line, fields,
@@ -85,6 +102,10 @@ impl<'a> Answer<'a> {
         status_line(out, self.status);
         if let Some(p) = self.preset {
             out.extend_from_slice(&p.http1);
+        }
+        if let Some((request, decision)) = &self.ids {
+            field(out, b"x-request-id", request.as_bytes());
+            field(out, b"x-portalgate-decision-id", decision.as_bytes());
         }
         for (name, value) in &self.fields {
             field(out, name.as_bytes(), value.as_ref());
@@ -112,13 +133,19 @@ impl<'a> Answer<'a> {
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
         let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
-        h.reserve(preset.len() + self.fields.len() + 1);
+        h.reserve(preset.len() + 2 + self.fields.len() + 1);
         for (name, value) in preset {
             if let Ok(v) = HeaderValue::from_bytes(value) {
                 h.append(HeaderName::from_static(name), v);
             }
         }
-        for (name, value) in self.fields {
+        let ids = self.ids.into_iter().flat_map(|(r, d)| {
+            [
+                ("x-request-id", Value::Id(r)),
+                ("x-portalgate-decision-id", Value::Id(d)),
+            ]
+        });
+        for (name, value) in ids.chain(self.fields) {
             let value = match value {
                 Value::Owned(v) => bytes::Bytes::from(v),
                 other => bytes::Bytes::copy_from_slice(other.as_ref()),
@@ -358,17 +385,31 @@ mod tests {
             ("content-type", b"text/plain"[..].into()),
             ("vary", b"Accept"[..].into()),
         ]);
-        let mut a = Answer::preset(StatusCode::GONE, &preset, b"gone\n".to_vec(), 1);
-        a.field("x-request-id", b"abc".to_vec());
+        let ids = (Id::for_request(Some(b"abc")), Id::for_request(Some(b"d1")));
+        let mut a = Answer::preset(StatusCode::GONE, &preset, b"gone\n".to_vec(), ids);
+        a.field("ms-requestid", b"m1".to_vec());
         assert_eq!(a.get("vary"), Some(&b"Accept"[..]));
         assert_eq!(a.get("x-request-id"), Some(&b"abc"[..]));
+        assert_eq!(a.get("x-portalgate-decision-id"), Some(&b"d1"[..]));
+        assert_eq!(a.get("ms-requestid"), Some(&b"m1"[..]));
         let mut out = Vec::new();
         a.write_http1(&mut out, false, true, SystemTime::now());
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("HTTP/1.1 410 Gone\r\ncontent-type: text/plain\r\nvary: Accept\r\nx-request-id: abc\r\ncontent-length: 5\r\n"), "{text}");
+        assert!(text.starts_with("HTTP/1.1 410 Gone\r\ncontent-type: text/plain\r\nvary: Accept\r\nx-request-id: abc\r\nx-portalgate-decision-id: d1\r\nms-requestid: m1\r\ncontent-length: 5\r\n"), "{text}");
         let resp = a.into_response();
         let names: Vec<&str> = resp.headers().keys().map(|n| n.as_str()).collect();
-        assert_eq!(names, ["content-type", "vary", "x-request-id"]);
+        assert_eq!(
+            names,
+            [
+                "content-type",
+                "vary",
+                "x-request-id",
+                "x-portalgate-decision-id",
+                "ms-requestid"
+            ]
+        );
+        // Ids stay out of HTTP/2's header table in this form too.
+        assert!(resp.headers()["x-portalgate-decision-id"].is_sensitive());
     }
 
     #[test]

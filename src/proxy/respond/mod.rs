@@ -118,24 +118,23 @@ impl Answers {
             .map(|rule| {
                 // `X-Portalgate-Rule`, when the id is a valid header value.
                 let rule_header = HeaderValue::from_str(&rule.id).ok();
+                let fixed: Option<Option<Box<[u8]>>> =
+                    fixed_target(&rule.action).map(|t| valid_field(t).then(|| t.as_bytes().into()));
+                let location = fixed.as_ref().and_then(|f| f.as_deref());
                 let mut bodies = Vec::with_capacity(VARIANTS.len() * LANGS.len());
                 for variant in VARIANTS {
                     for lang in LANGS {
                         let (content_type, body) = render(&rule.id, &rule.action, variant, lang);
-                        let preset = preset(content_type, rule_header.as_ref(), lang);
+                        let preset = preset(content_type, rule_header.as_ref(), lang, location);
                         bodies.push((preset, Template::parse(&body, escaper(variant))));
                     }
                 }
-                RuleAnswers {
-                    bodies,
-                    fixed: fixed_target(&rule.action)
-                        .map(|t| valid_field(t).then(|| t.as_bytes().into())),
-                }
+                RuleAnswers { bodies, fixed }
             })
             .collect();
         Answers {
             rules,
-            fallback: preset("text/plain; charset=utf-8", None, Lang::En),
+            fallback: preset("text/plain; charset=utf-8", None, Lang::En, None),
         }
     }
 
@@ -190,17 +189,16 @@ impl Answers {
             }
             None => &self.fallback,
         };
-        // Room for the fields below.
-        let mut a = Answer::preset(status, preset, body, 5);
+        // Ids are held inline (no allocation for the ones made here).
+        let ids = (ctx.request_id.clone(), ctx.decision_id.clone());
+        let mut a = Answer::preset(status, preset, body, ids);
+        // A fixed target is in the preset (see `preset`).
         match (fixed, location.filter(|t| valid_field(t))) {
-            (Some(Some(target)), _) => a.field("location", &target[..]),
+            (Some(_), _) => {}
             (_, Some(Cow::Borrowed(target))) => a.field("location", target.as_bytes()),
             (_, Some(Cow::Owned(target))) => a.field("location", target.into_bytes()),
             _ => {}
         }
-        // Ids are held inline (no allocation for the ones made here).
-        a.field("x-request-id", ctx.request_id.clone());
-        a.field("x-portalgate-decision-id", ctx.decision_id.clone());
         if let Some(v) = ctx.ms_request_id {
             a.field("ms-requestid", v.to_vec());
         }
@@ -211,8 +209,14 @@ impl Answers {
     }
 }
 
-/// The fields every answer in `content_type` and `lang` sends.
-fn preset(content_type: &str, rule: Option<&HeaderValue>, lang: Lang) -> Preset {
+/// The fields every answer in `content_type` and `lang` sends, with a
+/// redirect's `location` when it is the same for every request.
+fn preset(
+    content_type: &str,
+    rule: Option<&HeaderValue>,
+    lang: Lang,
+    location: Option<&[u8]>,
+) -> Preset {
     let mut fields: Vec<(&'static str, Box<[u8]>)> =
         vec![("content-type", content_type.as_bytes().into())];
     if let Some(rule) = rule {
@@ -223,6 +227,9 @@ fn preset(content_type: &str, rule: Option<&HeaderValue>, lang: Lang) -> Preset 
         ("vary", b"Accept, Accept-Language"[..].into()),
         ("content-language", lang.tag().as_bytes().into()),
     ]);
+    if let Some(location) = location {
+        fields.push(("location", location.into()));
+    }
     Preset::new(fields)
 }
 
