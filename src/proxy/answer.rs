@@ -75,18 +75,22 @@ impl<'a> Answer<'a> {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
         let preset = preset.iter().map(|(n, v)| (*n, &v[..]));
-        let ids = self.ids.iter().flat_map(|(r, d)| {
-            [
-                ("x-request-id", r.as_bytes()),
-                ("x-portalgate-decision-id", d.as_bytes()),
-            ]
-        });
         let own = self.fields.iter().map(|(n, v)| (*n, v.as_ref()));
         preset
-            .chain(ids)
+            .chain(self.id_fields())
             .chain(own)
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v)
+    }
+
+    /// The request and decision id fields of a policy answer.
+    fn id_fields(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        self.ids.iter().flat_map(|(request, decision)| {
+            [
+                (REQUEST_ID, request.as_bytes()),
+                (DECISION_ID, decision.as_bytes()),
+            ]
+        })
     }
 
     /// Appends the answer as HTTP/1.1: status line, fields,
@@ -103,9 +107,11 @@ impl<'a> Answer<'a> {
         if let Some(p) = self.preset {
             out.extend_from_slice(&p.http1);
         }
+        // Written one by one rather than through `id_fields`: the iterator
+        // costs this hot path more than the two lines it would save.
         if let Some((request, decision)) = &self.ids {
-            field(out, b"x-request-id", request.as_bytes());
-            field(out, b"x-portalgate-decision-id", decision.as_bytes());
+            field(out, REQUEST_ID.as_bytes(), request.as_bytes());
+            field(out, DECISION_ID.as_bytes(), decision.as_bytes());
         }
         for (name, value) in &self.fields {
             field(out, name.as_bytes(), value.as_ref());
@@ -128,8 +134,9 @@ impl<'a> Answer<'a> {
 
     /// The answer as a response for hyper; `Connection: close` when the
     /// connection must close.
-    pub fn into_response(self) -> Response<ProxyBody> {
-        let mut resp = Response::new(ProxyBody::local(self.body));
+    pub fn into_response(mut self) -> Response<ProxyBody> {
+        let body = std::mem::take(&mut self.body);
+        let mut resp = Response::new(ProxyBody::local(body));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
         let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
@@ -139,28 +146,31 @@ impl<'a> Answer<'a> {
                 h.append(HeaderName::from_static(name), v);
             }
         }
-        let ids = self.ids.into_iter().flat_map(|(r, d)| {
-            [
-                ("x-request-id", Value::Id(r)),
-                ("x-portalgate-decision-id", Value::Id(d)),
-            ]
-        });
-        for (name, value) in ids.chain(self.fields) {
+        for (name, value) in self.id_fields() {
+            append_field(h, name, bytes::Bytes::copy_from_slice(value));
+        }
+        for (name, value) in self.fields {
             let value = match value {
                 Value::Owned(v) => bytes::Bytes::from(v),
                 other => bytes::Bytes::copy_from_slice(other.as_ref()),
             };
-            if let Ok(mut v) = HeaderValue::from_maybe_shared(value) {
-                // Ids differ on every response: never put in HTTP/2's header
-                // table, where each would evict a useful entry.
-                v.set_sensitive(ONCE.contains(&name));
-                h.append(HeaderName::from_static(name), v);
-            }
+            append_field(h, name, value);
         }
         if self.close {
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+/// Appends a field of an answer to hyper's map (a value that is not a valid
+/// field value is left out, as the compiled answers never hold one).
+fn append_field(h: &mut http::HeaderMap, name: &'static str, value: bytes::Bytes) {
+    if let Ok(mut v) = HeaderValue::from_maybe_shared(value) {
+        // Ids differ on every response: never put in HTTP/2's header
+        // table, where each would evict a useful entry.
+        v.set_sensitive(ONCE.contains(&name));
+        h.append(HeaderName::from_static(name), v);
     }
 }
 
@@ -186,13 +196,13 @@ impl Preset {
     }
 }
 
+/// The request id field of an answer.
+const REQUEST_ID: &str = "x-request-id";
+/// The decision id field of a policy answer.
+const DECISION_ID: &str = "x-portalgate-decision-id";
+
 /// Fields whose values are new on every response.
-const ONCE: [&str; 4] = [
-    "x-request-id",
-    "x-portalgate-decision-id",
-    "ms-requestid",
-    "ms-correlationid",
-];
+const ONCE: [&str; 4] = [REQUEST_ID, DECISION_ID, "ms-requestid", "ms-correlationid"];
 
 /// A field value: borrowed from the compiled answers, owned, or an id.
 #[derive(Debug, Clone, PartialEq, Eq)]

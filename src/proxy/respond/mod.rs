@@ -77,12 +77,14 @@ const LANGS: [Lang; 3] = [Lang::En, Lang::De, Lang::Fr];
 /// The compiled answers of one rule.
 struct RuleAnswers {
     /// The fixed fields (`Content-Type`, `X-Portalgate-Rule`, caching,
-    /// `Content-Language`) and the body, by variant and language.
+    /// `Content-Language`, a fixed `Location`) and the body, by variant
+    /// and language.
     bodies: Vec<(Preset, Template)>,
-    /// A redirect's target when it has no placeholders: written into the
-    /// bodies when they are compiled, and sent as `Location` (`None` when
-    /// it is not a valid field value) without a look per request.
-    fixed: Option<Option<Box<[u8]>>>,
+    /// A redirect whose target has no placeholders: the target is written
+    /// into the bodies and (when it is a valid field value) into the
+    /// presets as `Location` when they are compiled, so nothing is filled
+    /// per request.
+    fixed: bool,
 }
 
 impl RuleAnswers {
@@ -118,9 +120,8 @@ impl Answers {
             .map(|rule| {
                 // `X-Portalgate-Rule`, when the id is a valid header value.
                 let rule_header = HeaderValue::from_str(&rule.id).ok();
-                let fixed: Option<Option<Box<[u8]>>> =
-                    fixed_target(&rule.action).map(|t| valid_field(t).then(|| t.as_bytes().into()));
-                let location = fixed.as_ref().and_then(|f| f.as_deref());
+                let fixed = fixed_target(&rule.action);
+                let location = fixed.filter(|t| valid_field(t)).map(str::as_bytes);
                 let mut bodies = Vec::with_capacity(VARIANTS.len() * LANGS.len());
                 for variant in VARIANTS {
                     for lang in LANGS {
@@ -129,7 +130,10 @@ impl Answers {
                         bodies.push((preset, Template::parse(&body, escaper(variant))));
                     }
                 }
-                RuleAnswers { bodies, fixed }
+                RuleAnswers {
+                    bodies,
+                    fixed: fixed.is_some(),
+                }
             })
             .collect();
         Answers {
@@ -144,7 +148,7 @@ impl Answers {
         let prefs = Prefs::of(ctx.accept);
         let format = prefs.format();
         let compiled = self.rules.get(m.index);
-        let fixed = compiled.and_then(|c| c.fixed.as_ref());
+        let fixed = compiled.is_some_and(|c| c.fixed);
         let (status, variant, location) = match &m.rule.action {
             Action::Explain { json, status, .. } => {
                 let variant = match format {
@@ -165,8 +169,8 @@ impl Answers {
                     Method::GET | Method::HEAD | Method::POST => StatusCode::SEE_OTHER,
                     _ => StatusCode::TEMPORARY_REDIRECT,
                 });
-                // A fixed target is in the bodies already.
-                let location = fixed.is_none().then(|| fill(location, m));
+                // A fixed target is in the bodies and the preset already.
+                let location = (!fixed).then(|| fill(location, m));
                 (status, variant_of(format), location)
             }
             Action::Deny { status } => (*status, variant_of(format), None),
@@ -192,12 +196,10 @@ impl Answers {
         // Ids are held inline (no allocation for the ones made here).
         let ids = (ctx.request_id.clone(), ctx.decision_id.clone());
         let mut a = Answer::preset(status, preset, body, ids);
-        // A fixed target is in the preset (see `preset`).
-        match (fixed, location.filter(|t| valid_field(t))) {
-            (Some(_), _) => {}
-            (_, Some(Cow::Borrowed(target))) => a.field("location", target.as_bytes()),
-            (_, Some(Cow::Owned(target))) => a.field("location", target.into_bytes()),
-            _ => {}
+        match location.filter(|t| valid_field(t)) {
+            Some(Cow::Borrowed(target)) => a.field("location", target.as_bytes()),
+            Some(Cow::Owned(target)) => a.field("location", target.into_bytes()),
+            None => {}
         }
         if let Some(v) = ctx.ms_request_id {
             a.field("ms-requestid", v.to_vec());
