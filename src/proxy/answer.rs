@@ -2,9 +2,13 @@
 //! one protocol-neutral value: written as HTTP/1.1 bytes by the
 //! pass-through codec, or turned into a hyper response for hyper's.
 //!
-//! Field values borrow from the compiled answers where they can, so the
-//! fast path copies them straight into its output buffer.
+//! Field values borrow from the compiled answers where they can, and a
+//! compiled body is filled as it is written ([`Body::Holes`]), so the fast
+//! path copies both straight into its output buffer.
 
+pub mod template;
+
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +17,7 @@ use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
 use super::request_id::Id;
+use template::{Template, Values};
 
 /// A complete local response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +34,7 @@ pub struct Answer<'a> {
     /// Further header fields (lowercase names), in order.
     pub fields: Vec<(&'static str, Value<'a>)>,
     /// The body.
-    pub body: Vec<u8>,
+    pub body: Body<'a>,
     /// The connection must close after this answer: the request's framing
     /// cannot be trusted (400, 431).
     pub close: bool,
@@ -37,13 +42,13 @@ pub struct Answer<'a> {
 
 impl<'a> Answer<'a> {
     /// An answer with no fields yet.
-    pub fn new(status: StatusCode, body: Vec<u8>) -> Answer<'a> {
+    pub fn new(status: StatusCode, body: impl Into<Body<'a>>) -> Answer<'a> {
         Answer {
             status,
             preset: None,
             ids: None,
             fields: Vec::with_capacity(12),
-            body,
+            body: body.into(),
             close: false,
         }
     }
@@ -53,7 +58,7 @@ impl<'a> Answer<'a> {
     pub fn preset(
         status: StatusCode,
         preset: &'a Preset,
-        body: Vec<u8>,
+        body: impl Into<Body<'a>>,
         ids: (Id, Id),
     ) -> Answer<'a> {
         Answer {
@@ -61,7 +66,7 @@ impl<'a> Answer<'a> {
             preset: Some(preset),
             ids: Some(ids),
             fields: Vec::new(),
-            body,
+            body: body.into(),
             close: false,
         }
     }
@@ -81,6 +86,54 @@ impl<'a> Answer<'a> {
             .chain(own)
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v)
+    }
+
+    /// The body's bytes, its holes filled.
+    pub fn body_bytes(&self) -> Cow<'_, [u8]> {
+        match &self.body {
+            Body::Bytes(b) => Cow::Borrowed(b),
+            Body::Holes { template, .. } => {
+                let values = self.values();
+                let mut out = Vec::with_capacity(template.filled_len(&values));
+                template.fill(&mut out, &values);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The body's length.
+    fn body_len(&self) -> usize {
+        match &self.body {
+            Body::Bytes(b) => b.len(),
+            Body::Holes { template, .. } => template.filled_len(&self.values()),
+        }
+    }
+
+    /// Appends the body, its holes filled.
+    fn write_body(&self, out: &mut Vec<u8>) {
+        match &self.body {
+            Body::Bytes(b) => out.extend_from_slice(b),
+            Body::Holes { template, .. } => template.fill(out, &self.values()),
+        }
+    }
+
+    /// What fills a compiled body's holes: the ids, and the body's own
+    /// values.
+    fn values(&self) -> Values<'_> {
+        let (request_id, decision_id) = self
+            .ids
+            .as_ref()
+            .map_or((&b""[..], &b""[..]), |(r, d)| (r.as_bytes(), d.as_bytes()));
+        let (region, target) = match &self.body {
+            Body::Holes { region, target, .. } => (*region, &target[..]),
+            Body::Bytes(_) => ("", ""),
+        };
+        Values {
+            request_id,
+            decision_id,
+            region,
+            target,
+        }
     }
 
     /// The request and decision id fields of a policy answer.
@@ -110,17 +163,17 @@ impl<'a> Answer<'a> {
         // Written one by one rather than through `id_fields`: the iterator
         // costs this hot path more than the two lines it would save.
         if let Some((request, decision)) = &self.ids {
-            field(out, REQUEST_ID.as_bytes(), request.as_bytes());
-            field(out, DECISION_ID.as_bytes(), decision.as_bytes());
+            line(out, REQUEST_ID_LINE, request.as_bytes());
+            line(out, DECISION_ID_LINE, decision.as_bytes());
         }
         for (name, value) in &self.fields {
             field(out, name.as_bytes(), value.as_ref());
         }
         let mut n = itoa_buf();
-        field(
+        line(
             out,
-            b"content-length",
-            fmt_u64(&mut n, self.body.len() as u64),
+            b"content-length: ",
+            fmt_u64(&mut n, self.body_len() as u64),
         );
         if !keep_alive {
             field(out, b"connection", b"close");
@@ -128,14 +181,17 @@ impl<'a> Answer<'a> {
         date(out, now);
         out.extend_from_slice(b"\r\n");
         if !head_only {
-            out.extend_from_slice(&self.body);
+            self.write_body(out);
         }
     }
 
     /// The answer as a response for hyper; `Connection: close` when the
     /// connection must close.
     pub fn into_response(mut self) -> Response<ProxyBody> {
-        let body = std::mem::take(&mut self.body);
+        let body = match &mut self.body {
+            Body::Bytes(b) => std::mem::take(b),
+            Body::Holes { .. } => self.body_bytes().into_owned(),
+        };
         let mut resp = Response::new(ProxyBody::local(body));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
@@ -160,6 +216,30 @@ impl<'a> Answer<'a> {
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+/// An answer's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// Bytes made for this answer (error pages).
+    Bytes(Vec<u8>),
+    /// A compiled body, its holes filled from the answer's ids and these
+    /// values when it is written: the common policy answer has no body of
+    /// its own to allocate, fill and copy again.
+    Holes {
+        /// The compiled body.
+        template: &'a Template,
+        /// The tenant's region.
+        region: &'static str,
+        /// A redirect's target, when it is filled per request.
+        target: Cow<'a, str>,
+    },
+}
+
+impl From<Vec<u8>> for Body<'_> {
+    fn from(b: Vec<u8>) -> Self {
+        Body::Bytes(b)
     }
 }
 
@@ -196,10 +276,20 @@ impl Preset {
     }
 }
 
-/// The request id field of an answer.
-const REQUEST_ID: &str = "x-request-id";
-/// The decision id field of a policy answer.
-const DECISION_ID: &str = "x-portalgate-decision-id";
+/// The request id field of an answer, as its line starts.
+const REQUEST_ID_LINE: &[u8; 14] = b"x-request-id: ";
+/// The decision id field of a policy answer, as its line starts.
+const DECISION_ID_LINE: &[u8; 26] = b"x-portalgate-decision-id: ";
+const REQUEST_ID: &str = name_of(REQUEST_ID_LINE);
+const DECISION_ID: &str = name_of(DECISION_ID_LINE);
+
+/// The field name at the start of a line (`name: `); checked when compiled.
+const fn name_of(line: &'static [u8]) -> &'static str {
+    match std::str::from_utf8(line.split_at(line.len() - 2).0) {
+        Ok(name) => name,
+        Err(_) => panic!("a field line's start is ASCII"),
+    }
+}
 
 /// Fields whose values are new on every response.
 const ONCE: [&str; 4] = [REQUEST_ID, DECISION_ID, "ms-requestid", "ms-correlationid"];
@@ -249,6 +339,15 @@ pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a field line whose start (`name: `) is known when compiled:
+/// copied as a whole, not in pieces of unknown length.
+fn line<const N: usize>(out: &mut Vec<u8>, start: &[u8; N], value: &[u8]) {
+    out.reserve(N + value.len() + 2);
+    out.extend_from_slice(start);
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
@@ -303,7 +402,7 @@ pub fn date(out: &mut Vec<u8>, now: SystemTime) {
             *d = (start, start + Duration::from_secs(1), [0; 29]);
             d.2.copy_from_slice(text.as_bytes());
         }
-        field(out, b"date", &d.2);
+        line(out, b"date: ", &d.2);
     });
 }
 
@@ -420,6 +519,41 @@ mod tests {
         );
         // Ids stay out of HTTP/2's header table in this form too.
         assert!(resp.headers()["x-portalgate-decision-id"].is_sensitive());
+    }
+
+    /// A compiled body is filled as it is written: its `Content-Length`
+    /// is the length of what is written, escaped values included, and
+    /// hyper's form carries the same bytes.
+    #[test]
+    fn a_compiled_body_is_filled_as_it_is_written() {
+        use template::{Escape, Hole, Template};
+        let page = format!(
+            "<p>{} {} {}</p>",
+            Hole::RequestId.marker(),
+            Hole::Region.marker(),
+            Hole::Target.marker()
+        );
+        let template = Template::parse(&page, Escape::Html);
+        let preset = Preset::new(vec![("content-type", b"text/html"[..].into())]);
+        let ids = (Id::for_request(Some(b"r1")), Id::for_request(Some(b"d1")));
+        let body = Body::Holes {
+            template: &template,
+            region: "ger<many>",
+            target: Cow::Borrowed("https://x/?a=1&b=2"),
+        };
+        let a = Answer::preset(StatusCode::FORBIDDEN, &preset, body, ids);
+        let want = "<p>r1 ger&lt;many&gt; https://x/?a=1&amp;b=2</p>";
+        assert_eq!(&a.body_bytes()[..], want.as_bytes());
+        let mut out = Vec::new();
+        a.write_http1(&mut out, false, true, SystemTime::now());
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(&format!("content-length: {}\r\n", want.len())),
+            "{text}"
+        );
+        assert!(text.ends_with(&format!("\r\n\r\n{want}")), "{text}");
+        let resp = a.into_response();
+        assert_eq!(resp.body().local_bytes(), Some(want.as_bytes()));
     }
 
     #[test]

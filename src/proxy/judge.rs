@@ -66,6 +66,18 @@ pub struct Judgement<'j, 'v> {
     pub facts: Facts<'j>,
 }
 
+impl<'j, 'v> Judgement<'j, 'v> {
+    /// The judgement of a request no rule decided (or that was refused
+    /// before any rule was asked): nothing to record of a rule.
+    fn undecided(request_id: Id, plan: Plan<'j, 'v>) -> Judgement<'j, 'v> {
+        Judgement {
+            request_id,
+            plan,
+            facts: Facts::default(),
+        }
+    }
+}
+
 /// What to do with a request.
 #[derive(Debug)]
 // One per request, never stored: boxing would only add an allocation.
@@ -239,14 +251,9 @@ impl Judge {
     where
         'j: 'v,
     {
-        let request_id = Id::for_request(view.known.request_id);
-        let mut facts = Facts::default();
-        let plan = self.evaluate(view, conn, &request_id, &mut facts);
-        Judgement {
-            request_id,
-            plan,
-            facts,
-        }
+        // Built where it is returned, not assembled from parts: the
+        // judgement is a few hundred bytes, and each move copies them.
+        self.evaluate(view, conn, Id::for_request(view.known.request_id))
     }
 
     /// Makes the region lookups a [`Plan::Discover`] waits for and goes
@@ -356,7 +363,6 @@ impl Judge {
             bearer_tid,
             learned,
         } = *pending;
-        let mut facts = Facts::default();
         let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
         let seen = self.seen(&learned);
         let evaluation = self
@@ -381,34 +387,28 @@ impl Judge {
             }
             .plan(),
             Ok(Evaluation::Decided(d)) => {
-                self.conclude(d, view, checked, host, conn, &request_id, &mut facts)
+                return self.conclude(d, view, checked, host, conn, request_id)
             }
         };
-        Judgement {
-            request_id,
-            plan,
-            facts,
-        }
+        Judgement::undecided(request_id, plan)
     }
 
     fn evaluate<'j, 'v>(
         &'j self,
         view: &HeadView<'v>,
         conn: &ConnInfo,
-        request_id: &Id,
-        facts: &mut Facts<'j>,
-    ) -> Plan<'j, 'v>
+        request_id: Id,
+    ) -> Judgement<'j, 'v>
     where
         'j: 'v,
     {
-        // A plan, not a `Result`: the plan is a few hundred bytes, and
-        // each wrapping would copy it.
         let checked = match intake::check(view, &self.limits) {
             Ok(checked) => checked,
-            Err(e) => return Plan::Reject(e),
+            Err(e) => return Judgement::undecided(request_id, Plan::Reject(e)),
         };
         if self.rules.rules().is_empty() {
-            return Plan::Forward(self.forward(view, checked, conn, request_id));
+            let plan = Plan::Forward(self.forward(view, checked, conn, &request_id));
+            return Judgement::undecided(request_id, plan);
         }
         let host = checked.host.map(canonical_host);
         let bearer_tid = if self.rules.needs_bearer_tid() {
@@ -418,32 +418,30 @@ impl Judge {
         };
         let req = policy_view(view, &checked, host.as_deref(), bearer_tid);
         let seen = self.seen(&[]);
-        let evaluation =
-            match self
-                .rules
-                .evaluate(&req, BodyView::NotRead, self.regions(seen.as_ref()))
-            {
-                Ok(evaluation) => evaluation,
-                Err(e) => return Plan::Reject(e.into()),
-            };
-        match evaluation {
-            Evaluation::NeedBody(resume) | Evaluation::NeedRegion(resume) => Pending {
-                request_id: request_id.clone(),
-                resume,
-                checked,
-                host,
-                bearer_tid,
-                learned: Vec::new(),
+        // Matched where it is returned: each move of the evaluation (a
+        // few hundred bytes) would copy it.
+        match self
+            .rules
+            .evaluate(&req, BodyView::NotRead, self.regions(seen.as_ref()))
+        {
+            Err(e) => Judgement::undecided(request_id, Plan::Reject(e.into())),
+            Ok(Evaluation::NeedBody(resume) | Evaluation::NeedRegion(resume)) => {
+                let plan = Pending {
+                    request_id: request_id.clone(),
+                    resume,
+                    checked,
+                    host,
+                    bearer_tid,
+                    learned: Vec::new(),
+                }
+                .plan();
+                Judgement::undecided(request_id, plan)
             }
-            .plan(),
-            Evaluation::Decided(d) => {
-                self.conclude(d, view, checked, host, conn, request_id, facts)
-            }
+            Ok(Evaluation::Decided(d)) => self.conclude(d, view, checked, host, conn, request_id),
         }
     }
 
-    /// The plan for a decided request, and its facts.
-    #[allow(clippy::too_many_arguments)]
+    /// The judgement of a decided request, with its facts.
     fn conclude<'j, 'v>(
         &'j self,
         decision: Decision<'j, Action>,
@@ -451,9 +449,8 @@ impl Judge {
         checked: Checked<'v>,
         host: Option<Cow<'v, str>>,
         conn: &ConnInfo,
-        request_id: &Id,
-        facts: &mut Facts<'j>,
-    ) -> Plan<'j, 'v>
+        request_id: Id,
+    ) -> Judgement<'j, 'v>
     where
         'j: 'v,
     {
@@ -462,31 +459,41 @@ impl Judge {
             report_only,
         } = decision;
         if enforced.is_none() && report_only.is_none() {
-            return Plan::Forward(self.forward(view, checked, conn, request_id));
+            let plan = Plan::Forward(self.forward(view, checked, conn, &request_id));
+            return Judgement::undecided(request_id, plan);
         }
-        // Only decided requests are recorded; the common forward pays nothing.
-        facts.texts = Some(texts(view, host.as_deref(), checked.path.as_str()));
-        facts.report_only = report_only;
         let decision_id = Id::new();
-        let plan = match &enforced {
-            Some(m) if m.rule.action != Action::Allow => {
-                let known = &view.known;
-                let ctx = Ctx {
-                    method: view.method,
-                    accept: known.accept.and_then(text),
-                    accept_language: known.accept_language.and_then(text),
-                    request_id,
-                    decision_id: &decision_id,
-                    ms_request_id: known.ms_request_id,
-                    ms_correlation_id: known.ms_correlation_id,
-                };
-                Plan::Answer(self.answers.answer(m, &ctx))
-            }
-            _ => Plan::Forward(self.forward(view, checked, conn, request_id)),
-        };
-        facts.decision_id = Some(decision_id);
-        facts.enforced = enforced;
-        plan
+        let texts = texts(view, host.as_deref(), checked.path.as_str());
+        // One literal, built in place: the plan borrows nothing of the
+        // match it answers for, so the match moves into the facts after.
+        Judgement {
+            plan: match &enforced {
+                Some(m) if m.rule.action != Action::Allow => {
+                    let known = &view.known;
+                    let ctx = Ctx {
+                        method: view.method,
+                        accept: known.accept.and_then(text),
+                        accept_language: known.accept_language.and_then(text),
+                        request_id: &request_id,
+                        decision_id: &decision_id,
+                        ms_request_id: known.ms_request_id,
+                        ms_correlation_id: known.ms_correlation_id,
+                    };
+                    Plan::Answer(self.answers.answer(m, &ctx))
+                }
+                _ => Plan::Forward(self.forward(view, checked, conn, &request_id)),
+            },
+            // Only decided requests are recorded; the common forward pays
+            // nothing.
+            facts: Facts {
+                texts: Some(texts),
+                enforced,
+                report_only,
+                decision_id: Some(decision_id),
+                tenant: None,
+            },
+            request_id,
+        }
     }
 
     fn forward<'j, 'v>(

@@ -47,7 +47,7 @@ fn summary(j: &Judgement<'_, '_>) -> String {
             "answer {} {:?} {}",
             a.status,
             a.get("location").map(String::from_utf8_lossy),
-            a.body.len()
+            a.body_bytes().len()
         ),
         Plan::Reject(e) => format!("reject {}", e.code()),
         Plan::ReadBody(p) => format!("read body for {}", p.resume.rule().id),

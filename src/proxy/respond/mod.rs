@@ -11,15 +11,15 @@
 //!
 //! The bodies are rendered once per configuration ([`Answers::compile`]),
 //! for every rule, format and language, with holes where the request's
-//! values go (request id, decision id, region, redirect target); answering
-//! a request fills the holes (`template.rs`). A redirect target without
+//! values go (request id, decision id, region, redirect target); an
+//! answer holds its compiled body, and the holes are filled as it is
+//! written ([`Body::Holes`]). A redirect target without
 //! placeholders is written in when the bodies are compiled, and the fields
 //! every answer of a rule, format and language sends are compiled with
 //! them ([`Preset`]). The renderers below are the only place the bodies
 //! are written.
 
 pub mod messages;
-mod template;
 
 use std::borrow::Cow;
 
@@ -27,13 +27,13 @@ use http::header::HeaderValue;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use super::answer::{Answer, Preset};
+use super::answer::template::{self, Hole, Template};
+use super::answer::{Answer, Body, Preset};
 use super::local::escape;
 use super::negotiate::{Format, Prefs};
 use super::request_id::Id;
 use crate::policy::{Action, DocLink, JsonFormat, Matched, Portal, RuleSet};
 use messages::{labels, language, texts, Lang};
-use template::{Hole, Template, Values};
 
 /// What a policy answer needs from the request.
 pub struct Ctx<'a> {
@@ -176,22 +176,18 @@ impl Answers {
             Action::Deny { status } => (*status, variant_of(format), None),
             Action::Allow => (StatusCode::INTERNAL_SERVER_ERROR, variant_of(format), None),
         };
-        let mut body = Vec::new();
-        let preset = match compiled.and_then(|c| c.body(variant, lang)) {
-            Some((preset, template)) => {
-                let values = Values {
-                    request_id: ctx.request_id.as_bytes(),
-                    decision_id: ctx.decision_id.as_bytes(),
+        // Filled when written: straight into the pass-through codec's
+        // output, or into hyper's response.
+        let (preset, body) = match compiled.and_then(|c| c.body(variant, lang)) {
+            Some((preset, template)) => (
+                preset,
+                Body::Holes {
+                    template,
                     region: m.resolved.region.as_str(),
-                    target: location.as_deref().unwrap_or(""),
-                };
-                // Sized to fit (an escaped value may still grow it): the
-                // body lives until the client has taken it.
-                body.reserve_exact(template.len_hint(&values) + 16);
-                template.fill(&mut body, &values);
-                preset
-            }
-            None => &self.fallback,
+                    target: location.clone().unwrap_or_default(),
+                },
+            ),
+            None => (&self.fallback, Body::Bytes(Vec::new())),
         };
         // Ids are held inline (no allocation for the ones made here).
         let ids = (ctx.request_id.clone(), ctx.decision_id.clone());

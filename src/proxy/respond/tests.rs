@@ -100,7 +100,7 @@ fn explanations_fill_every_hole_in_every_format() {
     let a = answers.answer(&m, &ctx(&post, Some("application/problem+json"), None));
     assert_eq!(a.status, 403);
     assert_eq!(text(&a, "content-type"), "application/problem+json");
-    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&a.body_bytes()).unwrap();
     assert_eq!(v["region"], "germany");
     assert_eq!(v["request_id"], "rid-1");
     assert_eq!(v["decision_id"], "did-1");
@@ -109,12 +109,12 @@ fn explanations_fill_every_hole_in_every_format() {
     assert_eq!(text(&a, "ms-requestid"), "ms-1");
 
     let a = answers.answer(&m, &ctx(&post, Some("application/json"), Some("de")));
-    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&a.body_bytes()).unwrap();
     assert_eq!(v["code"], "FeatureUnavailableInRegion");
     assert_eq!(text(&a, "content-language"), "de");
 
     let a = answers.answer(&m, &ctx(&post, Some("text/html"), Some("fr")));
-    let page = String::from_utf8(a.body.clone()).unwrap();
+    let page = String::from_utf8(a.body_bytes().into_owned()).unwrap();
     assert!(page.contains("<code>rid-1</code>"), "{page}");
     assert!(page.contains("<code>did-1</code>"), "{page}");
     assert!(
@@ -125,7 +125,7 @@ fn explanations_fill_every_hole_in_every_format() {
     assert!(!page.contains("@@portalgate-hole"), "{page}");
 
     let a = answers.answer(&m, &ctx(&post, Some("text/plain"), None));
-    let plain = String::from_utf8(a.body.clone()).unwrap();
+    let plain = String::from_utf8(a.body_bytes().into_owned()).unwrap();
     assert!(
         plain.contains("rid-1") && plain.contains("did-1"),
         "{plain}"
@@ -143,7 +143,7 @@ fn redirects_fill_the_target_in_the_header_and_every_body() {
     let a = answers.answer(&m, &ctx(&get, Some("text/html"), None));
     assert_eq!(a.status, 303);
     assert_eq!(text(&a, "location"), target);
-    let page = String::from_utf8(a.body.clone()).unwrap();
+    let page = String::from_utf8(a.body_bytes().into_owned()).unwrap();
     assert!(
         page.contains(&format!("<a href=\"{target}\">{target}</a>")),
         "{page}"
@@ -151,7 +151,7 @@ fn redirects_fill_the_target_in_the_header_and_every_body() {
     let put = Method::PUT;
     let a = answers.answer(&m, &ctx(&put, Some("application/json"), None));
     assert_eq!(a.status, 307);
-    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&a.body_bytes()).unwrap();
     assert_eq!(v["location"], target.as_str());
     assert_eq!(v["request_id"], "rid-1");
 }
@@ -164,7 +164,7 @@ fn denials_name_the_rule() {
     let get = Method::GET;
     let a = answers.answer(&m, &ctx(&get, None, None));
     assert_eq!(a.status, 410);
-    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&a.body_bytes()).unwrap();
     assert_eq!(v["detail"], "denied by rule deny");
     assert_eq!(v["decision_id"], "did-1");
 }
@@ -193,22 +193,26 @@ fn fixed_targets_answer_as_filled_ones_do() {
     let get = Method::GET;
     let a = answers.answer(&m, &ctx(&get, Some("text/html"), None));
     assert_eq!(text(&a, "location"), target);
-    let page = String::from_utf8(a.body.clone()).unwrap();
+    let page = String::from_utf8(a.body_bytes().into_owned()).unwrap();
     let escaped = "https://portal.example.de/?a=1&amp;b=&lt;2&gt;";
     assert!(
         page.contains(&format!("<a href=\"{escaped}\">{escaped}</a>")),
         "{page}"
     );
     let a = answers.answer(&m, &ctx(&get, Some("application/json"), None));
-    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&a.body_bytes()).unwrap();
     assert_eq!(v["location"], target);
     let a = answers.answer(&m, &ctx(&get, Some("text/plain"), None));
-    assert!(String::from_utf8(a.body).unwrap().contains(target));
+    assert!(String::from_utf8(a.body_bytes().into_owned())
+        .unwrap()
+        .contains(target));
 
     let bad = "https://portal.example.de/\u{7f}x";
     let set = fixed(bad);
     let answers = Answers::compile(&set);
     let a = answers.answer(&matched(&set, 0), &ctx(&get, Some("text/plain"), None));
     assert_eq!(a.get("location"), None);
-    assert!(String::from_utf8(a.body).unwrap().contains(bad));
+    assert!(String::from_utf8(a.body_bytes().into_owned())
+        .unwrap()
+        .contains(bad));
 }

@@ -1,6 +1,8 @@
 //! Bodies with holes: rendered once per configuration with a marker where
 //! each request value goes, then filled per request by copying the
-//! literal pieces and the escaped values.
+//! literal pieces and the escaped values: straight into the output when
+//! the pass-through codec writes the answer, into the body of hyper's
+//! response otherwise.
 
 /// A value a body leaves open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,11 @@ enum Piece {
 pub struct Template {
     pieces: Vec<Piece>,
     escape: Escape,
+    /// The literal pieces' length, and how many holes of each kind (in
+    /// the order of `HOLES`) there are: the filled length without a walk
+    /// over the pieces.
+    literal_len: usize,
+    holes: [usize; 4],
 }
 
 /// The values of one request.
@@ -91,25 +98,42 @@ impl Template {
         if !rest.is_empty() {
             pieces.push(Piece::Text(rest.as_bytes().to_vec()));
         }
-        Template { pieces, escape }
+        let literal_len = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                Piece::Hole(_) => 0,
+            })
+            .sum();
+        let mut holes = [0; 4];
+        for (n, hole) in holes.iter_mut().zip(HOLES) {
+            *n = pieces.iter().filter(|p| **p == Piece::Hole(hole)).count();
+        }
+        Template {
+            pieces,
+            escape,
+            literal_len,
+            holes,
+        }
+    }
+
+    /// The length of the filled body.
+    pub fn filled_len(&self, values: &Values<'_>) -> usize {
+        let [request_ids, decision_ids, regions, targets] = self.holes;
+        let mut len = self.literal_len
+            + request_ids * values.request_id.len()
+            + decision_ids * values.decision_id.len();
+        // Escaped lengths are worked out only for holes the body has.
+        if regions > 0 {
+            len += regions * escaped_len(values.region, self.escape);
+        }
+        if targets > 0 {
+            len += targets * escaped_len(values.target, self.escape);
+        }
+        len
     }
 
     /// Appends the body with the holes filled.
-    /// The length of the filled body when nothing needs escaping (the
-    /// capacity to reserve for it).
-    pub fn len_hint(&self, values: &Values<'_>) -> usize {
-        self.pieces
-            .iter()
-            .map(|piece| match piece {
-                Piece::Text(t) => t.len(),
-                Piece::Hole(Hole::RequestId) => values.request_id.len(),
-                Piece::Hole(Hole::DecisionId) => values.decision_id.len(),
-                Piece::Hole(Hole::Region) => values.region.len(),
-                Piece::Hole(Hole::Target) => values.target.len(),
-            })
-            .sum()
-    }
-
     pub fn fill(&self, out: &mut Vec<u8>, values: &Values<'_>) {
         for piece in &self.pieces {
             match piece {
@@ -127,6 +151,17 @@ impl Template {
 /// The bytes no context escapes: copied into a body as they are.
 static PLAIN: [bool; 256] = crate::canonical::byte_class(b"-_.:/+=~%?#@!$*,");
 
+/// The length of `v` escaped (escaped once more, off the common path,
+/// when it has anything to escape).
+fn escaped_len(v: &str, escape: Escape) -> usize {
+    if escape == Escape::None || v.bytes().all(|b| PLAIN[usize::from(b)]) {
+        return v.len();
+    }
+    let mut out = Vec::new();
+    escaped(&mut out, v, escape);
+    out.len()
+}
+
 fn escaped(out: &mut Vec<u8>, v: &str, escape: Escape) {
     let plain = |b: u8| PLAIN[usize::from(b)];
     if escape == Escape::None || v.bytes().all(plain) {
@@ -139,7 +174,7 @@ fn escaped(out: &mut Vec<u8>, v: &str, escape: Escape) {
             let quoted = serde_json::Value::from(v).to_string();
             out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
         }
-        Escape::Html => out.extend_from_slice(super::escape(v).as_bytes()),
+        Escape::Html => out.extend_from_slice(crate::proxy::local::escape(v).as_bytes()),
         Escape::None => out.extend_from_slice(v.as_bytes()),
     }
 }
@@ -167,6 +202,8 @@ mod tests {
         );
         let mut out = Vec::new();
         Template::parse(&body, Escape::Json).fill(&mut out, &values());
+        let json = Template::parse(&body, Escape::Json);
+        assert_eq!(json.filled_len(&values()), out.len());
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["a"], "r1");
         assert_eq!(v["r"], "ger\"many");
@@ -178,7 +215,9 @@ mod tests {
             t = Hole::Target.marker()
         );
         let mut out = Vec::new();
-        Template::parse(&html, Escape::Html).fill(&mut out, &values());
+        let page = Template::parse(&html, Escape::Html);
+        page.fill(&mut out, &values());
+        assert_eq!(page.filled_len(&values()), out.len());
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "<a href=\"https://x/?a=1&amp;b=&lt;2&gt;\">https://x/?a=1&amp;b=&lt;2&gt;</a>d1"
