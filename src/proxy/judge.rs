@@ -472,7 +472,9 @@ impl Judge {
                     let known = &view.known;
                     let ctx = Ctx {
                         method: view.method,
-                        accept: known.accept.and_then(text),
+                        accept: known
+                            .accept
+                            .and_then(|a| crate::proxy::negotiate::common(a).or_else(|| text(a))),
                         accept_language: known.accept_language.and_then(text),
                         request_id: &request_id,
                         decision_id: &decision_id,

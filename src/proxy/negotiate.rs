@@ -36,6 +36,17 @@ pub struct Prefs {
     problem_listed: bool,
 }
 
+/// An `Accept` value as text when it is one of the values API clients
+/// and tools send most (a media type the proxy renders, or `*/*`):
+/// compared as bytes, without reading them as UTF-8 first.
+pub fn common(accept: &[u8]) -> Option<&'static str> {
+    MEDIA
+        .iter()
+        .chain(&["*/*"])
+        .find(|m| m.as_bytes() == accept)
+        .copied()
+}
+
 impl Prefs {
     /// Reads `accept`; every type has quality 1 without one.
     pub fn of(accept: Option<&str>) -> Prefs {
@@ -142,6 +153,16 @@ pub fn negotiate(accept: Option<&str>) -> Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_values_read_as_the_text_they_are() {
+        for v in MEDIA.iter().chain(&["*/*"]) {
+            assert_eq!(common(v.as_bytes()), Some(*v));
+        }
+        for other in ["application/JSON", "text/html ", "*/*;q=1", ""] {
+            assert_eq!(common(other.as_bytes()), None, "{other}");
+        }
+    }
 
     #[test]
     fn picks_by_q_value() {

@@ -13,9 +13,10 @@
 
 use std::mem::MaybeUninit;
 
-use http::header::{self, HeaderName};
+use http::header;
 use http::StatusCode;
 
+use crate::ascii::eq_lowercase;
 use crate::head::{lists, Fields, Marks};
 use crate::proxy::answer::{date, status_line};
 pub use crate::proxy::failure::BadResponse;
@@ -81,24 +82,25 @@ pub fn parse_request<'h, 'b>(
     // it left; so it reads them. One pass over the fields.
     let mut lengths = 0;
     for h in req.headers.iter() {
-        let for_hyper = if is(h, &header::CONTENT_LENGTH) {
-            lengths += 1;
-            lengths > 1
-        } else if is(h, &header::EXPECT) {
-            !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
-        } else {
-            is(h, &header::UPGRADE)
+        // By length first, as `Known::of` reads names: most fields are
+        // none of these three and cost one comparison.
+        let name = h.name.as_bytes();
+        let for_hyper = match name.len() {
+            14 if eq_lowercase(name, b"content-length") => {
+                lengths += 1;
+                lengths > 1
+            }
+            6 if eq_lowercase(name, b"expect") => {
+                !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+            }
+            7 => eq_lowercase(name, b"upgrade"),
+            _ => false,
         };
         if for_hyper {
             return Parse::Other;
         }
     }
     Parse::Head(req, len)
-}
-
-/// Whether field `h` is named `name` (any case).
-pub fn is(h: &httparse::Header<'_>, name: &HeaderName) -> bool {
-    h.name.eq_ignore_ascii_case(name.as_str())
 }
 
 /// Bytes a request target on this codec may hold: RFC 3986's unreserved
