@@ -245,6 +245,8 @@ pub struct Known<'a> {
     pub upgrade: bool,
     /// Whether a `Connection` field is present.
     pub connection: bool,
+    /// Whether an `Expect` field is present.
+    pub expect: bool,
     /// The first `X-Request-Id`.
     pub request_id: Option<&'a [u8]>,
     /// The first `Accept`.
@@ -291,6 +293,7 @@ impl<'a> Known<'a> {
             match name.len() {
                 4 if is("host") => two(&mut k.host, value),
                 6 if is("accept") => first(&mut k.accept, value),
+                6 if is("expect") => k.expect = true,
                 7 if is("upgrade") => k.upgrade = true,
                 10 if is("connection") => k.connection = true,
                 10 if is("user-agent") => first(&mut k.user_agent, value),
@@ -431,6 +434,19 @@ mod tests {
             assert_eq!(k.count, f.len());
             assert_eq!(k.host, [Some(&b"portal"[..]), None]);
             assert!(k.connection && !k.upgrade);
+        }
+    }
+
+    /// What `Known` notes of a field agrees with a walk over the fields.
+    #[test]
+    fn known_fields_agree_with_a_walk() {
+        for name in ["Expect", "EXPECT", "expect", "Accept", "Expects"] {
+            let raw = [httparse::Header {
+                name,
+                value: b"100-continue",
+            }];
+            let f = Fields::Raw(&raw);
+            assert_eq!(Known::of(f).expect, f.contains(&header::EXPECT), "{name}");
         }
     }
 

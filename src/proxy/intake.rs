@@ -142,17 +142,26 @@ fn decimal(v: &[u8]) -> Option<u64> {
 /// closer look (the common case).
 fn plain_host(b: &[u8]) -> bool {
     // Letters, digits, `.`, `-` and `:`, one lookup each without an
-    // early exit; then at most one colon, followed by a port.
+    // early exit, counting the colons on the way; then at most one colon,
+    // followed by a port (read from the end: a search call costs more
+    // than this whole check on a host this short).
     static HOST_BYTE: [bool; 256] = crate::canonical::byte_class(b".-:");
-    if b.is_empty() || !b.iter().fold(true, |ok, &c| ok & HOST_BYTE[usize::from(c)]) {
+    let (ok, colons) = b.iter().fold((true, 0usize), |(ok, colons), &c| {
+        (
+            ok & HOST_BYTE[usize::from(c)],
+            colons + usize::from(c == b':'),
+        )
+    });
+    if b.is_empty() || !ok {
         return false;
     }
-    match memchr::memchr(b':', b) {
-        None => true,
-        Some(at) => {
-            let port = &b[at + 1..];
-            at > 0 && (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)
+    match colons {
+        0 => true,
+        1 => {
+            let port = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+            (1..=5).contains(&port) && b.len() > port + 1 && b[b.len() - port - 1] == b':'
         }
+        _ => false,
     }
 }
 

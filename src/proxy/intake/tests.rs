@@ -153,6 +153,27 @@ fn plain_hosts_are_names_or_ipv4_with_an_optional_port() {
     }
 }
 
+proptest::proptest! {
+    /// The one-pass check reads a host as the two-pass one did: valid
+    /// bytes, then everything after the first colon a port of 1 to 5
+    /// digits, with a name before it.
+    #[test]
+    fn plain_host_reads_as_the_first_colon_did(h in "[a1.:-]{0,10}") {
+        let b = h.as_bytes();
+        static HOST_BYTE: [bool; 256] = crate::canonical::byte_class(b".-:");
+        let old = !b.is_empty()
+            && b.iter().all(|&c| HOST_BYTE[usize::from(c)])
+            && match b.iter().position(|&c| c == b':') {
+                None => true,
+                Some(at) => {
+                    let port = &b[at + 1..];
+                    at > 0 && (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)
+                }
+            };
+        proptest::prop_assert_eq!(plain_host(b), old, "{}", h);
+    }
+}
+
 #[test]
 fn content_length_reads_as_digits_and_parse_did() {
     let old = |v: &[u8]| -> Option<u64> {

@@ -49,7 +49,7 @@ impl RequestFraming {
         let length = super::content_length(view);
         RequestFraming {
             chunked: view.known.transfer_encoding[0].is_some(),
-            expect: view.fields.contains(&http::header::EXPECT),
+            expect: view.known.expect,
             length,
             in_buf: usize::try_from(length)
                 .unwrap_or(usize::MAX)
