@@ -23,6 +23,7 @@ each started process is tracked by PID and stopped in a finally block.
 """
 import argparse
 import os
+import random
 import re
 import signal
 import socket
@@ -43,7 +44,31 @@ GERMANY = "0a1b2c3d-0000-4000-8000-00000000de01"
 PORTAL = "https://portal.office.de/adminportal"
 
 
+HANDED = set()
+
+
 def free_port():
+    """A free port below the kernel's ephemeral range. Every target's port
+    is chosen before the targets start, and the warm-ups' own connections
+    take ephemeral ports: one of them could take a port chosen from that
+    range before its server binds it (the server then fails to start, and
+    whatever else answers there is measured)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(1000):
+        port = random.randrange(10000, max(low, 10001))
+        if port in HANDED:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        HANDED.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -442,6 +467,8 @@ backend be
             for t in ts:
                 p = procs.start(t.cmd)
                 wait_port(t.port)
+                if p.poll() is not None:
+                    raise RuntimeError(f"{s}/{t.name} exited at start (status {p.returncode})")
                 started[(s, t.name)] = p
                 if t.kind == "h2":
                     h2load(t.url, 1)  # warm-up: pools, caches
@@ -464,6 +491,9 @@ backend be
                         t1 = cpu_ticks(tree(p.pid))
                         _, _, l50, l99 = wrk(t.url, 1, args.latency_duration, t.script, quiet)
                     rss = peak_rss_kib(tree(p.pid))
+                    if p.poll() is not None:
+                        raise RuntimeError(f"{s}/{t.name} exited during the run "
+                                           f"(status {p.returncode})")
                     cpu_us = (t1 - t0) / CLK_TCK * 1e6 / max(total, 1)
                     runs[(s, t.name)].append((rps, p50, p99, l50, l99, cpu_us, rss / 1024))
     finally:

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use http::Method;
+use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::account::{Cause, Finished};
@@ -121,15 +122,54 @@ const AHEAD_MAX: usize = 64 * 1024;
 /// more than their sockets (nginx frees its buffers the same way).
 const KEEP_BUFFERS: Duration = Duration::from_secs(1);
 
-/// A connection that can wait for its next bytes without a buffer.
+/// A connection that can wait for its next bytes without a buffer, and,
+/// where the socket is the stream (plain TCP), read and write at once
+/// without a future: once readiness is known, a read or a write that
+/// goes through `AsyncRead` and `AsyncWrite` asks for it again.
 pub trait Readable {
     /// Ready when a read would not block (bytes, the end, or an error).
     fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()>;
+
+    /// Reads what is there now (`WouldBlock` when nothing is); `None`
+    /// where the stream cannot (TLS: bytes go through its session).
+    fn read_now(&self, _buf: &mut BytesMut) -> Option<io::Result<usize>> {
+        None
+    }
+
+    /// Writes what fits now (`WouldBlock` when nothing does); `None`
+    /// where the stream cannot.
+    fn write_now(&self, _bytes: &[u8]) -> Option<io::Result<usize>> {
+        None
+    }
 }
 
 impl Readable for tokio::net::TcpStream {
     fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         self.poll_read_ready(cx).map(|_| ())
+    }
+
+    fn read_now(&self, buf: &mut BytesMut) -> Option<io::Result<usize>> {
+        let room = buf.capacity() - buf.len();
+        let mut got = 0;
+        let read = self.try_io(tokio::io::Interest::READABLE, || {
+            got = self.try_read_buf(buf)?;
+            // Fewer bytes than there was room for: the socket is drained.
+            // Said as `WouldBlock`, so that its readiness is cleared (as a
+            // read through `AsyncRead` clears it): otherwise the wait for
+            // the next request would find it ready and read nothing.
+            if got > 0 && got < room {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        Some(match read {
+            Err(e) if got == 0 => Err(e),
+            _ => Ok(got),
+        })
+    }
+
+    fn write_now(&self, bytes: &[u8]) -> Option<io::Result<usize>> {
+        Some(self.try_write(bytes))
     }
 }
 
@@ -147,6 +187,14 @@ impl Readable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
 impl<T: Readable + ?Sized> Readable for Box<T> {
     fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         (**self).poll_readable(cx)
+    }
+
+    fn read_now(&self, buf: &mut BytesMut) -> Option<io::Result<usize>> {
+        (**self).read_now(buf)
+    }
+
+    fn write_now(&self, bytes: &[u8]) -> Option<io::Result<usize>> {
+        (**self).write_now(bytes)
     }
 }
 
@@ -249,6 +297,15 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
         }
         // The rest of the head has until the deadline.
         self.conn.deadline.set_at(self.conn.head_by);
+        // Readable: read at once where the stream can.
+        head_room(&mut self.buf);
+        match self.conn.io.read_now(&mut self.buf) {
+            Some(Ok(0)) => return Idle::Gone,
+            Some(Ok(_)) => return Idle::Data,
+            Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => return Idle::Gone,
+            // Readiness that was stale, or a stream that cannot: wait.
+            Some(Err(_)) | None => {}
+        }
         self.conn.read_into(&mut self.buf).await
     }
 
@@ -368,6 +425,27 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         let _ = exchange::write_all(&mut self.io, b"HTTP/1.1 100 Continue\r\n\r\n").await;
     }
 
+    /// Writes `out` to the client: at once where the stream can take it
+    /// all, through `AsyncWrite` for the rest.
+    async fn write_answer(&mut self) -> Result<(), RelayError>
+    where
+        I: Readable,
+    {
+        let done = match self.io.write_now(&self.out) {
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
+                return Err(RelayError::ClientWrite(e));
+            }
+            Some(Err(_)) | None => 0,
+        };
+        match self.out.get(done..) {
+            Some(rest) if !rest.is_empty() => exchange::write_all(&mut self.io, rest)
+                .await
+                .map_err(RelayError::ClientWrite),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes `out` to the client.
     async fn write_out(&mut self) -> Result<(), RelayError> {
         exchange::write_all(&mut self.io, &self.out)
@@ -398,7 +476,10 @@ impl Proxy {
     /// Serves the request that starts in `client.buf`, or says it is
     /// hyper's. Once the server drains (the flag given to
     /// [`Client::watch_drain`]), the connection closes after the response.
-    pub async fn pass<I: AsyncRead + AsyncWrite + Unpin>(&self, client: &mut Client<I>) -> Next {
+    pub async fn pass<I: AsyncRead + AsyncWrite + Unpin + Readable>(
+        &self,
+        client: &mut Client<I>,
+    ) -> Next {
         if !client.discard().await {
             return Next::Close;
         }
@@ -442,7 +523,7 @@ impl Proxy {
                     cut_short,
                     wait,
                 } => {
-                    let next = match client.conn.write_out().await {
+                    let next = match client.conn.write_answer().await {
                         Ok(()) => next,
                         Err(e) => {
                             cut_short.log(&method, &e);
@@ -792,5 +873,64 @@ pub(crate) fn left_pending(plan: &Plan<'_, '_>) -> ProxyError {
     match plan {
         Plan::Discover(_) => ProxyError::RegionUnavailable(crate::discovery::LookupError::Busy),
         _ => ProxyError::ClientBody,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Readable;
+    use bytes::BytesMut;
+    use std::task::{Context, Poll, Waker};
+    use tokio::io::AsyncWriteExt;
+
+    /// A read at once takes what is there, and a read that drained the
+    /// socket leaves it not ready (the next wait does not read again to
+    /// find nothing); the end reads as 0. A write at once writes it all.
+    #[tokio::test]
+    async fn a_read_at_once_that_drains_the_socket_clears_its_readiness() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut noop = Context::from_waker(Waker::noop());
+
+        client
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        server.readable().await.expect("readable");
+        assert_eq!(server.read_now(&mut buf).map(|r| r.ok()), Some(Some(16)));
+        assert_eq!(&buf[..], b"GET / HTTP/1.1\r\n");
+        assert!(server.poll_readable(&mut noop).is_pending());
+        let nothing = server
+            .read_now(&mut buf)
+            .expect("a TCP stream reads at once");
+        assert_eq!(
+            nothing.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::WouldBlock)
+        );
+
+        client.write_all(b"Host: a\r\n\r\n").await.expect("write");
+        server.readable().await.expect("readable");
+        assert_eq!(server.read_now(&mut buf).map(|r| r.ok()), Some(Some(11)));
+
+        assert_eq!(
+            server
+                .write_now(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .map(|r| r.ok()),
+            Some(Some(27))
+        );
+        let mut answer = [0u8; 27];
+        tokio::io::AsyncReadExt::read_exact(&mut client, &mut answer)
+            .await
+            .expect("the answer");
+
+        client.shutdown().await.expect("shutdown");
+        server.readable().await.expect("readable at the end");
+        assert_eq!(server.read_now(&mut buf).map(|r| r.ok()), Some(Some(0)));
+        assert!(matches!(server.poll_readable(&mut noop), Poll::Ready(())));
     }
 }
