@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 
+use super::answer::template::escape;
 use super::answer::Answer;
 use super::error::ProxyError;
 use super::negotiate::{negotiate, Format};
@@ -68,20 +69,4 @@ fn html(status: StatusCode, detail: &str, rid: &str) -> String {
         detail = escape(detail),
         rid = escape(rid),
     )
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

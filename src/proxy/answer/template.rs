@@ -153,30 +153,46 @@ static PLAIN: [bool; 256] = crate::canonical::byte_class(b"-_.:/+=~%?#@!$*,");
 
 /// The length of `v` escaped (escaped once more, off the common path,
 /// when it has anything to escape).
-fn escaped_len(v: &str, escape: Escape) -> usize {
-    if escape == Escape::None || v.bytes().all(|b| PLAIN[usize::from(b)]) {
+fn escaped_len(v: &str, how: Escape) -> usize {
+    if how == Escape::None || v.bytes().all(|b| PLAIN[usize::from(b)]) {
         return v.len();
     }
     let mut out = Vec::new();
-    escaped(&mut out, v, escape);
+    escaped(&mut out, v, how);
     out.len()
 }
 
-fn escaped(out: &mut Vec<u8>, v: &str, escape: Escape) {
+fn escaped(out: &mut Vec<u8>, v: &str, how: Escape) {
     let plain = |b: u8| PLAIN[usize::from(b)];
-    if escape == Escape::None || v.bytes().all(plain) {
+    if how == Escape::None || v.bytes().all(plain) {
         out.extend_from_slice(v.as_bytes());
         return;
     }
-    match escape {
+    match how {
         Escape::Json => {
             // A JSON string's inside: the quoted form without its quotes.
             let quoted = serde_json::Value::from(v).to_string();
             out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
         }
-        Escape::Html => out.extend_from_slice(crate::proxy::local::escape(v).as_bytes()),
+        Escape::Html => out.extend_from_slice(escape(v).as_bytes()),
         Escape::None => out.extend_from_slice(v.as_bytes()),
     }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

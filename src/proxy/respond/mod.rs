@@ -27,9 +27,8 @@ use http::header::HeaderValue;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use super::answer::template::{self, Hole, Template};
+use super::answer::template::{self, escape, Hole, Template};
 use super::answer::{Answer, Body, Preset};
-use super::local::escape;
 use super::negotiate::{Format, Prefs};
 use super::request_id::Id;
 use crate::policy::{Action, DocLink, JsonFormat, Matched, Portal, RuleSet};
