@@ -18,8 +18,11 @@ Proxy and backend share cpu0, the load generator runs on cpu1. Every target
 of every chosen scenario runs in turn, for --rounds rounds, and the tables
 show medians: on a shared machine a noisy neighbour then moves one round,
 not the comparison. CPU is the proxy's own (all its processes and threads)
-per request. Everything binds to 127.0.0.1 on ports the kernel hands out;
-each started process is tracked by PID and stopped in a finally block.
+per request, user and system time; "user" is the user time alone, the
+proxy's own code (the kernel's share, the sockets, is much the same for
+every proxy). Everything binds to 127.0.0.1 on free ports below the
+ephemeral range; each started process is tracked by PID and stopped in a
+finally block.
 """
 import argparse
 import os
@@ -98,14 +101,16 @@ def tree(pid):
 
 
 def cpu_ticks(pids):
-    total = 0
+    """User and system CPU ticks of `pids`, together."""
+    user = system = 0
     for p in pids:
         try:
             fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
+            user += int(fields[11])
+            system += int(fields[12])
         except OSError:
             pass
-    return total
+    return user, system
 
 
 def peak_rss_kib(pids):
@@ -494,8 +499,13 @@ backend be
                     if p.poll() is not None:
                         raise RuntimeError(f"{s}/{t.name} exited during the run "
                                            f"(status {p.returncode})")
-                    cpu_us = (t1 - t0) / CLK_TCK * 1e6 / max(total, 1)
-                    runs[(s, t.name)].append((rps, p50, p99, l50, l99, cpu_us, rss / 1024))
+                    per_req = lambda ticks: ticks / CLK_TCK * 1e6 / max(total, 1)
+                    cpu_us = per_req(sum(t1) - sum(t0))
+                    # The proxy's own code: the kernel's share (the
+                    # sockets) is much the same for every proxy.
+                    user_us = per_req(t1[0] - t0[0])
+                    runs[(s, t.name)].append((rps, p50, p99, l50, l99, cpu_us, rss / 1024,
+                                              user_us))
     finally:
         procs.stop_all()
 
@@ -506,7 +516,8 @@ backend be
           f"round); peak RSS is the largest. Ratios are medians (and ranges) of the per-round "
           f"ratios to the scenario's nginx.")
     hdr = ("scenario", "target", "req/s", "p50 ms", "p99 ms", "1c p50", "1c p99", "CPU µs/req",
-           "peak RSS MiB", "req/s ÷ nginx", "CPU ÷ nginx", "CPU ÷ nginx range", "p99 ÷ nginx")
+           "user µs/req", "peak RSS MiB", "req/s ÷ nginx", "CPU ÷ nginx", "CPU ÷ nginx range",
+           "user ÷ nginx", "p99 ÷ nginx")
     rows = []
     for s, ts in scenarios.items():
         ref = runs.get((s, "nginx"))
@@ -515,6 +526,7 @@ backend be
             cols = list(zip(*rs))
             rps, p50, p99, l50, l99, cpu = [statistics.median(c) for c in cols[:6]]
             rss = max(cols[6])
+            user = statistics.median(cols[7])
 
             def ratio(i):
                 """The median and range of this target's per-round ratios to nginx."""
@@ -530,8 +542,9 @@ backend be
 
             num = lambda v, f: "-" if v != v else f.format(v)
             rows.append((s, t.name, f"{rps:,.0f}", num(p50, "{:.3f}"), num(p99, "{:.3f}"),
-                         num(l50, "{:.3f}"), num(l99, "{:.3f}"), f"{cpu:.1f}", f"{rss:.1f}",
-                         show(ratio(0)), show(ratio(5)), show(ratio(5), True), show(ratio(2))))
+                         num(l50, "{:.3f}"), num(l99, "{:.3f}"), f"{cpu:.1f}", f"{user:.2f}",
+                         f"{rss:.1f}", show(ratio(0)), show(ratio(5)), show(ratio(5), True),
+                         show(ratio(7)), show(ratio(2))))
     widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
     line = lambda r: "| " + " | ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
                                        for i, (c, w) in enumerate(zip(r, widths))) + " |"
