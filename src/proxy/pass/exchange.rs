@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::chunked::Chunked;
 use super::head::{self, Framing};
-use super::{local, make_room, Conn, Woke};
+use super::{local, make_room, Conn, Readable, Woke};
 use crate::head::HeadView;
 use crate::proxy::failure::{RelayError, MAX_RESPONSE_HEAD};
 use crate::proxy::judge::Forward;
@@ -57,7 +57,7 @@ impl Proxy {
     /// Sends the request (`first`: the body bytes at hand, framed as they
     /// go upstream; `rest`: what is still to read from the client)
     /// still to read from the client) and relays the response.
-    pub(super) async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
+    pub(super) async fn exchange<I: AsyncRead + AsyncWrite + Unpin + Readable>(
         &self,
         c: &mut Conn<I>,
         view: &HeadView<'_>,
@@ -185,7 +185,7 @@ struct Sending {
 /// the upstream and the wait for the response head, which starts once the
 /// request is sent whole (for a request sent in one write, when that write
 /// starts), by `upstream.response_header_timeout` (504).
-async fn send<I: AsyncRead + AsyncWrite + Unpin>(
+async fn send<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     up: &mut Stream,
     sending: Sending,
@@ -277,7 +277,7 @@ async fn send<I: AsyncRead + AsyncWrite + Unpin>(
 
 /// Reads the next client bytes of the body into the emptied `c.up_buf`
 /// (at most `want`), within `server.client_body_timeout`.
-async fn read_client_body<I: AsyncRead + AsyncWrite + Unpin>(
+async fn read_client_body<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     want: u64,
     forwarder: &Forwarder,
@@ -314,7 +314,7 @@ async fn write_upstream<I>(
 }
 
 /// Sends the rest of a `Content-Length` body as it arrives.
-async fn send_length<I: AsyncRead + AsyncWrite + Unpin>(
+async fn send_length<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     up: &mut Stream,
     mut rest: u64,
@@ -335,7 +335,7 @@ async fn send_length<I: AsyncRead + AsyncWrite + Unpin>(
 /// in chunks of the proxy's own, one per read (however small the client's
 /// chunks), then the last chunk. Bytes after the body's end are the next
 /// request's: they are kept in `c.ahead`.
-async fn send_chunked<I: AsyncRead + AsyncWrite + Unpin>(
+async fn send_chunked<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     up: &mut Stream,
     mut decoder: Chunked,
@@ -386,7 +386,7 @@ enum Relayed {
 /// when the client goes away; both connections are then released. The
 /// head of a chunked response waits for the body's first bytes, so that a
 /// malformed first chunk is still answered with a 502.
-async fn relay<I: AsyncRead + AsyncWrite + Unpin>(
+async fn relay<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     mut up: Stream,
     framing: Framing,
@@ -497,7 +497,7 @@ async fn write_client<I: AsyncWrite + Unpin>(c: &mut Conn<I>, n: usize) -> Resul
 
 /// Reads more from the upstream into the emptied `c.up_buf` within
 /// `within`; `Ok(0)` when the upstream closed.
-async fn read_upstream<I: AsyncRead + AsyncWrite + Unpin>(
+async fn read_upstream<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     up: &mut Stream,
     within: Duration,
@@ -513,7 +513,7 @@ async fn read_upstream<I: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Reads more of a delimited body: the upstream closing first is a failure.
-async fn read_body<I: AsyncRead + AsyncWrite + Unpin>(
+async fn read_body<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     up: &mut Stream,
     within: Duration,
@@ -532,7 +532,7 @@ pub(super) async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) ->
 
 /// Answers with the error page for `error` (negotiated by `accept`) and
 /// closes, as every answer to an upstream failure does (`local`).
-async fn fail<I: AsyncRead + AsyncWrite + Unpin>(
+async fn fail<I: AsyncRead + AsyncWrite + Unpin + Readable>(
     c: &mut Conn<I>,
     error: RelayError,
     accept: Option<&str>,

@@ -217,7 +217,7 @@ pub enum Idle {
     Gone,
 }
 
-impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
+impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Client<I> {
     /// A client connection with empty buffers.
     pub fn new(io: I, info: ConnInfo) -> Self {
         Client {
@@ -266,10 +266,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client<I> {
     /// no buffer: one is allocated when bytes arrive, and a second after
     /// the deadline was set the connection's other buffers are freed too,
     /// so an idle connection holds none.
-    pub async fn next_request(&mut self) -> Idle
-    where
-        I: Readable,
-    {
+    pub async fn next_request(&mut self) -> Idle {
         // One timer for both ends of the wait: first the release of the
         // buffers, then the deadline (an earlier time than the timer is
         // armed for re-arms it, which a connection busier than once a
@@ -360,7 +357,7 @@ impl<I> Conn<I> {
     }
 }
 
-impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
+impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Conn<I> {
     fn start_deadline(&mut self, within: Duration) {
         self.deadline.set(within);
     }
@@ -426,11 +423,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     }
 
     /// Writes `out` to the client: at once where the stream can take it
-    /// all, through `AsyncWrite` for the rest.
-    async fn write_answer(&mut self) -> Result<(), RelayError>
-    where
-        I: Readable,
-    {
+    /// all (plain TCP), through `AsyncWrite` for the rest.
+    async fn write_out(&mut self) -> Result<(), RelayError> {
         let done = match self.io.write_now(&self.out) {
             Some(Ok(n)) => n,
             Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
@@ -444,13 +438,6 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 .map_err(RelayError::ClientWrite),
             _ => Ok(()),
         }
-    }
-
-    /// Writes `out` to the client.
-    async fn write_out(&mut self) -> Result<(), RelayError> {
-        exchange::write_all(&mut self.io, &self.out)
-            .await
-            .map_err(RelayError::ClientWrite)
     }
 
     /// Writes an answer; keeps the connection unless `close`.
@@ -523,7 +510,7 @@ impl Proxy {
                     cut_short,
                     wait,
                 } => {
-                    let next = match client.conn.write_answer().await {
+                    let next = match client.conn.write_out().await {
                         Ok(()) => next,
                         Err(e) => {
                             cut_short.log(&method, &e);
@@ -550,7 +537,7 @@ impl Proxy {
     /// does not end within [`crate::config::Limits::max_head_bytes`]) with
     /// an error page, and closes: where the next request would start is
     /// unknown.
-    async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
+    async fn refuse<I: AsyncRead + AsyncWrite + Unpin + Readable>(
         &self,
         conn: &mut Conn<I>,
         err: ProxyError,
@@ -583,7 +570,7 @@ impl Proxy {
     /// Serves a request whose head is at the start of `buf` (`head_len`
     /// bytes) and was judged, when it is not simply answered
     /// ([`Proxy::answer_now`]).
-    async fn serve<'j, 'b, I: AsyncRead + AsyncWrite + Unpin>(
+    async fn serve<'j, 'b, I: AsyncRead + AsyncWrite + Unpin + Readable>(
         &'j self,
         buf: &'b [u8],
         head_len: usize,

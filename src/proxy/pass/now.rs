@@ -16,7 +16,7 @@ use http::Method;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::head::{self, Parse, Room, MAX_REQUEST_HEADERS};
-use super::{Conn, Next, RelayError, Served, DISCARD_MAX};
+use super::{Conn, Next, Readable, RelayError, Served, DISCARD_MAX};
 use crate::head::HeadView;
 use crate::proxy::account::{Finished, Wait};
 use crate::proxy::answer::Answer;
@@ -131,7 +131,7 @@ impl Proxy {
     /// `room`, its method in `method`), judges it and answers it when the
     /// policy does; anything else is handed back as the boxed future that
     /// serves it, with the judgement, so that nothing is judged twice.
-    pub(super) fn take<'j, 'f, I: AsyncRead + AsyncWrite + Unpin>(
+    pub(super) fn take<'j, 'f, I: AsyncRead + AsyncWrite + Unpin + Readable>(
         &'j self,
         buf: &'f [u8],
         room: &'f mut Room<'f, MAX_REQUEST_HEADERS>,
