@@ -151,10 +151,15 @@ impl Template {
 /// The bytes no context escapes: copied into a body as they are.
 static PLAIN: [bool; 256] = crate::canonical::byte_class(b"-_.:/+=~%?#@!$*,");
 
+/// Whether `v` reads differently escaped `how`.
+fn needs_escape(v: &str, how: Escape) -> bool {
+    how != Escape::None && !v.bytes().all(|b| PLAIN[usize::from(b)])
+}
+
 /// The length of `v` escaped (escaped once more, off the common path,
 /// when it has anything to escape).
 fn escaped_len(v: &str, how: Escape) -> usize {
-    if how == Escape::None || v.bytes().all(|b| PLAIN[usize::from(b)]) {
+    if !needs_escape(v, how) {
         return v.len();
     }
     let mut out = Vec::new();
@@ -163,8 +168,7 @@ fn escaped_len(v: &str, how: Escape) -> usize {
 }
 
 fn escaped(out: &mut Vec<u8>, v: &str, how: Escape) {
-    let plain = |b: u8| PLAIN[usize::from(b)];
-    if how == Escape::None || v.bytes().all(plain) {
+    if !needs_escape(v, how) {
         out.extend_from_slice(v.as_bytes());
         return;
     }
@@ -216,9 +220,9 @@ mod tests {
             Hole::Region.marker(),
             Hole::Target.marker()
         );
-        let mut out = Vec::new();
-        Template::parse(&body, Escape::Json).fill(&mut out, &values());
         let json = Template::parse(&body, Escape::Json);
+        let mut out = Vec::new();
+        json.fill(&mut out, &values());
         assert_eq!(json.filled_len(&values()), out.len());
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["a"], "r1");
