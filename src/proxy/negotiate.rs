@@ -58,7 +58,8 @@ impl Prefs {
                 problem_listed: i == 1,
             }
         };
-        // The values API clients and tools send most, read without parsing.
+        // The values API clients and tools send most (see `common`), read
+        // without parsing.
         let accept = match accept {
             None | Some("*/*") => {
                 return Prefs {
@@ -66,11 +67,10 @@ impl Prefs {
                     problem_listed: false,
                 }
             }
-            Some("application/json") => return only(0),
-            Some("application/problem+json") => return only(1),
-            Some("text/html") => return only(2),
-            Some("text/plain") => return only(3),
-            Some(a) => a,
+            Some(a) => match MEDIA.iter().position(|m| *m == a) {
+                Some(i) => return only(i),
+                None => a,
+            },
         };
         let mut best: [Option<(u8, f32)>; 4] = [None; 4];
         let mut problem_listed = false;
