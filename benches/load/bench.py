@@ -183,6 +183,17 @@ class Procs:
             self.stop(p)
 
 
+def self_signed(d):
+    """A P-256 certificate for localhost and 127.0.0.1 in `d`: (cert, key)."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 def nginx_conf(d, name, body):
     path = os.path.join(d, f"{name}.conf")
     with open(path, "w") as f:
@@ -440,12 +451,7 @@ backend be
             scenarios["explain"] = t
 
         if "h2" in chosen:
-            cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-                            "-days", "1", "-subj", "/CN=localhost",
-                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                           check=True, capture_output=True)
+            cert, key = self_signed(d)
             path = f"/dashboard/customers/{GERMANY}/users/list"
             t = []
             port, cmd = pg("h2", listener=f'[[listeners.tls.certificates]]\ncert = "{cert}"\nkey = "{key}"',
