@@ -7,15 +7,15 @@
 //! path copies both straight into its output buffer.
 
 pub mod template;
+mod to_hyper;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header::{HeaderName, HeaderValue};
-use http::{Response, StatusCode};
+use http::StatusCode;
 
-use super::body::ProxyBody;
 use super::request_id::Id;
 use template::{Template, Values};
 
@@ -184,39 +184,6 @@ impl<'a> Answer<'a> {
             self.write_body(out);
         }
     }
-
-    /// The answer as a response for hyper; `Connection: close` when the
-    /// connection must close.
-    pub fn into_response(mut self) -> Response<ProxyBody> {
-        let body = match &mut self.body {
-            Body::Bytes(b) => std::mem::take(b),
-            Body::Holes { .. } => self.body_bytes().into_owned(),
-        };
-        let mut resp = Response::new(ProxyBody::local(body));
-        *resp.status_mut() = self.status;
-        let h = resp.headers_mut();
-        let preset = self.preset.map_or(&[][..], |p| &p.fields[..]);
-        h.reserve(preset.len() + 2 + self.fields.len() + 1);
-        for (name, value) in preset {
-            if let Ok(v) = HeaderValue::from_bytes(value) {
-                h.append(HeaderName::from_static(name), v);
-            }
-        }
-        for (name, value) in self.id_fields() {
-            append_field(h, name, bytes::Bytes::copy_from_slice(value));
-        }
-        for (name, value) in self.fields {
-            let value = match value {
-                Value::Owned(v) => bytes::Bytes::from(v),
-                other => bytes::Bytes::copy_from_slice(other.as_ref()),
-            };
-            append_field(h, name, value);
-        }
-        if self.close {
-            h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        resp
-    }
 }
 
 /// An answer's body.
@@ -243,24 +210,20 @@ impl From<Vec<u8>> for Body<'_> {
     }
 }
 
-/// Appends a field of an answer to hyper's map (a value that is not a valid
-/// field value is left out, as the compiled answers never hold one).
-fn append_field(h: &mut http::HeaderMap, name: &'static str, value: bytes::Bytes) {
-    if let Ok(mut v) = HeaderValue::from_maybe_shared(value) {
-        // Ids differ on every response: never put in HTTP/2's header
-        // table, where each would evict a useful entry.
-        v.set_sensitive(ONCE.contains(&name));
-        h.append(HeaderName::from_static(name), v);
-    }
-}
-
 /// Fields that are the same on every answer of a kind (a rule's answer in
 /// one format and language), as a list and as HTTP/1.1 lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Preset {
     fields: Vec<(&'static str, Box<[u8]>)>,
     http1: Box<[u8]>,
+    /// Names this preset in each thread's cache of its fields as hyper's
+    /// map ([`to_hyper`]): unique among the presets of the process's life,
+    /// so that a reloaded configuration's preset never finds an old one's.
+    serial: u64,
 }
+
+/// The next [`Preset::serial`].
+static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl Preset {
     /// The preset of these fields (lowercase names), in order.
@@ -272,9 +235,19 @@ impl Preset {
         Preset {
             fields,
             http1: http1.into(),
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
+
+/// Presets are equal when their fields are.
+impl PartialEq for Preset {
+    fn eq(&self, other: &Preset) -> bool {
+        self.fields == other.fields
+    }
+}
+
+impl Eq for Preset {}
 
 /// The request id field of an answer, as its line starts.
 const REQUEST_ID_LINE: &[u8; 14] = b"x-request-id: ";
