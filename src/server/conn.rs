@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use super::churn::Churn;
 use super::prefixed::Prefixed;
+use super::snapshot::Snapshots;
 use crate::config::{Limits, ServerSettings};
 use crate::proxy::pass::{Client, Idle, Next, Readable};
 use crate::proxy::ConnInfo;
@@ -155,13 +156,13 @@ where
     } else {
         Prefixed::new(bytes::Bytes::new(), io)
     };
-    let live = shared.live.clone();
+    let snapshots = Snapshots::new(shared.live.clone());
     let churn = Arc::new(Churn::default());
     let counted = churn.clone();
     let svc = service_fn(move |req| {
         // The snapshot at the request's start serves the whole request,
         // whatever reloads happen meanwhile.
-        let proxy = live.proxy.load_full();
+        let proxy = snapshots.current();
         let churn = counted.clone();
         async move {
             let stream = churn.start();

@@ -16,6 +16,7 @@ pub mod notify;
 mod prefixed;
 pub mod reload;
 pub mod signal;
+mod snapshot;
 mod watcher;
 mod woken;
 mod workers;
