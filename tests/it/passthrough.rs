@@ -327,3 +327,60 @@ async fn an_answered_request_that_expected_a_100_gets_no_100_and_closes() {
     assert!(!reply.contains("100 Continue"), "{reply}");
     assert_eq!(script.requests(), 0);
 }
+
+/// The next request head must be complete within
+/// `server.header_read_timeout` of the previous answer, whether the proxy
+/// answered it (policy) or forwarded it: a request sent in time is served
+/// on the same connection; nothing, or part of a head, and the connection
+/// closes once the timeout has passed, not before.
+#[tokio::test]
+async fn the_next_head_must_be_complete_within_the_header_read_timeout() {
+    let script = Script::start().await;
+    let timeout = Duration::from_millis(600);
+    let proxy = ProxyBuilder::new(&script.url())
+        .section("[server]\nheader_read_timeout = \"600ms\"")
+        .section(
+            "[[rules]]\nid = \"to-portal\"\nmatch.path = \"/dashboard/**\"\n\
+             action.type = \"redirect\"\naction.status = 302\n\
+             action.location = \"https://portal.azure.de/\"",
+        )
+        .start()
+        .await;
+    let answered_here = "/dashboard/users";
+    let forwarded = "/v1/customers";
+    let cases: [(&str, &[u8]); 4] = [
+        (answered_here, b""),
+        (answered_here, b"GET / HTTP/1.1\r\nHost: por"),
+        (forwarded, b""),
+        (forwarded, b"GET / HTTP/1.1\r\n"),
+    ];
+    for (path, rest) in cases {
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: portal\r\n\r\n");
+        let policy = path == answered_here;
+        for round in 0..2 {
+            send(&mut s, request.clone()).await;
+            let reply = read_response(&mut s).await;
+            let answered = std::time::Instant::now();
+            if policy {
+                assert_eq!(status_of(&reply), 302, "{reply}");
+                assert!(reply.contains("x-portalgate-decision-id: "), "{reply}");
+            } else {
+                assert_eq!(status_of(&reply), 200, "{reply}");
+            }
+            if round == 0 {
+                // Well within the timeout: the next request is served.
+                tokio::time::sleep(timeout / 4).await;
+                continue;
+            }
+            s.write_all(rest).await.unwrap();
+            let tail = read_to_close(&mut s).await;
+            assert!(tail.is_empty(), "{path} {rest:?}: {tail}");
+            assert!(
+                answered.elapsed() >= timeout - Duration::from_millis(50),
+                "{path} {rest:?}: closed {:?} after the answer",
+                answered.elapsed()
+            );
+        }
+    }
+}

@@ -81,6 +81,10 @@ pub struct Conn<I> {
     skip: u64,
     /// When the current request's response head was ready.
     answered: Option<Instant>,
+    /// When the answer just written was ready, while no wait has come
+    /// since: the clock reading the next request's deadline starts from
+    /// (nginx, too, reads the clock once per turn of its event loop).
+    written_at: Option<Instant>,
     /// The deadline of the current wait (request head, response head).
     deadline: crate::deadline::Deadline,
     /// When a wait for the upstream starts to watch the client as well.
@@ -232,6 +236,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Client<I> {
                 body: Vec::new(),
                 skip: 0,
                 answered: None,
+                written_at: None,
                 deadline: crate::deadline::Deadline::new(),
                 patience: crate::deadline::Deadline::new(),
                 head_by: tokio::time::Instant::now(),
@@ -250,7 +255,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Client<I> {
     /// Starts the deadline for the next request head (and the second
     /// after which [`Client::next_request`] gives the buffers back).
     pub fn start_deadline(&mut self, within: Duration) {
-        let now = tokio::time::Instant::now();
+        // An answer written at once a moment ago serves as the reading.
+        let now = self
+            .conn
+            .written_at
+            .take()
+            .map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
         self.conn.head_by = now + within;
         self.conn.release_at = now + KEEP_BUFFERS;
         self.conn.deadline.set_at(self.conn.head_by);
@@ -347,6 +357,7 @@ impl<I> Conn<I> {
         self.out.clear();
         a.write_http1(&mut self.out, head_only, !close, crate::clock::wall(now));
         self.answered = Some(now);
+        self.written_at = Some(now);
     }
 
     /// Whether the server has started draining.
@@ -425,6 +436,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Conn<I> {
     /// Writes `out` to the client: at once where the stream can take it
     /// all (plain TCP), through `AsyncWrite` for the rest.
     async fn write_out(&mut self) -> Result<(), RelayError> {
+        // Only an answer written without a wait leaves its reading for the
+        // next deadline (see `written_at`); anything else reads the clock.
+        let written_at = self.written_at.take();
         let done = match self.io.write_now(&self.out) {
             Some(Ok(n)) => n,
             Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
@@ -436,7 +450,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Conn<I> {
             Some(rest) if !rest.is_empty() => exchange::write_all(&mut self.io, rest)
                 .await
                 .map_err(RelayError::ClientWrite),
-            _ => Ok(()),
+            _ => {
+                self.written_at = written_at;
+                Ok(())
+            }
         }
     }
 
@@ -489,7 +506,11 @@ impl Proxy {
                 Step::Done(done) => done,
             };
             let served = match done {
-                Done::Served(served) => served,
+                Done::Served(served) => {
+                    // Whatever it wrote, it may have waited since.
+                    client.conn.written_at = None;
+                    served
+                }
                 Done::Partial => {
                     if client.buf.len() > self.judge.limits().max_head_bytes() {
                         let refused = ProxyError::HeadersTooLarge("request head too large");
@@ -519,6 +540,7 @@ impl Proxy {
                     };
                     if let Some(wait) = wait {
                         wait.await;
+                        client.conn.written_at = None;
                     }
                     Served { used, next }
                 }
