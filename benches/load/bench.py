@@ -218,7 +218,10 @@ http {{
 
 
 def portalgate_conf(d, name, port, bport, top="", listener="", rest=""):
-    """top: top-level keys (include); listener: the listener's subtables; rest: more tables."""
+    """top: top-level keys (include); listener: the listener's subtables; rest: more tables.
+    Its workers are nginx's worker processes (WORKERS), named rather than
+    left to the CPUs it may run on: under callgrind (instructions.py), which
+    runs it without taskset, it would otherwise start one per CPU."""
     path = os.path.join(d, f"{name}.toml")
     with open(path, "w") as f:
         f.write(f"""{top}
@@ -232,6 +235,7 @@ url = "http://127.0.0.1:{bport}"
 address = "off"
 [server]
 watch = false
+workers = {WORKERS}
 """)
     return path
 

@@ -13,9 +13,9 @@ so this complements the CPU figures, never replaces them.
 
 With --sim, callgrind also simulates the caches and the branch predictor
 (`--cache-sim=yes --branch-sim=yes`), and the table gives per request the
-first-level instruction and data cache misses (I1mr, D1mr + D1mw), the
-last-level misses (ILmr + DLmr + DLmw) and the mispredicted branches
-(Bcm + Bim). Where two servers run the same number of instructions but not
+first-level instruction and data cache misses (I1mr, D1mr + D1mw) and the
+mispredicted branches (Bcm + Bim); last-level misses are near zero for
+both servers in every scenario, and left out. Where two servers run the same number of instructions but not
 in the same time, these say why: a simulated machine, but the same one for
 both servers, and repeatable where `perf stat` has no hardware counters
 (a VM).
@@ -26,7 +26,11 @@ figure is the difference of their instructions over the difference of
 their requests: the TLS handshakes, the same in both, cancel out.
 
 Beside each portalgate build, nginx in the same scenario (one process) is
-counted the same way, and the table gives the ratio to it.
+counted the same way, and the table gives the ratio to it. portalgate runs
+one worker too, as in bench.py's one-core runs (its configuration names
+`server.workers`). Callgrind runs a process's threads one at a time on one
+simulated cache, so with two workers the --sim figures would count misses
+that two cores' own caches would not have.
 
 Usage: benches/load/instructions.py --binary target/release/portalgate
        [--baseline OTHER_BINARY] [--only pass,redirect,explain] [--sim]
@@ -49,7 +53,7 @@ import bench  # noqa: E402  (the scenarios' configurations)
 SIM = ["--cache-sim=yes", "--branch-sim=yes"]
 # Columns of the --sim table: a name and the callgrind events summed into it.
 SIM_COLUMNS = [("I1 misses", ["I1mr"]), ("D1 misses", ["D1mr", "D1mw"]),
-               ("LL misses", ["ILmr", "DLmr", "DLmw"]), ("mispredicted", ["Bcm", "Bim"])]
+               ("mispredicted", ["Bcm", "Bim"])]
 
 
 def count(cmd, port, url, d, script=None, sim=False):
