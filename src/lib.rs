@@ -11,7 +11,8 @@
 //!                proxy/pass/       Proxy::pass: portalgate's HTTP/1.1 codec (httparse, in place);
 //!                                  pass/now.rs Proxy::take parses and judges in plain code
 //!                proxy/handler.rs  Proxy::handle: hyper (HTTP/2, upgrades, chunked/Expect
-//!                                  uploads, HTTP/1.0, or everything with http1_fast_path off)
+//!                                  uploads, HTTP/1.0, or everything with http1_fast_path off),
+//!                                  the snapshot held per connection (server/snapshot.rs)
 //! view         head.rs           HeadView::of_raw | HeadView::of_parts: one view of the head
 //! judge        proxy/judge.rs    Judge::decide, once per request:
 //!   intake       proxy/intake.rs   check: limits, framing, Host
@@ -29,7 +30,8 @@
 //!   forward      proxy/pass/exchange.rs  Proxy::exchange (raw pooled connection), or
 //!                proxy/handler.rs        serve_hyper -> upstream/pool.rs UpstreamPool::send;
 //!                the head rewritten by upstream/headers.rs rewrite_request / rewrite_response
-//!   answer       proxy/answer.rs   Answer::write_http1 | Answer::into_response; on the
+//!   answer       proxy/answer.rs   Answer::write_http1 | answer/to_hyper.rs into_response
+//!                                  (a preset's fields kept per thread as hyper's map); on the
 //!                                  pass-through codec rendered and accounted without a
 //!                                  future of its own (pass/now.rs Proxy::answer_now)
 //!   reject       proxy/local.rs    error_response, status from proxy/error.rs ProxyError::status
