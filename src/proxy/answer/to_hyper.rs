@@ -54,15 +54,14 @@ impl Answer<'_> {
                     }
                 }
             }
-            (preset, ids) => {
+            (preset, _) => {
                 let preset = preset.map_or(&[][..], |p| &p.fields[..]);
                 h.reserve(preset.len() + 2 + self.fields.len() + 1);
                 for (name, value) in preset {
                     append(h, name, Bytes::copy_from_slice(value));
                 }
-                if let Some((request, decision)) = ids {
-                    append(h, REQUEST_ID, Bytes::copy_from_slice(request.as_bytes()));
-                    append(h, DECISION_ID, Bytes::copy_from_slice(decision.as_bytes()));
+                for (name, value) in self.id_fields() {
+                    append(h, name, Bytes::copy_from_slice(value));
                 }
             }
         }
