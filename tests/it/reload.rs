@@ -431,3 +431,46 @@ async fn systemd_is_told_ready_reloading_and_stopping() {
     assert!(stopping.starts_with("STOPPING=1"), "{stopping}");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// An HTTP/2 connection open across a reload is answered by the new
+/// configuration from its next request on: the rule that answers has a new
+/// id, and the answer's fields (kept per thread as hyper's map, per
+/// compiled answer) are the new rule's, not the old one's.
+#[tokio::test]
+async fn an_open_http2_connection_answers_with_the_reloaded_rule() {
+    let backend = Backend::start().await;
+    let proxy = switch_proxy(&backend).await;
+    let mut sender = crate::support::client::h2c(proxy.addr).await;
+    let mut ask = async || {
+        let req = Request::get(format!("http://{}/v1/switch", proxy.addr))
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let rule = resp.headers()["x-portalgate-rule"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let ids = ["x-request-id", "x-portalgate-decision-id"]
+            .map(|n| resp.headers()[n].to_str().unwrap().to_owned());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, rule, ids, body)
+    };
+    let (status, rule, first_ids, _) = ask().await;
+    assert_eq!((status, rule.as_str()), (451, "switch"));
+    let (_, _, second_ids, _) = ask().await;
+    assert_ne!(first_ids, second_ids, "each answer has its own ids");
+
+    let text = std::fs::read_to_string(&proxy.config_path).unwrap();
+    let renamed = text.replace("id = \"switch\"", "id = \"switch-renamed\"");
+    assert_ne!(text, renamed);
+    std::fs::write(&proxy.config_path, renamed).unwrap();
+    let (code, body) = reload(&proxy).await;
+    assert_eq!(code, 200, "{body}");
+    for _ in 0..2 {
+        let (status, rule, ids, body) = ask().await;
+        assert_eq!((status, rule.as_str()), (451, "switch-renamed"));
+        assert!(ids.iter().all(|id| id.len() == 32), "{ids:?}");
+        assert!(!body.is_empty());
+    }
+}
