@@ -37,23 +37,30 @@ impl Answer<'_> {
         let mut resp = Response::new(ProxyBody::local(body));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
-        match (self.preset, &self.ids) {
-            (Some(preset), Some((request, decision))) => {
+        let ids = self
+            .ids
+            .as_ref()
+            .map(|(r, d)| (id_value(r.as_bytes()), id_value(d.as_bytes())));
+        match (self.preset, ids) {
+            (Some(preset), Some((Ok(request), Ok(decision)))) => {
                 *h = preset.hyper_fields();
+                let (mut request, mut decision) = (Some(request), Some(decision));
                 // The placeholders are the map's last two fields.
                 for (name, value) in h.iter_mut().skip(preset.fields.len()) {
                     let id = if name == REQUEST_ID {
-                        request
+                        request.take()
                     } else if name == DECISION_ID {
-                        decision
+                        decision.take()
                     } else {
-                        continue;
+                        None
                     };
-                    if let Ok(v) = id_value(id.as_bytes()) {
-                        *value = v;
+                    if let Some(id) = id {
+                        *value = id;
                     }
                 }
             }
+            // Without ids, or with one that is not a field value (left
+            // out, as `append` leaves it out): field by field.
             (preset, _) => {
                 let preset = preset.map_or(&[][..], |p| &p.fields[..]);
                 h.reserve(preset.len() + 2 + self.fields.len() + 1);
@@ -220,6 +227,17 @@ mod tests {
             }
         }
         PRESETS.with(|kept| assert_eq!(kept.borrow().len(), KEPT));
+    }
+
+    /// A request id the client sent (and the proxy kept) is the one sent
+    /// back, through the kept map as through any other.
+    #[test]
+    fn a_kept_client_request_id_is_sent_back() {
+        let p = preset();
+        let ids = (Id::for_request(Some(b"client-id-7")), Id::new());
+        let resp = Answer::preset(StatusCode::FORBIDDEN, &p, Vec::new(), ids).into_response();
+        assert_eq!(resp.headers()[REQUEST_ID], "client-id-7");
+        assert_eq!(resp.headers()[DECISION_ID].len(), 32);
     }
 
     /// A preset answer whose ids were taken off sends none.
