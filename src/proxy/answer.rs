@@ -217,8 +217,9 @@ pub struct Preset {
     fields: Vec<(&'static str, Box<[u8]>)>,
     http1: Box<[u8]>,
     /// Names this preset in each thread's cache of its fields as hyper's
-    /// map ([`to_hyper`]): unique among the presets of the process's life,
-    /// so that a reloaded configuration's preset never finds an old one's.
+    /// map ([`to_hyper`]): unique among the presets made in the process's
+    /// life (a clone, with the same fields, shares it), so that a reloaded
+    /// configuration's preset never finds an old one's.
     serial: u64,
 }
 

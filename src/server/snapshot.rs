@@ -10,8 +10,9 @@
 //! an idle connection holds no snapshot, so a reload's old snapshot (its
 //! upstream pool) goes once its last request ends, as before.
 
+use std::cell::Cell;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use super::reload::Live;
 use crate::proxy::Proxy;
@@ -31,9 +32,10 @@ impl Deref for Held {
 /// Hands each request of a connection the snapshot in force.
 pub struct Snapshots {
     live: Arc<Live>,
-    /// The hold of the requests running, if any. Locked by the
-    /// connection's own requests, one at a time.
-    held: Mutex<Weak<Held>>,
+    /// The hold of the requests running, if any: read and replaced by the
+    /// connection's own requests, one at a time (a `Cell`, not a lock:
+    /// the connection's task calls its service from its own thread).
+    held: Cell<Weak<Held>>,
 }
 
 impl Snapshots {
@@ -41,7 +43,7 @@ impl Snapshots {
     pub fn new(live: Arc<Live>) -> Snapshots {
         Snapshots {
             live,
-            held: Mutex::new(Weak::new()),
+            held: Cell::new(Weak::new()),
         }
     }
 
@@ -49,16 +51,13 @@ impl Snapshots {
     pub fn current(&self) -> Arc<Held> {
         // Read without touching the snapshot's count.
         let now = self.live.proxy.load();
-        // Nothing panics while it is locked, so it is never poisoned; if
-        // it were, the weak reference in it is still whole.
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = held.upgrade() {
-            if Arc::ptr_eq(&h.0, &now) {
-                return h;
-            }
+        let held = self.held.take();
+        if let Some(h) = held.upgrade().filter(|h| Arc::ptr_eq(&h.0, &now)) {
+            self.held.set(held);
+            return h;
         }
         let h = Arc::new(Held(arc_swap::Guard::into_inner(now)));
-        *held = Arc::downgrade(&h);
+        self.held.set(Arc::downgrade(&h));
         h
     }
 }

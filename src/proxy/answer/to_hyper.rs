@@ -44,19 +44,11 @@ impl Answer<'_> {
         match (self.preset, ids) {
             (Some(preset), Some((Ok(request), Ok(decision)))) => {
                 *h = preset.hyper_fields();
-                let (mut request, mut decision) = (Some(request), Some(decision));
-                // The placeholders are the map's last two fields.
-                for (name, value) in h.iter_mut().skip(preset.fields.len()) {
-                    let id = if name == REQUEST_ID {
-                        request.take()
-                    } else if name == DECISION_ID {
-                        decision.take()
-                    } else {
-                        None
-                    };
-                    if let Some(id) = id {
-                        *value = id;
-                    }
+                // The placeholders are the map's last two values, in the
+                // order `make_hyper_fields` appended them.
+                let placeholders = h.iter_mut().skip(preset.fields.len());
+                for ((_, value), id) in placeholders.zip([request, decision]) {
+                    *value = id;
                 }
             }
             // Without ids, or with one that is not a field value (left
