@@ -156,7 +156,9 @@ impl DecisionLog {
         // the new one: no allocation, and no free of a block that no core
         // has touched since (a sampled profile put that free at a twentieth
         // of an intercept's user time). A record a reader still holds stays
-        // as it is, and the new one gets a block of its own.
+        // as it is, and the new one gets a block of its own. The record
+        // that leaves is dropped under this thread's shard lock, which only
+        // the admin API's readers also take; nothing a record holds takes it.
         let r = self.recent.with(move |ring| {
             let oldest = if ring.len() >= RECENT {
                 ring.pop_front()
