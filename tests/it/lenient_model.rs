@@ -83,7 +83,12 @@ fn hex_group(s: &str, strict: bool) -> Option<u32> {
     let mut s = s;
     if !strict {
         s = s.strip_prefix('+').unwrap_or(s);
-        if s.len() > 1 && s[..2].eq_ignore_ascii_case("0x") {
+        // By bytes: a group may hold any character, and byte 2 need not
+        // start one.
+        if s.as_bytes()
+            .get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"0x"))
+        {
             s = &s[2..];
         }
     }
