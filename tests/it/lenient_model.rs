@@ -79,18 +79,20 @@ pub fn segments(path: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// `s` after a leading `0x` (either case), if it has one. Compared by
+/// bytes: a group may hold any character, and byte 2 need not start one.
+fn strip_0x(s: &str) -> Option<&str> {
+    s.as_bytes()
+        .get(..2)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"0x"))
+        .then(|| &s[2..])
+}
+
 fn hex_group(s: &str, strict: bool) -> Option<u32> {
     let mut s = s;
     if !strict {
         s = s.strip_prefix('+').unwrap_or(s);
-        // By bytes: a group may hold any character, and byte 2 need not
-        // start one.
-        if s.as_bytes()
-            .get(..2)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"0x"))
-        {
-            s = &s[2..];
-        }
+        s = strip_0x(s).unwrap_or(s);
     }
     let t = s.trim_start_matches('0');
     if t.len() > 8 || !t.bytes().all(|b| b.is_ascii_hexdigit()) || (strict && s.is_empty()) {
@@ -138,7 +140,7 @@ pub fn guid(s: &str) -> Option<u128> {
             .split(',')
             .chain(tail.split(','))
             .map(|x| {
-                let x = x.get(2..).filter(|_| x[..2].eq_ignore_ascii_case("0x"))?;
+                let x = strip_0x(x)?;
                 hex_group(x, false)
             })
             .collect::<Option<_>>()?;
