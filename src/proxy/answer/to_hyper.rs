@@ -113,21 +113,26 @@ impl Preset {
     }
 }
 
-/// An id as a field value: never put in HTTP/2's header table (it differs
-/// on every response, and would evict a useful entry).
-fn id_value(id: &[u8]) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
-    let mut v = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(id))?;
-    v.set_sensitive(true);
+/// `value` as a field value; a sensitive one (new on every response) is
+/// never put in HTTP/2's header table, where it would evict a useful entry.
+fn field_value(
+    value: Bytes,
+    sensitive: bool,
+) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    let mut v = HeaderValue::from_maybe_shared(value)?;
+    v.set_sensitive(sensitive);
     Ok(v)
+}
+
+/// An id as a field value.
+fn id_value(id: &[u8]) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    field_value(Bytes::copy_from_slice(id), true)
 }
 
 /// Appends a field of an answer to hyper's map (a value that is not a valid
 /// field value is left out, as the compiled answers never hold one).
 fn append(h: &mut HeaderMap, name: &'static str, value: Bytes) {
-    if let Ok(mut v) = HeaderValue::from_maybe_shared(value) {
-        // Values new on every response: never put in HTTP/2's header
-        // table, where each would evict a useful entry.
-        v.set_sensitive(ONCE.contains(&name));
+    if let Ok(v) = field_value(value, ONCE.contains(&name)) {
         h.append(HeaderName::from_static(name), v);
     }
 }
