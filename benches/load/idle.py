@@ -92,9 +92,10 @@ def main():
 
         port = bench.free_port()
         cfg = bench.portalgate_conf(d, "pg", port, bport)
-        # One worker, and connections kept idle for the whole run.
+        # One worker (bench.WORKERS), and connections kept idle for the
+        # whole run.
         text = open(cfg).read().replace(
-            "[server]\n", "[server]\nworkers = 1\nheader_read_timeout = \"120s\"\n")
+            "[server]\n", "[server]\nheader_read_timeout = \"120s\"\n")
         open(cfg, "w").write(text)
         rows.append(measure("portalgate", [args.binary, "--log-level", "warn", "serve", "--config", cfg],
                             port, n, procs, args.settle))

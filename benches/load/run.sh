@@ -17,19 +17,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-need=()
-command -v nginx >/dev/null || need+=(nginx)
-command -v haproxy >/dev/null || need+=(haproxy)
-command -v wrk >/dev/null || need+=(wrk)
-command -v h2load >/dev/null || need+=(nghttp2-client)
-command -v openssl >/dev/null || need+=(openssl)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-# Only the binaries are used; keep a packaged nginx service from holding port 80.
-command -v systemctl >/dev/null && systemctl stop nginx >/dev/null 2>&1 || true
+# shellcheck source=benches/load/tools.sh
+. benches/load/tools.sh
+tools
 
 cargo build --release --quiet
 exec python3 benches/load/bench.py --binary target/release/portalgate "$@"
