@@ -476,7 +476,8 @@ backend be
         runs = {(s, t.name): [] for s, ts in scenarios.items() for t in ts}
         # Every target runs for the whole benchmark (idle ones cost nothing),
         # so a round is the targets of a scenario back to back: a noisy
-        # neighbour then shifts a round, and the per-round ratios hold.
+        # neighbour then shifts a round, and the per-round ratios hold. The
+        # order alternates from round to round.
         started = {}
         for s, ts in scenarios.items():
             for t in ts:
@@ -489,9 +490,11 @@ backend be
                     h2load(t.url, 1)  # warm-up: pools, caches
                 else:
                     wrk(t.url, args.connections, 1, t.script, True)
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
             for s, ts in scenarios.items():
-                for t in ts:
+                # Every other round in reverse order, so that no target is
+                # always the one that follows another scenario's load.
+                for t in ts if r % 2 == 0 else ts[::-1]:
                     p = started[(s, t.name)]
                     quiet = s == "explain"
                     if t.kind == "h2":
@@ -562,6 +565,17 @@ backend be
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print(line(r))
+    # The rounds themselves: whether a median at or under nginx's is most
+    # rounds or a few, which a median and a range do not say.
+    print("\nCPU ÷ nginx, round by round (rounds at or under 1.00 of all):")
+    for s, ts in scenarios.items():
+        ref = runs.get((s, "nginx"))
+        for t in ts if ref else []:
+            if t.name == "nginx":
+                continue
+            v = [a[5] / b[5] for a, b in zip(runs[(s, t.name)], ref) if b[5] == b[5] and b[5] > 0]
+            under = sum(1 for x in v if x <= 1.0)
+            print(f"  {s} / {t.name}: {' '.join(f'{x:.2f}' for x in v)} ({under} of {len(v)})")
 
 
 if __name__ == "__main__":
