@@ -31,6 +31,7 @@ pub mod chunked;
 mod exchange;
 pub mod head;
 mod now;
+mod scratch;
 
 use std::time::{Duration, Instant};
 
@@ -350,10 +351,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Client<I> {
 }
 
 impl<I> Conn<I> {
-    /// Renders an answer into `out` (announcing the close when `close`),
-    /// and notes when it was ready.
+    /// Renders an answer into `out`, the thread's answer buffer when the
+    /// connection has none ([`scratch`]), announcing the close when
+    /// `close`, and notes when it was ready.
     fn render(&mut self, a: &Answer<'_>, head_only: bool, close: bool) {
         let now = Instant::now();
+        scratch::lend(&mut self.out);
         self.out.clear();
         a.write_http1(&mut self.out, head_only, !close, crate::clock::wall(now));
         self.answered = Some(now);
@@ -457,7 +460,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Conn<I> {
         }
     }
 
-    /// Writes an answer; keeps the connection unless `close`.
+    /// Writes an answer, then gives its buffer to the thread for the next
+    /// one ([`scratch`]); keeps the connection unless `close`.
     async fn answer(
         &mut self,
         a: &Answer<'_>,
@@ -465,7 +469,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Conn<I> {
         close: bool,
     ) -> Result<(), RelayError> {
         self.render(a, head_only, close);
-        self.write_out().await
+        self.write_out().await?;
+        scratch::give_back(&mut self.out);
+        Ok(())
     }
 }
 
@@ -532,7 +538,10 @@ impl Proxy {
                     wait,
                 } => {
                     let next = match client.conn.write_out().await {
-                        Ok(()) => next,
+                        Ok(()) => {
+                            scratch::give_back(&mut client.conn.out);
+                            next
+                        }
                         Err(e) => {
                             cut_short.log(&method, &e);
                             Next::Close
