@@ -33,7 +33,8 @@
 //!   answer       proxy/answer.rs   Answer::write_http1 | answer/to_hyper.rs into_response
 //!                                  (a preset's fields kept per thread as hyper's map); on the
 //!                                  pass-through codec rendered and accounted without a
-//!                                  future of its own (pass/now.rs Proxy::answer_now)
+//!                                  future of its own (pass/now.rs Proxy::answer_now), into
+//!                                  the thread's answer buffer (pass/scratch.rs lend)
 //!   reject       proxy/local.rs    error_response, status from proxy/error.rs ProxyError::status
 //! account      proxy/account.rs  Accounts::finish: metrics, one log line for a failure, one
 //!                                decision record (telemetry/record.rs, formatted off the path)
