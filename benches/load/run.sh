@@ -19,6 +19,8 @@ cd "$(dirname "$0")/../.."
 
 # shellcheck source=benches/load/tools.sh
 . benches/load/tools.sh
+# The standard set (smoke.sh adds valgrind); not this script's arguments.
+# shellcheck disable=SC2119
 tools
 
 cargo build --release --quiet

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the load scripts' runners (run.sh, smoke.sh): installs what
 # they drive and compare against, where it is missing (Debian packages):
 # nginx, HAProxy, wrk, h2load, openssl, and with `tools valgrind` callgrind
