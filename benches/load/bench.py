@@ -8,7 +8,9 @@ to the scenario's nginx:
             backend (portalgate plain and with the Germany pack, nginx,
             nginx doing portalgate's header work, HAProxy);
 - redirect: an intercepted browser request answered with a redirect
-            (portalgate: a redirect rule; nginx: `return 302`);
+            (portalgate: a redirect rule; nginx: `return 302`, and
+            nginx+bytes: the same padded by a header to portalgate's
+            answer's length);
 - explain:  the Germany pack's JSON explanation for a customer-user create
             (POST with a JSON body; nginx: `return 403` with a JSON body of
             the same size);
@@ -267,6 +269,33 @@ def post_script(d):
     return script
 
 
+def answer_bytes(procs, cmd, port, path):
+    """The length of the whole answer (head and body) the server `cmd`,
+    listening on `port`, gives wrk's request for `path`."""
+    p = procs.start(cmd)
+    try:
+        wait_port(port)
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"{cmd[0]} closed before answering {path}")
+                got += chunk
+            head, _, body = got.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(body) < length:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            return len(head) + 4 + len(body)
+    finally:
+        procs.stop(p)
+
+
 def explanation(procs, cmd, port):
     """The explanation portalgate (`cmd`, listening on `port`) answers the
     explain scenario's request with, escaped for an nginx `return`: nginx
@@ -438,6 +467,18 @@ backend be
     location / {{ return 302 {PORTAL}; }}
   }}""")
             t.append(Target("nginx", cmd, port, f"http://127.0.0.1:{port}{path}"))
+            # nginx answering as many bytes as portalgate (whose answer
+            # carries a JSON body and its ids), the difference in a header:
+            # what the answer's size alone costs nginx.
+            pad = (answer_bytes(procs, t[0].cmd, t[0].port, path)
+                   - answer_bytes(procs, cmd, port, path) - len("X-Pad: \r\n"))
+            if pad > 0:
+                port, cmd = ng("redirect-nginx-bytes", f"""
+  server {{
+    listen 127.0.0.1:PORT backlog=4096;
+    location / {{ add_header X-Pad {"x" * pad}; return 302 {PORTAL}; }}
+  }}""")
+                t.append(Target("nginx+bytes", cmd, port, f"http://127.0.0.1:{port}{path}"))
             scenarios["redirect"] = t
 
         if "explain" in chosen:

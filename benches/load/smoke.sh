@@ -40,7 +40,7 @@ done
 for scenario in redirect explain h2; do
   rows+=("^\| $scenario +\| portalgate +\| +[0-9,]+ " "^\| $scenario +\| nginx +\| +[0-9,]+ ")
 done
-rows+=("^  redirect / portalgate: [0-9.]+ \(. of 1\)$")
+rows+=("^\| redirect +\| nginx\+bytes +\| +[0-9,]+ " "^  redirect / portalgate: [0-9.]+ \(. of 1\)$")
 expect "$out/bench" "${rows[@]}"
 
 python3 benches/load/idle.py --binary "$bin" --connections 100 --settle 0.2 | tee "$out/idle"
