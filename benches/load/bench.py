@@ -269,6 +269,26 @@ def post_script(d):
     return script
 
 
+def read_answer(s):
+    """One whole answer (head and `Content-Length` body) read from the
+    socket `s`, as bytes."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("closed before an answer")
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("closed within an answer's body")
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def answer_bytes(procs, cmd, port, path):
     """The length of the whole answer (head and body) the server `cmd`,
     listening on `port`, gives wrk's request for `path`."""
@@ -277,21 +297,7 @@ def answer_bytes(procs, cmd, port, path):
         wait_port(port)
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-            got = b""
-            while b"\r\n\r\n" not in got:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise RuntimeError(f"{cmd[0]} closed before answering {path}")
-                got += chunk
-            head, _, body = got.partition(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            while len(body) < length:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                body += chunk
-            return len(head) + 4 + len(body)
+            return len(read_answer(s))
     finally:
         procs.stop(p)
 

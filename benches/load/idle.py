@@ -38,19 +38,7 @@ def rss_kib(pids):
 def request(port):
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(b"GET /v1/customers HTTP/1.1\r\nHost: portal\r\n\r\n")
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            raise RuntimeError("closed before an answer")
-        buf += chunk
-    head, _, body = buf.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    while len(body) < length:
-        body += s.recv(65536)
+    bench.read_answer(s)
     return s
 
 
