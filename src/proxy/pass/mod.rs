@@ -460,8 +460,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Conn<I> {
         }
     }
 
-    /// Writes an answer, then gives its buffer to the thread for the next
-    /// one ([`scratch`]); keeps the connection unless `close`.
+    /// Writes an answer; keeps the connection unless `close`.
     async fn answer(
         &mut self,
         a: &Answer<'_>,
@@ -469,6 +468,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Readable> Conn<I> {
         close: bool,
     ) -> Result<(), RelayError> {
         self.render(a, head_only, close);
+        self.write_answer().await
+    }
+
+    /// Writes the answer [`Conn::render`] left in `out`, then gives the
+    /// buffer to the thread for its next answer ([`scratch`]).
+    async fn write_answer(&mut self) -> Result<(), RelayError> {
         self.write_out().await?;
         scratch::give_back(&mut self.out);
         Ok(())
@@ -537,11 +542,8 @@ impl Proxy {
                     cut_short,
                     wait,
                 } => {
-                    let next = match client.conn.write_out().await {
-                        Ok(()) => {
-                            scratch::give_back(&mut client.conn.out);
-                            next
-                        }
+                    let next = match client.conn.write_answer().await {
+                        Ok(()) => next,
                         Err(e) => {
                             cut_short.log(&method, &e);
                             Next::Close
@@ -896,7 +898,9 @@ pub(crate) fn left_pending(plan: &Plan<'_, '_>) -> ProxyError {
 
 #[cfg(test)]
 mod tests {
-    use super::Readable;
+    use super::{Client, Readable};
+    use crate::proxy::answer::Answer;
+    use crate::proxy::ConnInfo;
     use bytes::BytesMut;
     use std::task::{Context, Poll, Waker};
     use tokio::io::AsyncWriteExt;
@@ -950,5 +954,47 @@ mod tests {
         server.readable().await.expect("readable at the end");
         assert_eq!(server.read_now(&mut buf).map(|r| r.ok()), Some(Some(0)));
         assert!(matches!(server.poll_readable(&mut noop), Poll::Ready(())));
+    }
+
+    /// An answer written whole leaves its connection without an output
+    /// buffer, and the next answer on the thread, on another connection,
+    /// is rendered into the same buffer; each client reads its own answer.
+    #[tokio::test]
+    async fn a_written_answer_leaves_its_buffer_to_the_next_answer_on_the_thread() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut conns = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            clients.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+            let (server, peer) = listener.accept().await.expect("accept");
+            conns.push(Client::new(server, ConnInfo { peer, tls: false }).conn);
+        }
+        // Whatever this thread's spare held before, it is empty now.
+        super::scratch::lend(&mut Vec::new());
+        let answers = [
+            Answer::new(http::StatusCode::FORBIDDEN, b"first".to_vec()),
+            Answer::new(http::StatusCode::NOT_FOUND, b"second, longer".to_vec()),
+        ];
+        let mut used = None;
+        for ((conn, client), answer) in conns.iter_mut().zip(&mut clients).zip(&answers) {
+            conn.render(answer, false, false);
+            let at = conn.out.as_ptr();
+            assert_eq!(*used.get_or_insert(at), at, "the thread's one buffer");
+            let want = conn.out.clone();
+            // The buffer came cleared: this answer alone, whole.
+            let lines = want.windows(9).filter(|w| w == b"HTTP/1.1 ").count();
+            assert_eq!(lines, 1, "{}", String::from_utf8_lossy(&want));
+            assert!(want.ends_with(&answer.body_bytes()));
+            conn.write_answer().await.expect("written");
+            assert_eq!(conn.out.capacity(), 0, "given back to the thread");
+            let mut got = vec![0u8; want.len()];
+            tokio::io::AsyncReadExt::read_exact(client, &mut got)
+                .await
+                .expect("the answer");
+            assert_eq!(got, want);
+        }
     }
 }
