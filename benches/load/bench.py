@@ -269,6 +269,15 @@ def post_script(d):
     return script
 
 
+def per_round(rs, ref, i):
+    """Column `i` of a target's rounds `rs` divided by the same round's
+    nginx (`ref`), round by round; empty without nginx, and a round nginx
+    has no figure for (NaN or 0) left out."""
+    if not ref:
+        return []
+    return [a[i] / b[i] for a, b in zip(rs, ref) if b[i] == b[i] and b[i] > 0]
+
+
 def read_answer(s):
     """One whole answer (head and `Content-Length` body) read from the
     socket `s`, as bytes."""
@@ -590,9 +599,7 @@ backend be
 
             def ratio(i):
                 """The median and range of this target's per-round ratios to nginx."""
-                if not ref:
-                    return None
-                v = [a[i] / b[i] for a, b in zip(rs, ref) if b[i] == b[i] and b[i] > 0]
+                v = per_round(rs, ref, i)
                 return (statistics.median(v), min(v), max(v)) if v else None
 
             def show(r, spread=False):
@@ -617,10 +624,10 @@ backend be
     print("\nCPU ÷ nginx, round by round (rounds at or under 1.00 of all):")
     for s, ts in scenarios.items():
         ref = runs.get((s, "nginx"))
-        for t in ts if ref else []:
-            if t.name == "nginx":
+        for t in ts:
+            v = per_round(runs[(s, t.name)], ref, 5)
+            if t.name == "nginx" or not v:
                 continue
-            v = [a[5] / b[5] for a, b in zip(runs[(s, t.name)], ref) if b[5] == b[5] and b[5] > 0]
             under = sum(1 for x in v if x <= 1.0)
             print(f"  {s} / {t.name}: {' '.join(f'{x:.2f}' for x in v)} ({under} of {len(v)})")
 
