@@ -974,9 +974,11 @@ mod tests {
         }
         // Whatever this thread's spare held before, it is empty now.
         super::scratch::lend(&mut Vec::new());
+        // The longer answer first: the shorter one then fits in the
+        // buffer as it is (a longer one would move it as it grew).
         let answers = [
-            Answer::new(http::StatusCode::FORBIDDEN, b"first".to_vec()),
-            Answer::new(http::StatusCode::NOT_FOUND, b"second, longer".to_vec()),
+            Answer::new(http::StatusCode::FORBIDDEN, b"the first, longer".to_vec()),
+            Answer::new(http::StatusCode::NOT_FOUND, b"second".to_vec()),
         ];
         let mut used = None;
         for ((conn, client), answer) in conns.iter_mut().zip(&mut clients).zip(&answers) {
