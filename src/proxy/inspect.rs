@@ -22,15 +22,48 @@ pub struct Json(pub serde_json::Value);
 
 impl JsonFields for Json {
     fn has(&self, path: &[String]) -> bool {
-        let mut v = &self.0;
-        for key in path {
-            match v.get(key.as_str()) {
-                Some(next) => v = next,
-                None => return false,
-            }
-        }
-        true
+        leads_through(&self.0, path)
     }
+}
+
+/// Whether the object path `path` leads through `v`, each name matched as
+/// an ASP.NET backend binds JSON properties: without regard to case
+/// (System.Text.Json's web defaults and Json.NET both match property names
+/// case-insensitively, so `PasswordProfile` sets `passwordProfile`). Where
+/// several keys match one name (`passwordProfile` and `PASSWORDPROFILE` in
+/// one object), the path may go through any of them: whichever the backend
+/// keeps, the rule sees it.
+fn leads_through(v: &serde_json::Value, path: &[String]) -> bool {
+    let Some((name, rest)) = path.split_first() else {
+        return true;
+    };
+    let Some(object) = v.as_object() else {
+        return false;
+    };
+    // The exact spelling first: one lookup, the common case.
+    if object
+        .get(name)
+        .is_some_and(|next| leads_through(next, rest))
+    {
+        return true;
+    }
+    object
+        .iter()
+        .any(|(key, next)| key != name && same_name(key, name) && leads_through(next, rest))
+}
+
+/// Whether two property names are the same name to a case-insensitive
+/// reader. Both full case mappings are tried, so that a name some reader
+/// folds to another is taken for it (`ſ` for `s`, the Kelvin sign for
+/// `k`): matching one spelling too many intercepts, one too few forwards.
+fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+        || a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
+        || a.chars()
+            .flat_map(char::to_uppercase)
+            .eq(b.chars().flat_map(char::to_uppercase))
 }
 
 /// What inspection found.
@@ -97,4 +130,56 @@ pub async fn read_incoming(
 /// Parses a body as JSON the way body-aware rules see it (for `explain`).
 pub fn json(body: &str) -> Option<Json> {
     serde_json::from_str(body).ok().map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has(body: &str, path: &str) -> bool {
+        let path: Vec<String> = path.split('.').map(str::to_owned).collect();
+        json(body).is_some_and(|j| j.has(&path))
+    }
+
+    #[test]
+    fn property_names_match_as_a_case_insensitive_binder_reads_them() {
+        for body in [
+            r#"{"passwordProfile":{}}"#,
+            r#"{"PasswordProfile":{}}"#,
+            r#"{"PASSWORDPROFILE":null}"#,
+            r#"{"passwordprofile":1}"#,
+            r#"{"password\u0050rofile":{}}"#,
+            // Folded by some reader: the long s, the Kelvin sign.
+            "{\"pa\u{17F}swordProfile\":{}}",
+            r#"{"a":1,"PassWordProFile":{"password":"x"}}"#,
+        ] {
+            assert!(has(body, "passwordProfile"), "{body}");
+        }
+        assert!(has("{\"\u{212A}ey\":1}", "key"));
+        for body in [
+            r#"{"password":{}}"#,
+            r#"{"passwordProfiles":{}}"#,
+            r#"{"x":{"passwordProfile":{}}}"#,
+            r#"[{"passwordProfile":{}}]"#,
+            r#""passwordProfile""#,
+        ] {
+            assert!(!has(body, "passwordProfile"), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_nested_path_goes_through_any_key_that_matches_each_name() {
+        assert!(has(r#"{"Outer":{"INNER":true}}"#, "outer.inner"));
+        // Two spellings of one name: the path holds through either.
+        assert!(has(
+            r#"{"outer":{"x":1},"OUTER":{"inner":1}}"#,
+            "outer.inner"
+        ));
+        assert!(has(
+            r#"{"OUTER":{"inner":1},"outer":{"x":1}}"#,
+            "outer.inner"
+        ));
+        assert!(!has(r#"{"outer":{"x":1},"OUTER":{"y":1}}"#, "outer.inner"));
+        assert!(!has(r#"{"outer":5}"#, "outer.inner"));
+    }
 }

@@ -162,6 +162,29 @@ async fn method_and_body_tricks_do_not_bypass_the_password_rule() {
         assert_eq!(status_of(&r), 403, "{ct}: {r}");
         assert!(r.contains("reset-password"), "{ct}: {r}");
     }
+    // Every spelling of the field that a case-insensitive binder (ASP.NET)
+    // reads as `passwordProfile` is the password rule's, not only the one
+    // the pack names.
+    for field in [
+        "PasswordProfile",
+        "PASSWORDPROFILE",
+        "passwordprofile",
+        "password\\u0050rofile",
+        "pa\u{17F}swordProfile",
+    ] {
+        let payload = format!("{{\"{field}\":{{\"password\":\"S3cret!\"}}}}");
+        let r = raw(
+            proxy.addr,
+            format!(
+                "PATCH {path} HTTP/1.1\r\nHost: portal\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+                payload.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&r), 403, "{field}: {r}");
+        assert!(r.contains("reset-password"), "{field}: {r}");
+    }
     // Chunked framing is read the same way.
     let chunked = format!(
         "PATCH {path} HTTP/1.1\r\nHost: portal\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
