@@ -6,10 +6,10 @@
 # per request was 4-18 % lower, and pass-through's CPU per request 0.87x
 # nginx's against 0.91x (README, Performance).
 #
-# The profile was made from an older tree than the one it builds: each
-# function changed since then is built without it, and the compiler says
-# so ("function control flow change detected (hash mismatch)"): a warning,
-# not an error. benches/load/pgo.sh --save makes it again.
+# A function changed since the profile was made is built without it, and
+# the compiler says so ("function control flow change detected (hash
+# mismatch)"): a warning, not an error. benches/load/pgo.sh --save makes
+# the profile again from the tree as it is.
 #
 # Usage: deploy/build-release.sh [more cargo build arguments]
 #   -> target/release/portalgate
