@@ -96,13 +96,19 @@ pub fn readable(fields: Fields<'_>, max: usize) -> bool {
     json && declared.is_none_or(|n| n <= max as u64)
 }
 
-/// The body read whole, as JSON if it is.
+/// The body read whole, as JSON if it is. A leading UTF-8 byte order mark
+/// is skipped, as ASP.NET's JSON reader skips it (the bytes forwarded keep
+/// it): a body the backend reads is judged, not refused.
 pub fn parse(bytes: Bytes) -> Inspected {
-    match serde_json::from_slice(&bytes) {
+    let text = bytes.strip_prefix(BOM.as_bytes()).unwrap_or(&bytes);
+    match serde_json::from_slice(text) {
         Ok(v) => Inspected::Json(bytes, Json(v)),
         Err(_) => Inspected::Unreadable,
     }
 }
+
+/// The UTF-8 byte order mark.
+const BOM: &str = "\u{FEFF}";
 
 /// Reads a body hyper receives, if it is JSON and no larger than `max`.
 pub async fn read_incoming(
@@ -129,7 +135,9 @@ pub async fn read_incoming(
 
 /// Parses a body as JSON the way body-aware rules see it (for `explain`).
 pub fn json(body: &str) -> Option<Json> {
-    serde_json::from_str(body).ok().map(Json)
+    serde_json::from_str(body.strip_prefix(BOM).unwrap_or(body))
+        .ok()
+        .map(Json)
 }
 
 #[cfg(test)]
@@ -165,6 +173,28 @@ mod tests {
         ] {
             assert!(!has(body, "passwordProfile"), "{body}");
         }
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped_and_kept_in_the_bytes() {
+        let body = Bytes::from_static(b"\xEF\xBB\xBF{\"passwordProfile\":{}}");
+        match parse(body.clone()) {
+            Inspected::Json(kept, j) => {
+                assert_eq!(kept, body);
+                assert!(j.has(&["passwordProfile".to_owned()]));
+            }
+            Inspected::Unreadable => panic!("a body with a byte order mark was not read"),
+        }
+        assert!(has("\u{FEFF}{\"passwordProfile\":{}}", "passwordProfile"));
+        // Only one, and only at the start.
+        assert!(matches!(
+            parse(Bytes::from_static(b"\xEF\xBB\xBF\xEF\xBB\xBF{}")),
+            Inspected::Unreadable
+        ));
+        assert!(matches!(
+            parse(Bytes::from_static(b"{}\xEF\xBB\xBF")),
+            Inspected::Unreadable
+        ));
     }
 
     #[test]

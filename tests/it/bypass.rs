@@ -150,6 +150,8 @@ async fn method_and_body_tricks_do_not_bypass_the_password_rule() {
         ("application/json; charset=utf-8", body.to_string()),
         ("application/merge-patch+json", body.to_string()),
         ("application/json", format!("  \n{body}\n  ")),
+        // A byte order mark, which ASP.NET's JSON reader skips.
+        ("application/json", format!("\u{FEFF}{body}")),
         // Every spelling of the field that a case-insensitive binder
         // (ASP.NET) reads as `passwordProfile` is the password rule's, not
         // only the one the pack names.
